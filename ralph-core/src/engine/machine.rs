@@ -1,0 +1,560 @@
+//! The loop as a pure state machine: inputs in, actions out, no I/O and no clocks.
+//!
+//! The async driver ([`super::Engine`]) feeds it what happened (the prompt was read, usage arrived, the
+//! agent finished) with the current time, and performs the actions it returns (run the agent, stop it,
+//! checkpoint, wait, finish). Unit tests drive it directly.
+
+use super::backoff::Backoff;
+use crate::agent::{AgentOutcome, OutcomeStatus, TimeoutKind};
+use crate::completion::{CompletionSource, find_promise};
+use crate::limits::{LimitPolicy, LoopStats, StopReason};
+use crate::usage::{Cost, Usage};
+use std::time::Duration;
+
+/// What happened, as told to [`Machine::step`].
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Ready to start the next iteration; the prompt was read and checked for the task marker.
+    Ready {
+        /// True when the prompt file holds a `- [x] TASK_COMPLETE` line.
+        prompt_marked_complete: bool,
+        /// Wall-clock time used by the run so far.
+        elapsed: Duration,
+    },
+    /// The running agent reported usage so far in this iteration (cumulative for the iteration).
+    Progress {
+        /// Tokens by kind so far in this iteration.
+        usage: Usage,
+        /// Cost so far in this iteration.
+        cost: Option<Cost>,
+        /// Wall-clock time used by the run so far.
+        elapsed: Duration,
+    },
+    /// The agent run ended.
+    Finished {
+        /// Its outcome.
+        outcome: AgentOutcome,
+        /// Wall-clock time used by the run so far.
+        elapsed: Duration,
+        /// Current time, Unix seconds (to turn a rate-limit reset time into a wait).
+        now_unix: u64,
+    },
+    /// A stop was requested (signal); takes effect at once if no agent runs, else after it stopped.
+    Stop(StopReason),
+}
+
+/// What the driver must do, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Start iteration `iteration`, stopping the agent after `timeout` (if any).
+    RunIteration {
+        /// 1-based iteration.
+        iteration: u64,
+        /// Time the agent may run.
+        timeout: Option<Duration>,
+        /// Which limit `timeout` comes from.
+        timeout_kind: TimeoutKind,
+    },
+    /// Stop the running agent; the stop reason is reported when it has stopped.
+    CancelAgent,
+    /// Record the finished iteration (state, iteration record).
+    Record {
+        /// Iteration.
+        iteration: u64,
+        /// True when it completed the task.
+        completed: bool,
+    },
+    /// Tell observers that a completion claim was not accepted.
+    RejectCompletion {
+        /// Why.
+        reason: String,
+    },
+    /// Take a checkpoint after `iteration`.
+    Checkpoint {
+        /// Iteration.
+        iteration: u64,
+    },
+    /// Wait before the next iteration after a failure.
+    Backoff {
+        /// How long.
+        delay: Duration,
+        /// Failures in a row.
+        consecutive_failures: u32,
+    },
+    /// Wait for a rate limit to reset.
+    WaitRateLimit {
+        /// How long.
+        wait: Duration,
+        /// Reset time, Unix seconds, if known.
+        reset_at_unix: Option<u64>,
+    },
+    /// The run is over: take the final checkpoint, save, report.
+    Finish(StopReason),
+}
+
+/// Settings of the state machine.
+#[derive(Debug, Clone)]
+pub struct MachineConfig {
+    /// The completion promise; empty disables promise detection.
+    pub completion_promise: String,
+    /// Completion claims before this many iterations are rejected.
+    pub min_iterations: u64,
+    /// Checkpoint every N iterations; 0 = only the final checkpoint.
+    pub checkpoint_interval: u64,
+    /// Per-iteration wall-clock timeout.
+    pub iteration_timeout: Option<Duration>,
+    /// Backoff after failures.
+    pub backoff: Backoff,
+    /// Longest wait for a rate limit whose reset time is unknown.
+    pub rate_limit_fallback_wait: Duration,
+}
+
+/// The loop's state.
+pub struct Machine {
+    config: MachineConfig,
+    policies: Vec<Box<dyn LimitPolicy>>,
+    stats: LoopStats,
+    /// Totals up to the end of the previous iteration.
+    base_usage: Usage,
+    base_cost: f64,
+    running: Option<u64>,
+    pending_stop: Option<StopReason>,
+    finished: bool,
+}
+
+impl Machine {
+    /// A machine that starts from `stats` (zero for a new run, the saved counters for a resumed one).
+    pub fn new(config: MachineConfig, policies: Vec<Box<dyn LimitPolicy>>, stats: LoopStats) -> Self {
+        Machine {
+            base_usage: stats.usage,
+            base_cost: stats.cost_usd,
+            config,
+            policies,
+            stats,
+            running: None,
+            pending_stop: None,
+            finished: false,
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &LoopStats {
+        &self.stats
+    }
+
+    /// True once a [`Action::Finish`] was returned.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    fn finish(&mut self, reason: StopReason) -> Vec<Action> {
+        self.finished = true;
+        vec![Action::Finish(reason)]
+    }
+
+    fn check_policies(&self, between_iterations: bool) -> Option<StopReason> {
+        self.policies
+            .iter()
+            .filter(|p| between_iterations || !p.only_between_iterations())
+            .find_map(|p| p.check(&self.stats))
+    }
+
+    fn remaining_time(&self) -> Option<Duration> {
+        self.policies.iter().filter_map(|p| p.remaining_time(&self.stats)).min()
+    }
+
+    /// Feeds one input; returns the actions to perform, in order.
+    pub fn step(&mut self, input: Input) -> Vec<Action> {
+        if self.finished {
+            return Vec::new();
+        }
+        match input {
+            Input::Stop(reason) => {
+                if self.running.is_some() {
+                    self.pending_stop.get_or_insert(reason);
+                    vec![Action::CancelAgent]
+                } else {
+                    self.finish(reason)
+                }
+            }
+            Input::Ready { prompt_marked_complete, elapsed } => {
+                self.stats.elapsed = elapsed;
+                if let Some(reason) = self.pending_stop.take() {
+                    return self.finish(reason);
+                }
+                if prompt_marked_complete {
+                    let iteration = self.stats.iterations;
+                    return self.finish(StopReason::Completed { iteration, source: CompletionSource::TaskMarker });
+                }
+                if let Some(reason) = self.check_policies(true) {
+                    return self.finish(reason);
+                }
+                self.stats.iterations += 1;
+                let iteration = self.stats.iterations;
+                self.running = Some(iteration);
+                let remaining = self.remaining_time();
+                let (timeout, timeout_kind) = match (self.config.iteration_timeout, remaining) {
+                    (Some(t), Some(r)) if r < t => (Some(r), TimeoutKind::Runtime),
+                    (Some(t), _) => (Some(t), TimeoutKind::Iteration),
+                    (None, Some(r)) => (Some(r), TimeoutKind::Runtime),
+                    (None, None) => (None, TimeoutKind::Iteration),
+                };
+                vec![Action::RunIteration { iteration, timeout, timeout_kind }]
+            }
+            Input::Progress { usage, cost, elapsed } => {
+                if self.running.is_none() || self.pending_stop.is_some() {
+                    return Vec::new();
+                }
+                self.stats.elapsed = elapsed;
+                self.apply_iteration_usage(usage, cost);
+                match self.check_policies(false) {
+                    Some(reason) => {
+                        self.pending_stop = Some(reason);
+                        vec![Action::CancelAgent]
+                    }
+                    None => Vec::new(),
+                }
+            }
+            Input::Finished { outcome, elapsed, now_unix } => self.on_finished(outcome, elapsed, now_unix),
+        }
+    }
+
+    fn apply_iteration_usage(&mut self, usage: Usage, cost: Option<Cost>) {
+        let mut total = self.base_usage;
+        total += usage;
+        self.stats.usage = total;
+        if let Some(c) = cost {
+            self.stats.cost_usd = self.base_cost + c.usd;
+            self.stats.cost_estimated |= c.estimated;
+        }
+    }
+
+    fn on_finished(&mut self, outcome: AgentOutcome, elapsed: Duration, now_unix: u64) -> Vec<Action> {
+        let Some(iteration) = self.running.take() else {
+            return Vec::new();
+        };
+        self.stats.elapsed = elapsed;
+        self.stats.cost_usd = self.base_cost;
+        self.apply_iteration_usage(outcome.usage, outcome.cost);
+        self.base_usage = self.stats.usage;
+        self.base_cost = self.stats.cost_usd;
+
+        let mut actions = Vec::new();
+        let mut completed = None;
+        let mut wait = None;
+        match &outcome.status {
+            OutcomeStatus::Success => {
+                self.stats.consecutive_failures = 0;
+                let claim = outcome
+                    .final_text
+                    .as_deref()
+                    .and_then(|t| find_promise(t, &self.config.completion_promise));
+                if let Some(source) = claim {
+                    if iteration >= self.config.min_iterations {
+                        completed = Some(StopReason::Completed { iteration, source });
+                    } else {
+                        actions.push(Action::RejectCompletion {
+                            reason: format!(
+                                "completion claimed in iteration {iteration}, before --min-iterations {}",
+                                self.config.min_iterations
+                            ),
+                        });
+                    }
+                }
+            }
+            OutcomeStatus::Failed { .. } | OutcomeStatus::TimedOut { .. } => {
+                self.stats.consecutive_failures += 1;
+                self.stats.last_failure = Some(describe_failure(&outcome));
+            }
+            OutcomeStatus::RateLimited { reset_at_unix } => {
+                let wait_for = match reset_at_unix {
+                    Some(reset) => Duration::from_secs(reset.saturating_sub(now_unix)),
+                    None => self.config.rate_limit_fallback_wait,
+                };
+                let fits = self.remaining_time().is_none_or(|r| wait_for < r);
+                if reset_at_unix.is_some() && !fits {
+                    let message = format!(
+                        "{}; the limit resets in {} s, after the remaining runtime",
+                        outcome.message.clone().unwrap_or_else(|| "usage limit reached".into()),
+                        wait_for.as_secs()
+                    );
+                    self.pending_stop.get_or_insert(StopReason::RateLimited { message });
+                } else {
+                    wait = Some(Action::WaitRateLimit { wait: wait_for, reset_at_unix: *reset_at_unix });
+                }
+            }
+            OutcomeStatus::Cancelled => {}
+        }
+
+        actions.push(Action::Record { iteration, completed: completed.is_some() });
+        let interval = self.config.checkpoint_interval;
+        if interval > 0 && iteration % interval == 0 {
+            actions.push(Action::Checkpoint { iteration });
+        }
+        if let Some(reason) = completed {
+            actions.extend(self.finish(reason));
+            return actions;
+        }
+        if let Some(reason) = self.pending_stop.take() {
+            actions.extend(self.finish(reason));
+            return actions;
+        }
+        if let Some(reason) = self.check_policies(true) {
+            actions.extend(self.finish(reason));
+            return actions;
+        }
+        if let Some(w) = wait {
+            actions.push(w);
+        } else if self.stats.consecutive_failures > 0 && !outcome.status.is_success() {
+            let failures = self.stats.consecutive_failures;
+            let mut delay = self.config.backoff.delay(failures);
+            if let Some(r) = self.remaining_time() {
+                delay = delay.min(r);
+            }
+            actions.push(Action::Backoff { delay, consecutive_failures: failures });
+        }
+        actions
+    }
+}
+
+/// A one-line description of a failed outcome: its message, else its status.
+fn describe_failure(outcome: &AgentOutcome) -> String {
+    if let Some(m) = &outcome.message {
+        return m.clone();
+    }
+    match &outcome.status {
+        OutcomeStatus::TimedOut { kind } => format!("timed out ({kind:?} timeout)").to_lowercase(),
+        OutcomeStatus::Failed { kind, api_status: Some(s) } => format!("{kind:?} failure (HTTP {s})").to_lowercase(),
+        OutcomeStatus::Failed { kind, .. } => match outcome.exit_code {
+            Some(code) => format!("{kind:?} failure (exit code {code})").to_lowercase(),
+            None => format!("{kind:?} failure").to_lowercase(),
+        },
+        other => other.label().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::FailureKind;
+    use crate::limits::Limits;
+
+    fn config() -> MachineConfig {
+        MachineConfig {
+            completion_promise: "LOOP_COMPLETE".into(),
+            min_iterations: 0,
+            checkpoint_interval: 5,
+            iteration_timeout: Some(Duration::from_secs(600)),
+            backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(300), Some(7)),
+            rate_limit_fallback_wait: Duration::from_secs(60),
+        }
+    }
+
+    fn machine(limits: Limits) -> Machine {
+        Machine::new(config(), limits.policies(), LoopStats::default())
+    }
+
+    fn ready(m: &mut Machine, secs: u64) -> Vec<Action> {
+        m.step(Input::Ready { prompt_marked_complete: false, elapsed: Duration::from_secs(secs) })
+    }
+
+    fn finished(m: &mut Machine, outcome: AgentOutcome, secs: u64) -> Vec<Action> {
+        m.step(Input::Finished { outcome, elapsed: Duration::from_secs(secs), now_unix: 1_000 })
+    }
+
+    fn failed(kind: FailureKind) -> AgentOutcome {
+        AgentOutcome { message: Some("HTTP 401".into()), ..AgentOutcome::new(OutcomeStatus::Failed { kind, api_status: Some(401) }) }
+    }
+
+    #[test]
+    fn promise_on_its_own_line_completes_the_run() {
+        let mut m = machine(Limits::default());
+        assert!(matches!(ready(&mut m, 0)[..], [Action::RunIteration { iteration: 1, .. }]));
+        let actions = finished(&mut m, AgentOutcome::success("Done.\nLOOP_COMPLETE"), 1);
+        assert_eq!(
+            actions,
+            vec![
+                Action::Record { iteration: 1, completed: true },
+                Action::Finish(StopReason::Completed { iteration: 1, source: CompletionSource::PromiseLine })
+            ]
+        );
+        assert!(m.is_finished());
+    }
+
+    #[test]
+    fn promise_in_a_sentence_runs_until_max_iterations() {
+        let mut m = machine(Limits { max_iterations: Some(2), ..Limits::default() });
+        for i in 1..=2 {
+            assert!(matches!(ready(&mut m, i)[..], [Action::RunIteration { .. }]));
+            let actions = finished(&mut m, AgentOutcome::success("I will print LOOP_COMPLETE when done"), i);
+            if i == 1 {
+                assert_eq!(actions, vec![Action::Record { iteration: 1, completed: false }]);
+            } else {
+                assert_eq!(actions.last(), Some(&Action::Finish(StopReason::MaxIterations { limit: 2 })));
+            }
+        }
+        assert_eq!(m.stats().iterations, 2);
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_and_stop_after_max_retries() {
+        let mut m = machine(Limits { max_retries: 2, ..Limits::default() });
+        let mut delays = Vec::new();
+        for i in 1..=3 {
+            ready(&mut m, 0);
+            let actions = finished(&mut m, failed(FailureKind::Auth), 0);
+            match actions.last().unwrap() {
+                Action::Backoff { delay, consecutive_failures } => {
+                    assert_eq!(*consecutive_failures, i);
+                    delays.push(*delay);
+                }
+                Action::Finish(StopReason::TooManyFailures { failures, last_failure }) => {
+                    assert_eq!((i, *failures, last_failure.as_str()), (3, 3, "HTTP 401"));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(delays.len(), 2);
+        assert!(delays[1] > delays[0], "{delays:?}");
+    }
+
+    #[test]
+    fn success_resets_consecutive_failures() {
+        let mut m = machine(Limits { max_retries: 1, ..Limits::default() });
+        ready(&mut m, 0);
+        finished(&mut m, failed(FailureKind::Api), 0);
+        ready(&mut m, 0);
+        finished(&mut m, AgentOutcome::success("progress"), 0);
+        assert_eq!(m.stats().consecutive_failures, 0);
+        ready(&mut m, 0);
+        let actions = finished(&mut m, failed(FailureKind::Api), 0);
+        assert!(matches!(actions.last(), Some(Action::Backoff { .. })), "{actions:?}");
+    }
+
+    #[test]
+    fn a_timeout_counts_as_a_failure_not_a_rate_limit() {
+        let mut m = machine(Limits { max_retries: 0, ..Limits::default() });
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::new(OutcomeStatus::TimedOut { kind: TimeoutKind::Iteration }), 5);
+        assert!(matches!(actions.last(), Some(Action::Finish(StopReason::TooManyFailures { .. }))), "{actions:?}");
+    }
+
+    #[test]
+    fn runtime_limit_bounds_the_iteration_timeout() {
+        let mut m = machine(Limits { max_runtime: Some(Duration::from_secs(100)), ..Limits::default() });
+        let actions = ready(&mut m, 70);
+        assert_eq!(
+            actions,
+            vec![Action::RunIteration {
+                iteration: 1,
+                timeout: Some(Duration::from_secs(30)),
+                timeout_kind: TimeoutKind::Runtime
+            }]
+        );
+    }
+
+    #[test]
+    fn token_limit_cancels_the_running_agent_as_usage_arrives() {
+        let mut m = machine(Limits { max_tokens: Some(1000), ..Limits::default() });
+        ready(&mut m, 0);
+        let small = Usage { input_tokens: 500, ..Default::default() };
+        assert!(m.step(Input::Progress { usage: small, cost: None, elapsed: Duration::ZERO }).is_empty());
+        let big = Usage { input_tokens: 900, output_tokens: 200, ..Default::default() };
+        assert_eq!(m.step(Input::Progress { usage: big, cost: None, elapsed: Duration::ZERO }), vec![Action::CancelAgent]);
+        let outcome = AgentOutcome { usage: big, ..AgentOutcome::new(OutcomeStatus::Cancelled) };
+        let actions = finished(&mut m, outcome, 1);
+        assert_eq!(actions.last(), Some(&Action::Finish(StopReason::MaxTokens { limit: 1000, used: 1100 })));
+    }
+
+    #[test]
+    fn cost_limit_stops_between_iterations() {
+        let mut m = machine(Limits { max_cost_usd: Some(1.0), ..Limits::default() });
+        ready(&mut m, 0);
+        let outcome = AgentOutcome { cost: Some(Cost { usd: 0.6, estimated: false }), ..AgentOutcome::success("x") };
+        finished(&mut m, outcome.clone(), 0);
+        ready(&mut m, 0);
+        let actions = finished(&mut m, outcome, 0);
+        assert!(matches!(actions.last(), Some(Action::Finish(StopReason::MaxCost { .. }))), "{actions:?}");
+        assert!((m.stats().cost_usd - 1.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn task_marker_completes_before_the_next_iteration() {
+        let mut m = machine(Limits::default());
+        let actions = m.step(Input::Ready { prompt_marked_complete: true, elapsed: Duration::ZERO });
+        assert_eq!(
+            actions,
+            vec![Action::Finish(StopReason::Completed { iteration: 0, source: CompletionSource::TaskMarker })]
+        );
+    }
+
+    #[test]
+    fn checkpoint_every_interval() {
+        let mut m = machine(Limits::default());
+        let mut checkpoints = Vec::new();
+        for i in 1..=10 {
+            ready(&mut m, 0);
+            for a in finished(&mut m, AgentOutcome::success("x"), 0) {
+                if let Action::Checkpoint { iteration } = a {
+                    checkpoints.push(iteration);
+                }
+            }
+            assert_eq!(m.stats().iterations, i);
+        }
+        assert_eq!(checkpoints, vec![5, 10]);
+    }
+
+    #[test]
+    fn min_iterations_rejects_early_completion() {
+        let mut cfg = config();
+        cfg.min_iterations = 2;
+        let mut m = Machine::new(cfg, Limits::default().policies(), LoopStats::default());
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 0);
+        assert!(matches!(actions[0], Action::RejectCompletion { .. }), "{actions:?}");
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 0);
+        assert!(matches!(actions.last(), Some(Action::Finish(StopReason::Completed { iteration: 2, .. }))));
+    }
+
+    #[test]
+    fn rate_limit_waits_for_reset_when_it_fits_and_is_not_a_failure() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        let outcome = AgentOutcome::new(OutcomeStatus::RateLimited { reset_at_unix: Some(1_120) });
+        let actions = finished(&mut m, outcome, 0);
+        assert_eq!(
+            actions.last(),
+            Some(&Action::WaitRateLimit { wait: Duration::from_secs(120), reset_at_unix: Some(1_120) })
+        );
+        assert_eq!(m.stats().consecutive_failures, 0);
+    }
+
+    #[test]
+    fn rate_limit_beyond_the_runtime_stops_with_a_reason() {
+        let mut m = machine(Limits { max_runtime: Some(Duration::from_secs(60)), ..Limits::default() });
+        ready(&mut m, 0);
+        let outcome = AgentOutcome::new(OutcomeStatus::RateLimited { reset_at_unix: Some(1_000 + 3600) });
+        let actions = finished(&mut m, outcome, 1);
+        assert!(matches!(actions.last(), Some(Action::Finish(StopReason::RateLimited { .. }))), "{actions:?}");
+    }
+
+    #[test]
+    fn stop_during_an_iteration_cancels_then_finishes() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        let reason = StopReason::Interrupted { signal: "SIGINT".into() };
+        assert_eq!(m.step(Input::Stop(reason.clone())), vec![Action::CancelAgent]);
+        let actions = finished(&mut m, AgentOutcome::new(OutcomeStatus::Cancelled), 1);
+        assert_eq!(actions, vec![Action::Record { iteration: 1, completed: false }, Action::Finish(reason)]);
+    }
+
+    #[test]
+    fn resumed_stats_keep_counting() {
+        let stats = LoopStats { iterations: 4, ..LoopStats::default() };
+        let mut m = Machine::new(config(), Limits { max_iterations: Some(5), ..Limits::default() }.policies(), stats);
+        assert!(matches!(ready(&mut m, 0)[..], [Action::RunIteration { iteration: 5, .. }]));
+        let actions = finished(&mut m, AgentOutcome::success("x"), 0);
+        assert_eq!(actions.last(), Some(&Action::Finish(StopReason::MaxIterations { limit: 5 })));
+    }
+}

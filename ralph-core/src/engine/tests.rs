@@ -1,0 +1,231 @@
+//! Driver tests with scripted agents (no processes).
+
+use super::*;
+use crate::agent::{EventSender, FailureKind};
+use crate::state::FileStateStore;
+use crate::usage::Cost;
+use async_trait::async_trait;
+use std::collections::VecDeque;
+
+/// What a scripted agent does in one run.
+#[derive(Clone)]
+enum Step {
+    Answer(&'static str, u64, f64),
+    Fail,
+    /// Reports usage, then waits for cancellation.
+    UsageThenHang(u64),
+    Hang,
+}
+
+struct Scripted {
+    steps: Mutex<VecDeque<Step>>,
+    runs: Arc<Mutex<Vec<AgentRequest>>>,
+}
+
+impl Scripted {
+    fn new(steps: Vec<Step>) -> (Self, Arc<Mutex<Vec<AgentRequest>>>) {
+        let runs = Arc::new(Mutex::new(Vec::new()));
+        (Scripted { steps: Mutex::new(steps.into()), runs: runs.clone() }, runs)
+    }
+}
+
+#[async_trait]
+impl Agent for Scripted {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    async fn run(&self, req: AgentRequest, events: EventSender, cancel: CancellationToken) -> Result<AgentOutcome, Error> {
+        self.runs.lock().unwrap().push(req.clone());
+        let step = self.steps.lock().unwrap().pop_front().unwrap_or(Step::Answer("working", 0, 0.0));
+        let deadline = req.deadline.map(tokio::time::Instant::from_std);
+        let wait = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        match step {
+            Step::Answer(text, tokens, usd) => Ok(AgentOutcome {
+                usage: Usage { input_tokens: tokens, ..Default::default() },
+                cost: Some(Cost { usd, estimated: false }),
+                ..AgentOutcome::success(text)
+            }),
+            Step::Fail => Ok(AgentOutcome {
+                message: Some("HTTP 401: invalid key".into()),
+                ..AgentOutcome::new(OutcomeStatus::Failed { kind: FailureKind::Auth, api_status: Some(401) })
+            }),
+            Step::UsageThenHang(tokens) => {
+                let usage = Usage { output_tokens: tokens, ..Default::default() };
+                let _ = events.send(AgentEvent::Usage { usage, cost: None });
+                tokio::select! {
+                    _ = cancel.cancelled() => Ok(AgentOutcome { usage, ..AgentOutcome::new(OutcomeStatus::Cancelled) }),
+                    _ = wait => Ok(AgentOutcome::new(OutcomeStatus::TimedOut { kind: req.deadline_kind })),
+                }
+            }
+            Step::Hang => tokio::select! {
+                _ = cancel.cancelled() => Ok(AgentOutcome::new(OutcomeStatus::Cancelled)),
+                _ = wait => Ok(AgentOutcome::new(OutcomeStatus::TimedOut { kind: req.deadline_kind })),
+            },
+        }
+    }
+}
+
+fn config(dir: &std::path::Path) -> EngineConfig {
+    let mut c = EngineConfig::new(PromptSource::Text("Do the task.".into()), dir.to_path_buf());
+    c.retry_delay = Duration::ZERO;
+    c.jitter_seed = Some(1);
+    c
+}
+
+fn collect(engine: Engine) -> (Engine, Arc<Mutex<Vec<LoopEvent>>>) {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    (engine.with_observer(Box::new(move |e: &LoopEvent| sink.lock().unwrap().push(e.clone()))), events)
+}
+
+#[tokio::test]
+async fn runs_until_the_agent_prints_the_promise_and_sums_usage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![
+        Step::Answer("wrote a file", 10, 0.5),
+        Step::Answer("ran a command", 20, 0.25),
+        Step::Answer("All done\nLOOP_COMPLETE", 30, 0.125),
+    ]);
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let engine = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone()));
+    let summary = engine.run(StopHandle::new()).await;
+    assert!(matches!(summary.reason, StopReason::Completed { iteration: 3, .. }), "{:?}", summary.reason);
+    assert_eq!(runs.lock().unwrap().len(), 3);
+    assert_eq!(summary.usage.input_tokens, 60);
+    assert!((summary.cost_usd - 0.875).abs() < 1e-9);
+    let saved = store.load().unwrap().unwrap();
+    assert_eq!((saved.iteration, saved.status, saved.usage.input_tokens), (3, RunStatus::Finished, 60));
+    let prompts: Vec<String> = runs.lock().unwrap().iter().map(|r| r.prompt.clone()).collect();
+    assert!(prompts.iter().all(|p| p.ends_with("Do the task.")));
+}
+
+#[tokio::test]
+async fn consecutive_failures_stop_the_run_after_max_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![Step::Fail; 10]);
+    let mut c = config(dir.path());
+    c.limits.max_retries = 2;
+    let (engine, events) = collect(Engine::new(c, Box::new(agent)));
+    let summary = engine.run(StopHandle::new()).await;
+    assert_eq!(runs.lock().unwrap().len(), 3);
+    match summary.reason {
+        StopReason::TooManyFailures { failures: 3, last_failure } => assert!(last_failure.contains("401")),
+        other => panic!("{other:?}"),
+    }
+    let backoffs = events.lock().unwrap().iter().filter(|e| matches!(e, LoopEvent::Backoff { .. })).count();
+    assert_eq!(backoffs, 2);
+}
+
+#[tokio::test]
+async fn token_limit_interrupts_the_running_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![Step::UsageThenHang(5_000)]);
+    let mut c = config(dir.path());
+    c.limits.max_tokens = Some(1_000);
+    let summary = tokio::time::timeout(Duration::from_secs(10), Engine::new(c, Box::new(agent)).run(StopHandle::new()))
+        .await
+        .expect("the engine must cancel the agent instead of waiting for it");
+    assert_eq!(summary.reason, StopReason::MaxTokens { limit: 1_000, used: 5_000 });
+    assert_eq!(runs.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn runtime_limit_interrupts_the_running_agent() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![Step::Hang]);
+    let mut c = config(dir.path());
+    c.limits.max_runtime = Some(Duration::from_millis(300));
+    let began = Instant::now();
+    let summary = Engine::new(c, Box::new(agent)).run(StopHandle::new()).await;
+    assert_eq!(summary.reason, StopReason::MaxRuntime { limit_secs: 0 });
+    assert!(began.elapsed() < Duration::from_secs(5));
+    assert_eq!(runs.lock().unwrap()[0].deadline_kind, TimeoutKind::Runtime);
+}
+
+#[tokio::test]
+async fn a_stop_request_cancels_the_agent_and_reports_the_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = Scripted::new(vec![Step::Hang]);
+    let stop = StopHandle::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        trigger.stop(StopReason::Interrupted { signal: "SIGTERM".into() });
+    });
+    let summary = Engine::new(config(dir.path()), Box::new(agent)).run(stop).await;
+    assert_eq!(summary.reason, StopReason::Interrupted { signal: "SIGTERM".into() });
+    assert_eq!(summary.iterations, 1);
+}
+
+#[tokio::test]
+async fn an_unfinished_run_resumes_and_a_finished_one_is_not_run_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    // First invocation: interrupted after one iteration.
+    let (agent, _) = Scripted::new(vec![Step::Answer("step", 7, 0.1), Step::Hang]);
+    let stop = StopHandle::new();
+    let trigger = stop.clone();
+    let (engine, events) = collect(Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())));
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        trigger.stop(StopReason::Interrupted { signal: "SIGINT".into() });
+    });
+    let first = engine.run(stop).await;
+    assert_eq!(first.iterations, 2);
+    drop(events);
+    // Mark it unfinished, as a crash would leave it.
+    let mut saved = store.load().unwrap().unwrap();
+    saved.status = RunStatus::Running;
+    saved.stop_reason = None;
+    store.save(&saved).unwrap();
+
+    let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 3, 0.2)]);
+    let second = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())).run(StopHandle::new()).await;
+    assert_eq!(second.run_id, first.run_id);
+    assert!(matches!(second.reason, StopReason::Completed { iteration: 3, .. }), "{:?}", second.reason);
+    assert_eq!(second.usage.input_tokens, 10);
+    assert_eq!(runs.lock().unwrap()[0].iteration, 3);
+
+    let (agent, runs) = Scripted::new(vec![]);
+    let third = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store)).run(StopHandle::new()).await;
+    assert!(third.already_finished);
+    assert_eq!(third.reason, second.reason);
+    assert!(runs.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_prompt_file_is_a_clear_error_before_any_iteration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![]);
+    let c = EngineConfig::new(PromptSource::File(dir.path().join("PROMPT.md")), dir.path().to_path_buf());
+    let summary = Engine::new(c, Box::new(agent)).run(StopHandle::new()).await;
+    match summary.reason {
+        StopReason::Error { message } => assert!(message.contains("PROMPT.md"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(runs.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_task_marker_in_the_prompt_file_completes_before_the_next_iteration() {
+    let dir = tempfile::tempdir().unwrap();
+    let prompt = dir.path().join("PROMPT.md");
+    std::fs::write(&prompt, "# Task\nPrint LOOP_COMPLETE when done.\n").unwrap();
+    let (agent, runs) = Scripted::new(vec![Step::Answer("working", 1, 0.0)]);
+    let marker_writer = prompt.clone();
+    let (engine, events) = collect(Engine::new(EngineConfig::new(PromptSource::File(prompt), dir.path().to_path_buf()), Box::new(agent)));
+    let engine = engine.with_observer(Box::new(move |e: &LoopEvent| {
+        if matches!(e, LoopEvent::IterationFinished { .. }) {
+            std::fs::write(&marker_writer, "# Task\n- [x] TASK_COMPLETE\n").unwrap();
+        }
+    }));
+    let summary = engine.run(StopHandle::new()).await;
+    assert_eq!(summary.reason, StopReason::Completed { iteration: 1, source: crate::completion::CompletionSource::TaskMarker });
+    assert_eq!(runs.lock().unwrap().len(), 1, "the promise word in the prompt must not complete the run");
+    drop(events);
+}

@@ -1,0 +1,63 @@
+//! The one error type of `ralph-core`.
+
+use std::path::PathBuf;
+
+/// Errors of the engine and of the traits it defines ([`crate::Agent`], [`crate::Checkpointer`],
+/// [`crate::StateStore`]). Implementations in other crates convert their own errors into these variants.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The agent cannot be run at all: its program is not installed or not executable.
+    #[error("agent `{agent}` is not available: {message}")]
+    AgentUnavailable {
+        /// Agent name.
+        agent: String,
+        /// What is wrong and how to fix it (for example the install command).
+        message: String,
+    },
+    /// The agent failed in a way that is not an outcome of the run (I/O on its pipes, ...).
+    #[error("agent `{agent}`: {message}")]
+    Agent {
+        /// Agent name.
+        agent: String,
+        /// What happened.
+        message: String,
+        /// Underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The prompt could not be read or is unusable.
+    #[error("prompt {path}: {message}")]
+    Prompt {
+        /// The prompt file.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        message: String,
+        /// Underlying I/O error.
+        #[source]
+        source: Option<std::io::Error>,
+    },
+    /// Reading or writing ralph's state failed.
+    #[error("state {path}: {message}")]
+    State {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+        /// Underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// A checkpoint could not be made.
+    #[error("checkpoint: {message}")]
+    Checkpoint {
+        /// What failed.
+        message: String,
+        /// Underlying error.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+    /// The loop configuration is invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+}

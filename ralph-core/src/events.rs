@@ -1,0 +1,132 @@
+//! Loop events: what observers (terminal output, JSON logs, metrics) see of a run.
+
+use crate::agent::{AgentEvent, OutcomeStatus};
+use crate::limits::StopReason;
+use crate::usage::Usage;
+use serde::{Deserialize, Serialize};
+
+/// Something that happened in the loop. Serialisable: `--log-format json` prints one per line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LoopEvent {
+    /// The run started or resumed.
+    RunStarted {
+        /// Run id.
+        run_id: String,
+        /// Agent name.
+        agent: String,
+        /// True when an unfinished run was resumed.
+        resumed: bool,
+        /// Iterations already done (non-zero when resumed).
+        iterations_done: u64,
+    },
+    /// The previous run with the same prompt already finished; nothing is run again.
+    AlreadyFinished {
+        /// Run id of the finished run.
+        run_id: String,
+        /// Why it finished.
+        reason: StopReason,
+    },
+    /// An iteration started.
+    IterationStarted {
+        /// 1-based iteration.
+        iteration: u64,
+        /// The iteration limit, if any.
+        max_iterations: Option<u64>,
+        /// Bytes of the assembled prompt.
+        prompt_bytes: usize,
+    },
+    /// The agent did something.
+    Agent {
+        /// Iteration.
+        iteration: u64,
+        /// What it did.
+        activity: AgentEvent,
+    },
+    /// An iteration ended.
+    IterationFinished {
+        /// Iteration.
+        iteration: u64,
+        /// How the agent run ended.
+        outcome: OutcomeStatus,
+        /// Explanation of a non-success outcome.
+        message: Option<String>,
+        /// Seconds the iteration took.
+        duration_secs: f64,
+        /// Tokens used in this iteration, by kind.
+        usage: Usage,
+        /// Cost of this iteration, USD.
+        cost_usd: f64,
+        /// True when the cost is an estimate.
+        cost_estimated: bool,
+        /// Billable tokens used by the run so far (see [`Usage::billable_total`]).
+        total_tokens: u64,
+        /// Cost of the run so far, USD.
+        total_cost_usd: f64,
+        /// True when this iteration completed the task.
+        completed: bool,
+    },
+    /// The agent claimed completion but the claim was not accepted.
+    CompletionRejected {
+        /// Iteration.
+        iteration: u64,
+        /// Why.
+        reason: String,
+    },
+    /// Waiting after a failed iteration.
+    Backoff {
+        /// Seconds to wait.
+        delay_secs: f64,
+        /// Failures in a row so far.
+        consecutive_failures: u32,
+    },
+    /// Waiting for a rate or usage limit to reset.
+    RateLimitWait {
+        /// Seconds to wait.
+        wait_secs: f64,
+        /// Reset time, Unix seconds, if known.
+        reset_at_unix: Option<u64>,
+    },
+    /// A checkpoint was made (or nothing had changed).
+    Checkpoint {
+        /// Iteration after which it was taken.
+        iteration: u64,
+        /// The checkpoint id, `None` when nothing changed.
+        id: Option<String>,
+        /// True for the end-of-run checkpoint.
+        is_final: bool,
+    },
+    /// Something went wrong that does not stop the run.
+    Warning {
+        /// What.
+        message: String,
+    },
+    /// The run ended.
+    RunFinished {
+        /// Why.
+        reason: StopReason,
+        /// Iterations in the run.
+        iterations: u64,
+        /// Tokens by kind.
+        usage: Usage,
+        /// Cost, USD.
+        cost_usd: f64,
+        /// True when any part of the cost is an estimate.
+        cost_estimated: bool,
+        /// Wall-clock seconds used by the run (across restarts).
+        elapsed_secs: f64,
+    },
+}
+
+/// Receives every [`LoopEvent`] of a run, in order, on the engine's task. Keep it quick.
+pub trait Observer: Send {
+    /// Called for each event.
+    fn on_event(&mut self, event: &LoopEvent);
+}
+
+impl<F: FnMut(&LoopEvent) + Send> Observer for F {
+    fn on_event(&mut self, event: &LoopEvent) {
+        self(event)
+    }
+}

@@ -1,0 +1,64 @@
+//! # ralph-core
+//!
+//! The engine of ralph: it runs an AI coding agent again and again on the same task, a fresh agent each
+//! iteration, until the agent declares completion or a limit stops it.
+//!
+//! The pieces:
+//! - [`Agent`]: one agent run per iteration (implementations for real CLIs live in `ralph-agents`).
+//! - [`limits`]: pluggable [`LimitPolicy`] values with built-ins for iterations, runtime, tokens, cost and
+//!   consecutive failures.
+//! - [`completion`]: completion-promise detection.
+//! - [`prompt`]: prompt sources and per-iteration assembly.
+//! - [`Checkpointer`] and [`StateStore`]: where the workspace and the run state are saved
+//!   (git checkpoints live in `ralph-git`).
+//! - [`engine`]: the loop itself, a pure state machine plus an async driver, publishing [`LoopEvent`]s.
+//!
+//! This crate has no dependency on processes, git, clap or a terminal.
+//!
+//! ```
+//! use ralph_core::{Agent, AgentOutcome, AgentRequest, Engine, EngineConfig, EventSender, Error};
+//! use ralph_core::{StopReason, prompt::PromptSource};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! /// An agent that finishes the task on its second run.
+//! struct Twice(std::sync::atomic::AtomicU32);
+//!
+//! #[async_trait::async_trait]
+//! impl Agent for Twice {
+//!     fn name(&self) -> &str { "twice" }
+//!     async fn run(&self, _: AgentRequest, _: EventSender, _: CancellationToken)
+//!         -> Result<AgentOutcome, Error> {
+//!         let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+//!         Ok(AgentOutcome::success(if n == 1 { "done\nLOOP_COMPLETE" } else { "working" }))
+//!     }
+//! }
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let config = EngineConfig::new(PromptSource::Text("Write hello.txt".into()), ".".into());
+//! let engine = Engine::new(config, Box::new(Twice(0.into())));
+//! let summary = engine.run(CancellationToken::new()).await;
+//! assert!(matches!(summary.reason, StopReason::Completed { iteration: 2, .. }));
+//! # });
+//! ```
+
+pub mod agent;
+pub mod checkpoint;
+pub mod completion;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod limits;
+pub mod prompt;
+pub mod state;
+pub mod usage;
+
+pub use agent::{
+    Agent, AgentEvent, AgentOutcome, AgentRequest, EventSender, FailureKind, OutcomeStatus, TimeoutKind,
+};
+pub use checkpoint::{CheckpointId, CheckpointRequest, Checkpointer, NoCheckpoints};
+pub use engine::{Engine, EngineConfig, RunSummary};
+pub use error::Error;
+pub use events::{LoopEvent, Observer};
+pub use limits::{LimitPolicy, Limits, LoopStats, StopReason};
+pub use state::{NoState, StateStore};
+pub use usage::{Cost, Usage};

@@ -1,0 +1,384 @@
+//! Limit policies: when must the loop stop even though the task is not complete?
+//!
+//! A [`LimitPolicy`] is a pure check over [`LoopStats`]. The engine calls every policy before each
+//! iteration, after each iteration, and whenever the running agent reports usage (so token and cost limits
+//! stop an iteration as soon as they are crossed). Library users add their own policies next to the
+//! built-ins:
+//!
+//! ```
+//! use ralph_core::limits::{LimitPolicy, LoopStats, StopReason};
+//!
+//! /// Stops once the agent has written more than 50 000 output tokens.
+//! struct OutputCap;
+//!
+//! impl LimitPolicy for OutputCap {
+//!     fn name(&self) -> &str { "output_cap" }
+//!     fn check(&self, stats: &LoopStats) -> Option<StopReason> {
+//!         (stats.usage.output_tokens > 50_000).then(|| StopReason::Custom {
+//!             policy: "output_cap".into(),
+//!             message: format!("{} output tokens", stats.usage.output_tokens),
+//!         })
+//!     }
+//! }
+//! ```
+
+use crate::completion::CompletionSource;
+use crate::usage::Usage;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// What the engine knows about the run so far. Owned by the engine; policies only read it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoopStats {
+    /// Iterations started so far in this run (including one in progress).
+    pub iterations: u64,
+    /// Wall-clock time used by this run, across restarts.
+    pub elapsed: Duration,
+    /// Tokens used so far, by kind (including the running iteration's usage reported so far).
+    pub usage: Usage,
+    /// Cost so far in USD (including the running iteration's).
+    pub cost_usd: f64,
+    /// True when any part of `cost_usd` was estimated from a price table.
+    pub cost_estimated: bool,
+    /// Failed iterations in a row (reset by a success; rate limits and cancellations do not count).
+    pub consecutive_failures: u32,
+    /// A one-line description of the last failure.
+    pub last_failure: Option<String>,
+}
+
+/// Why the loop stopped. Mapped to exit codes by the CLI (`ralph-cli`'s `exit_codes` module).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The agent declared completion (or the prompt file was marked complete).
+    Completed {
+        /// Iteration in which completion was detected (0 = before any iteration).
+        iteration: u64,
+        /// How it was detected.
+        source: CompletionSource,
+    },
+    /// `max_iterations` agent runs happened without completion.
+    MaxIterations {
+        /// The limit.
+        limit: u64,
+    },
+    /// The run used its `max_runtime`.
+    MaxRuntime {
+        /// The limit, seconds.
+        limit_secs: u64,
+    },
+    /// The run used its `max_tokens` (see [`Usage::billable_total`]).
+    MaxTokens {
+        /// The limit, tokens.
+        limit: u64,
+        /// Tokens used, tokens.
+        used: u64,
+    },
+    /// The run used its `max_cost`.
+    MaxCost {
+        /// The limit, USD.
+        limit_usd: f64,
+        /// Spent, USD.
+        used_usd: f64,
+    },
+    /// More than `max_retries` iterations failed in a row.
+    TooManyFailures {
+        /// Failures in a row.
+        failures: u32,
+        /// The last failure's description.
+        last_failure: String,
+    },
+    /// The agent is rate or usage limited beyond what the remaining runtime can wait for.
+    RateLimited {
+        /// What the agent said, and when the limit resets if known.
+        message: String,
+    },
+    /// The agent cannot be run (not installed).
+    AgentUnavailable {
+        /// The message, with the fix.
+        message: String,
+    },
+    /// ralph was asked to stop (SIGINT, SIGTERM).
+    Interrupted {
+        /// Which signal: `SIGINT` or `SIGTERM`.
+        signal: String,
+    },
+    /// A policy supplied by a library user stopped the run.
+    Custom {
+        /// The policy's name.
+        policy: String,
+        /// Why.
+        message: String,
+    },
+    /// An internal error stopped the run (state could not be saved, ...).
+    Error {
+        /// The error.
+        message: String,
+    },
+}
+
+impl StopReason {
+    /// True when the task was completed.
+    pub fn is_completed(&self) -> bool {
+        matches!(self, StopReason::Completed { .. })
+    }
+
+    /// True for the limits that stop a run before completion (iterations, runtime, tokens, cost, custom).
+    pub fn is_limit(&self) -> bool {
+        matches!(
+            self,
+            StopReason::MaxIterations { .. }
+                | StopReason::MaxRuntime { .. }
+                | StopReason::MaxTokens { .. }
+                | StopReason::MaxCost { .. }
+                | StopReason::Custom { .. }
+        )
+    }
+}
+
+impl std::fmt::Display for StopReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StopReason::Completed { iteration, source } => {
+                let how = match source {
+                    CompletionSource::PromiseLine | CompletionSource::PromiseTag => "completion promise",
+                    CompletionSource::TaskMarker => "TASK_COMPLETE marker in the prompt file",
+                };
+                write!(f, "completed in iteration {iteration} ({how})")
+            }
+            StopReason::MaxIterations { limit } => write!(f, "max iterations reached ({limit})"),
+            StopReason::MaxRuntime { limit_secs } => write!(f, "max runtime reached ({limit_secs} s)"),
+            StopReason::MaxTokens { limit, used } => {
+                write!(f, "max tokens reached ({used} of {limit} tokens)")
+            }
+            StopReason::MaxCost { limit_usd, used_usd } => {
+                write!(f, "max cost reached (${used_usd:.4} of ${limit_usd:.2})")
+            }
+            StopReason::TooManyFailures { failures, last_failure } => {
+                write!(f, "{failures} consecutive failed iterations; last: {last_failure}")
+            }
+            StopReason::RateLimited { message } => write!(f, "rate limited: {message}"),
+            StopReason::AgentUnavailable { message } => write!(f, "{message}"),
+            StopReason::Interrupted { signal } => write!(f, "interrupted by {signal}"),
+            StopReason::Custom { policy, message } => write!(f, "limit `{policy}`: {message}"),
+            StopReason::Error { message } => write!(f, "error: {message}"),
+        }
+    }
+}
+
+/// A limit on the loop. Pure and synchronous: no I/O, no clocks (the engine puts time into
+/// [`LoopStats::elapsed`]).
+pub trait LimitPolicy: Send + Sync {
+    /// Short name for logs.
+    fn name(&self) -> &str;
+
+    /// `Some(reason)` when the loop must stop now.
+    fn check(&self, stats: &LoopStats) -> Option<StopReason>;
+
+    /// For policies that bound wall-clock time: how much of it is left, so a running agent can be
+    /// interrupted when it runs out. `None` for other policies.
+    fn remaining_time(&self, _stats: &LoopStats) -> Option<Duration> {
+        None
+    }
+
+    /// True when the policy stops the loop *before* starting another iteration but must not interrupt
+    /// one in progress (the iteration limit). Defaults to `false`.
+    fn only_between_iterations(&self) -> bool {
+        false
+    }
+}
+
+/// Stops before an iteration beyond `limit` would start.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxIterations(pub u64);
+
+impl LimitPolicy for MaxIterations {
+    fn name(&self) -> &str {
+        "max_iterations"
+    }
+    fn check(&self, stats: &LoopStats) -> Option<StopReason> {
+        (stats.iterations >= self.0).then_some(StopReason::MaxIterations { limit: self.0 })
+    }
+    fn only_between_iterations(&self) -> bool {
+        true
+    }
+}
+
+/// Stops when the run's wall-clock time reaches the limit; interrupts a running agent.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxRuntime(pub Duration);
+
+impl LimitPolicy for MaxRuntime {
+    fn name(&self) -> &str {
+        "max_runtime"
+    }
+    fn check(&self, stats: &LoopStats) -> Option<StopReason> {
+        (stats.elapsed >= self.0).then_some(StopReason::MaxRuntime { limit_secs: self.0.as_secs() })
+    }
+    fn remaining_time(&self, stats: &LoopStats) -> Option<Duration> {
+        Some(self.0.saturating_sub(stats.elapsed))
+    }
+}
+
+/// Stops when [`Usage::billable_total`] reaches the limit (tokens).
+#[derive(Debug, Clone, Copy)]
+pub struct MaxTokens(pub u64);
+
+impl LimitPolicy for MaxTokens {
+    fn name(&self) -> &str {
+        "max_tokens"
+    }
+    fn check(&self, stats: &LoopStats) -> Option<StopReason> {
+        let used = stats.usage.billable_total();
+        (used >= self.0).then_some(StopReason::MaxTokens { limit: self.0, used })
+    }
+}
+
+/// Stops when the cost reaches the limit (USD).
+#[derive(Debug, Clone, Copy)]
+pub struct MaxCost(pub f64);
+
+impl LimitPolicy for MaxCost {
+    fn name(&self) -> &str {
+        "max_cost"
+    }
+    fn check(&self, stats: &LoopStats) -> Option<StopReason> {
+        (stats.cost_usd >= self.0).then_some(StopReason::MaxCost { limit_usd: self.0, used_usd: stats.cost_usd })
+    }
+}
+
+/// Stops when more than `max_retries` iterations failed in a row.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsecutiveFailures {
+    /// Failed iterations in a row that are still tolerated.
+    pub max_retries: u32,
+}
+
+impl LimitPolicy for ConsecutiveFailures {
+    fn name(&self) -> &str {
+        "max_retries"
+    }
+    fn check(&self, stats: &LoopStats) -> Option<StopReason> {
+        (stats.consecutive_failures > self.max_retries).then(|| StopReason::TooManyFailures {
+            failures: stats.consecutive_failures,
+            last_failure: stats.last_failure.clone().unwrap_or_else(|| "unknown".into()),
+        })
+    }
+}
+
+/// The built-in limits, from the run settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Agent runs per run; `None` = unlimited.
+    pub max_iterations: Option<u64>,
+    /// Wall-clock time per run; `None` = unlimited.
+    pub max_runtime: Option<Duration>,
+    /// Tokens per run ([`Usage::billable_total`]); `None` = unlimited.
+    pub max_tokens: Option<u64>,
+    /// USD per run; `None` = unlimited.
+    pub max_cost_usd: Option<f64>,
+    /// Consecutive failed iterations tolerated.
+    pub max_retries: u32,
+}
+
+impl Default for Limits {
+    /// The defaults of SPEC §2: 100 iterations, 14 400 s, 1 000 000 tokens, 50 USD, 5 retries.
+    fn default() -> Self {
+        Limits {
+            max_iterations: Some(100),
+            max_runtime: Some(Duration::from_secs(14_400)),
+            max_tokens: Some(1_000_000),
+            max_cost_usd: Some(50.0),
+            max_retries: 5,
+        }
+    }
+}
+
+impl Limits {
+    /// The built-in policies for these limits.
+    pub fn policies(&self) -> Vec<Box<dyn LimitPolicy>> {
+        let mut out: Vec<Box<dyn LimitPolicy>> = Vec::new();
+        if let Some(n) = self.max_iterations {
+            out.push(Box::new(MaxIterations(n)));
+        }
+        if let Some(d) = self.max_runtime {
+            out.push(Box::new(MaxRuntime(d)));
+        }
+        if let Some(n) = self.max_tokens {
+            out.push(Box::new(MaxTokens(n)));
+        }
+        if let Some(c) = self.max_cost_usd {
+            out.push(Box::new(MaxCost(c)));
+        }
+        out.push(Box::new(ConsecutiveFailures { max_retries: self.max_retries }));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> LoopStats {
+        LoopStats::default()
+    }
+
+    #[test]
+    fn max_iterations_stops_at_the_limit_only_between_iterations() {
+        let p = MaxIterations(3);
+        assert!(p.check(&LoopStats { iterations: 2, ..stats() }).is_none());
+        assert_eq!(p.check(&LoopStats { iterations: 3, ..stats() }), Some(StopReason::MaxIterations { limit: 3 }));
+        assert!(p.only_between_iterations());
+    }
+
+    #[test]
+    fn max_runtime_reports_remaining_time() {
+        let p = MaxRuntime(Duration::from_secs(10));
+        let s = LoopStats { elapsed: Duration::from_secs(4), ..stats() };
+        assert_eq!(p.remaining_time(&s), Some(Duration::from_secs(6)));
+        assert!(p.check(&s).is_none());
+        let s = LoopStats { elapsed: Duration::from_secs(10), ..stats() };
+        assert_eq!(p.check(&s), Some(StopReason::MaxRuntime { limit_secs: 10 }));
+    }
+
+    #[test]
+    fn max_tokens_counts_billable_tokens() {
+        let p = MaxTokens(100);
+        let mut s = stats();
+        s.usage.cache_read_input_tokens = 10_000;
+        assert!(p.check(&s).is_none(), "cache reads do not count");
+        s.usage.input_tokens = 60;
+        s.usage.output_tokens = 40;
+        assert_eq!(p.check(&s), Some(StopReason::MaxTokens { limit: 100, used: 100 }));
+    }
+
+    #[test]
+    fn max_cost_stops_at_the_limit() {
+        let p = MaxCost(1.5);
+        assert!(p.check(&LoopStats { cost_usd: 1.49, ..stats() }).is_none());
+        assert!(matches!(p.check(&LoopStats { cost_usd: 1.5, ..stats() }), Some(StopReason::MaxCost { .. })));
+    }
+
+    #[test]
+    fn consecutive_failures_tolerates_max_retries() {
+        let p = ConsecutiveFailures { max_retries: 2 };
+        assert!(p.check(&LoopStats { consecutive_failures: 2, ..stats() }).is_none());
+        let s = LoopStats { consecutive_failures: 3, last_failure: Some("HTTP 401".into()), ..stats() };
+        assert_eq!(
+            p.check(&s),
+            Some(StopReason::TooManyFailures { failures: 3, last_failure: "HTTP 401".into() })
+        );
+    }
+
+    #[test]
+    fn default_limits_match_the_spec() {
+        let l = Limits::default();
+        assert_eq!(l.max_iterations, Some(100));
+        assert_eq!(l.max_runtime, Some(Duration::from_secs(14_400)));
+        assert_eq!(l.max_tokens, Some(1_000_000));
+        assert_eq!(l.max_cost_usd, Some(50.0));
+        assert_eq!(l.max_retries, 5);
+        assert_eq!(l.policies().len(), 5);
+    }
+}

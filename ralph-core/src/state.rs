@@ -1,0 +1,327 @@
+//! Run state: what survives a crash or restart, and the per-iteration record.
+//!
+//! [`FileStateStore`] keeps it in the state directory (`.agent/` by default):
+//!
+//! ```text
+//! .agent/.gitignore                         ignores the runtime files below
+//! .agent/state.json                         RunState, rewritten atomically after every iteration
+//! .agent/runs/<run-id>/iterations.jsonl     one IterationRecord per line
+//! .agent/runs/<run-id>/<n>.prompt.md        the prompt sent in iteration n (size-capped)
+//! .agent/runs/<run-id>/<n>.output.jsonl     the agent's raw stdout in iteration n (size-capped)
+//! ```
+
+use crate::agent::OutcomeStatus;
+use crate::error::Error;
+use crate::limits::StopReason;
+use crate::usage::Usage;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Version of the `state.json` format.
+pub const STATE_VERSION: u32 = 1;
+
+/// Whether a run is still going.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// Started and not finished (a crash leaves this behind; the next run resumes it).
+    Running,
+    /// Finished for the given reason.
+    Finished,
+}
+
+/// The state of one run (`state.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    /// Format version, [`STATE_VERSION`].
+    pub version: u32,
+    /// Run id.
+    pub run_id: String,
+    /// SHA-256 (hex) of the user prompt when the run started.
+    pub prompt_sha256: String,
+    /// Iterations started.
+    pub iteration: u64,
+    /// Tokens used, by kind.
+    pub usage: Usage,
+    /// [`Usage::billable_total`] of `usage` (what `max_tokens` limits), tokens.
+    pub tokens_total: u64,
+    /// Cost so far, USD.
+    pub cost_usd: f64,
+    /// True when any part of the cost was estimated from a price table.
+    pub cost_estimated: bool,
+    /// Wall-clock time used, seconds (summed over restarts).
+    pub runtime_secs: f64,
+    /// Failed iterations in a row.
+    pub consecutive_failures: u32,
+    /// Running or finished.
+    pub status: RunStatus,
+    /// Why the run stopped, once finished.
+    pub stop_reason: Option<StopReason>,
+    /// Outcome label of the last iteration (`success`, `failed`, ...).
+    pub last_outcome: Option<String>,
+    /// Name of the agent.
+    pub agent: String,
+    /// Unix seconds when the run started.
+    pub started_at_unix: u64,
+    /// Unix seconds of the last save.
+    pub updated_at_unix: u64,
+}
+
+/// One line of `iterations.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IterationRecord {
+    /// 1-based iteration number.
+    pub iteration: u64,
+    /// Agent name.
+    pub agent: String,
+    /// Unix seconds at start.
+    pub started_at_unix: u64,
+    /// Seconds the agent ran.
+    pub duration_secs: f64,
+    /// How it ended.
+    pub outcome: OutcomeStatus,
+    /// Failure explanation, if any.
+    pub message: Option<String>,
+    /// Tokens used in this iteration, by kind.
+    pub usage: Usage,
+    /// Cost of this iteration, USD (0 when unknown).
+    pub cost_usd: f64,
+    /// True when the cost was estimated.
+    pub cost_estimated: bool,
+    /// Process exit code.
+    pub exit_code: Option<i32>,
+    /// True when this iteration completed the task.
+    pub completed: bool,
+    /// Checkpoint made after this iteration, if any.
+    pub checkpoint: Option<String>,
+}
+
+/// Where the engine keeps its state. Implementations must make [`StateStore::save`] atomic: after a crash
+/// at any moment, [`StateStore::load`] returns either the previous or the new state.
+pub trait StateStore: Send + Sync {
+    /// The saved state, if there is one.
+    ///
+    /// # Errors
+    /// [`Error::State`] when the state exists but cannot be read or parsed.
+    fn load(&self) -> Result<Option<RunState>, Error>;
+
+    /// Saves `state` atomically.
+    ///
+    /// # Errors
+    /// [`Error::State`] when it cannot be written; the previous state stays intact.
+    fn save(&self, state: &RunState) -> Result<(), Error>;
+
+    /// Appends one iteration record.
+    ///
+    /// # Errors
+    /// [`Error::State`] when it cannot be written.
+    fn record_iteration(&self, run_id: &str, record: &IterationRecord) -> Result<(), Error>;
+
+    /// Keeps the prompt sent in an iteration and the agent's raw output. Best effort; the default does
+    /// nothing.
+    fn keep_transcript(&self, _run_id: &str, _iteration: u64, _prompt: &str, _output: &[u8]) {}
+}
+
+/// A [`StateStore`] that keeps nothing (for tests and embedding).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoState;
+
+impl StateStore for NoState {
+    fn load(&self) -> Result<Option<RunState>, Error> {
+        Ok(None)
+    }
+    fn save(&self, _state: &RunState) -> Result<(), Error> {
+        Ok(())
+    }
+    fn record_iteration(&self, _run_id: &str, _record: &IterationRecord) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// Largest prompt or output kept per iteration by [`FileStateStore::keep_transcript`], bytes.
+pub const TRANSCRIPT_CAP_BYTES: usize = 4 * 1024 * 1024;
+
+/// The `.gitignore` written into the state directory: runtime files are ignored, the agent's
+/// `scratchpad.md` is not (it is worth checkpointing).
+pub const STATE_GITIGNORE: &str = "# Written by ralph: its runtime files are not part of your project.\n*\n!.gitignore\n!scratchpad.md\n";
+
+/// A [`StateStore`] in a directory (see the module docs for the layout).
+#[derive(Debug, Clone)]
+pub struct FileStateStore {
+    dir: PathBuf,
+}
+
+impl FileStateStore {
+    /// Opens (creating if needed) the state directory `dir` and writes its `.gitignore`.
+    ///
+    /// # Errors
+    /// [`Error::State`] when the directory cannot be created or written.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, Error> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(|e| state_err(&dir, "cannot create the state directory", e))?;
+        let gi = dir.join(".gitignore");
+        if std::fs::read_to_string(&gi).map(|s| s != STATE_GITIGNORE).unwrap_or(true) {
+            write_atomic(&gi, STATE_GITIGNORE.as_bytes())?;
+        }
+        Ok(FileStateStore { dir })
+    }
+
+    /// The state directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `state.json`'s path.
+    pub fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// The directory of one run's records.
+    pub fn run_dir(&self, run_id: &str) -> PathBuf {
+        self.dir.join("runs").join(run_id)
+    }
+}
+
+fn state_err(path: &Path, message: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
+    Error::State { path: path.to_path_buf(), message: format!("{message}: {e}"), source: Some(Box::new(e)) }
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename, fsync of
+/// the directory.
+///
+/// # Errors
+/// [`Error::State`]; on error `path` is untouched and the temporary file is removed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok::<(), std::io::Error>(())
+    })();
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        state_err(path, "cannot write", e)
+    })
+}
+
+impl StateStore for FileStateStore {
+    fn load(&self) -> Result<Option<RunState>, Error> {
+        let path = self.state_path();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| state_err(&path, "cannot parse; move it away or run with --fresh", e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(state_err(&path, "cannot read", e)),
+        }
+    }
+
+    fn save(&self, state: &RunState) -> Result<(), Error> {
+        let mut json = serde_json::to_vec_pretty(state).map_err(|e| state_err(&self.state_path(), "cannot encode", e))?;
+        json.push(b'\n');
+        write_atomic(&self.state_path(), &json)
+    }
+
+    fn record_iteration(&self, run_id: &str, record: &IterationRecord) -> Result<(), Error> {
+        let dir = self.run_dir(run_id);
+        std::fs::create_dir_all(&dir).map_err(|e| state_err(&dir, "cannot create", e))?;
+        let path = dir.join("iterations.jsonl");
+        let mut line = serde_json::to_vec(record).map_err(|e| state_err(&path, "cannot encode", e))?;
+        line.push(b'\n');
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| state_err(&path, "cannot open", e))?;
+        f.write_all(&line).and_then(|_| f.sync_data()).map_err(|e| state_err(&path, "cannot append", e))
+    }
+
+    fn keep_transcript(&self, run_id: &str, iteration: u64, prompt: &str, output: &[u8]) {
+        let dir = self.run_dir(run_id);
+        if std::fs::create_dir_all(&dir).is_err() {
+            return;
+        }
+        let cap = |b: &[u8]| b[..b.len().min(TRANSCRIPT_CAP_BYTES)].to_vec();
+        let _ = std::fs::write(dir.join(format!("{iteration}.prompt.md")), cap(prompt.as_bytes()));
+        let _ = std::fs::write(dir.join(format!("{iteration}.output.jsonl")), cap(output));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> RunState {
+        RunState {
+            version: STATE_VERSION,
+            run_id: "r1".into(),
+            prompt_sha256: "00".into(),
+            iteration: 2,
+            usage: Usage { input_tokens: 5, ..Default::default() },
+            tokens_total: 5,
+            cost_usd: 0.25,
+            cost_estimated: false,
+            runtime_secs: 1.5,
+            consecutive_failures: 0,
+            status: RunStatus::Running,
+            stop_reason: None,
+            last_outcome: Some("success".into()),
+            agent: "claude".into(),
+            started_at_unix: 1,
+            updated_at_unix: 2,
+        }
+    }
+
+    #[test]
+    fn state_round_trips_through_the_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+        assert_eq!(store.load().unwrap(), None);
+        store.save(&sample()).unwrap();
+        assert_eq!(store.load().unwrap(), Some(sample()));
+        let gi = std::fs::read_to_string(dir.path().join(".agent/.gitignore")).unwrap();
+        assert_eq!(gi, STATE_GITIGNORE);
+    }
+
+    #[test]
+    fn corrupt_state_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        std::fs::write(store.state_path(), "{not json").unwrap();
+        let msg = store.load().unwrap_err().to_string();
+        assert!(msg.contains("state.json"), "{msg}");
+    }
+
+    #[test]
+    fn iteration_records_append_one_json_line_each() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        let rec = IterationRecord {
+            iteration: 1,
+            agent: "a".into(),
+            started_at_unix: 0,
+            duration_secs: 0.5,
+            outcome: OutcomeStatus::Success,
+            message: None,
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            cost_estimated: false,
+            exit_code: Some(0),
+            completed: false,
+            checkpoint: None,
+        };
+        store.record_iteration("r", &rec).unwrap();
+        store.record_iteration("r", &IterationRecord { iteration: 2, ..rec.clone() }).unwrap();
+        let text = std::fs::read_to_string(store.run_dir("r").join("iterations.jsonl")).unwrap();
+        let lines: Vec<IterationRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.iter().map(|r| r.iteration).collect::<Vec<_>>(), vec![1, 2]);
+    }
+}

@@ -1,0 +1,43 @@
+//! Test kit for ralph's end-to-end tests: the real agent CLIs, driven by ralph, talking to a scripted model.
+//!
+//! - [`ModelServer`] (module `server`, encoding in `sse`): a scripted Anthropic Messages API server on
+//!   `127.0.0.1:0` that plays a [`Script`] of [`Iteration`]s (one per agent session) made of [`Reply`]s (one per
+//!   model request) and records every request.
+//! - [`install_claude`]: installs the pinned Claude Code CLI from npm once into `<target>/agent-clis/`.
+//! - [`HermeticEnv`] and [`TestDir`]: an environment with nothing of the developer's in it, a temporary git
+//!   workspace and a fresh `HOME`.
+//! - [`run_with_timeout`]: runs a command with a wall-clock limit; [`procs`] finds processes that outlived it.
+//!
+//! ```no_run
+//! use std::process::Command;
+//! use std::time::Duration;
+//! use ralph_testkit::*;
+//!
+//! let dir = TestDir::new();
+//! let server = ModelServer::start(Script::new([Iteration::new([
+//!     Turn::tool(Block::write(dir.path("hello.txt"), "hello\n")),
+//!     Turn::text("Done.\nLOOP_COMPLETE"),
+//! ])]));
+//! let env = HermeticEnv::claude(&server.url(), &install_claude(), dir.home());
+//! let mut cmd = Command::new("claude");
+//! env.apply(&mut cmd).current_dir(dir.workspace());
+//! cmd.args(["-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"]);
+//! let out = run_with_timeout(&mut cmd, Some(b"say hello".to_vec()), Duration::from_secs(30), dir.root());
+//! assert_eq!(out.code(), 0, "{}", out.dump());
+//! assert_eq!(dir.read("hello.txt"), "hello\n");
+//! assert_eq!(server.sessions().len(), 1);
+//! ```
+
+pub mod env;
+pub mod install;
+pub mod procs;
+pub mod run;
+pub mod script;
+pub mod server;
+pub mod sse;
+
+pub use env::{HermeticEnv, TestDir};
+pub use install::{CLAUDE_VERSION, install_claude};
+pub use run::{RunOutput, run_with_timeout};
+pub use script::{ApiError, Block, Iteration, Reply, Script, Turn, Usage};
+pub use server::{Answer, ModelServer, RecordedRequest, RequestKind};
