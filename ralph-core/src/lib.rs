@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use ralph_core::{Agent, AgentOutcome, AgentRequest, Engine, EngineConfig, EventSender, Error};
-//! use ralph_core::{StopReason, prompt::PromptSource};
+//! use ralph_core::{StopHandle, StopReason, prompt::PromptSource};
 //! use tokio_util::sync::CancellationToken;
 //!
 //! /// An agent that finishes the task on its second run.
@@ -36,7 +36,7 @@
 //! # tokio::runtime::Runtime::new().unwrap().block_on(async {
 //! let config = EngineConfig::new(PromptSource::Text("Write hello.txt".into()), ".".into());
 //! let engine = Engine::new(config, Box::new(Twice(0.into())));
-//! let summary = engine.run(CancellationToken::new()).await;
+//! let summary = engine.run(StopHandle::new()).await;
 //! assert!(matches!(summary.reason, StopReason::Completed { iteration: 2, .. }));
 //! # });
 //! ```
@@ -56,7 +56,7 @@ pub use agent::{
     Agent, AgentEvent, AgentOutcome, AgentRequest, EventSender, FailureKind, OutcomeStatus, TimeoutKind,
 };
 pub use checkpoint::{CheckpointId, CheckpointRequest, Checkpointer, NoCheckpoints};
-pub use engine::{Engine, EngineConfig, RunSummary};
+pub use engine::{Engine, EngineConfig, RunSummary, StopHandle};
 pub use error::Error;
 pub use events::{LoopEvent, Observer};
 pub use limits::{LimitPolicy, Limits, LoopStats, StopReason};

@@ -1,0 +1,46 @@
+//! # ralph-cli
+//!
+//! The `ralph` command: parses the command line, layers settings (flags > `RALPH_*` environment >
+//! `ralph.yml` > defaults), builds the agent from `ralph-agents`, wires signals, state and terminal
+//! output into the `ralph-core` engine, and maps how the run stopped to a documented exit code
+//! ([`exit_codes`]).
+//!
+//! ```no_run
+//! // What `main.rs` does:
+//! fn main() -> std::process::ExitCode {
+//!     ralph_cli::main()
+//! }
+//! ```
+
+pub mod cli;
+pub mod exit_codes;
+pub mod output;
+pub mod run;
+pub mod settings;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+/// Runs `ralph` with the process's arguments and environment; returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version itself (exit 0); usage errors exit 2.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit_codes::USAGE } else { exit_codes::COMPLETED });
+        }
+    };
+    let args = match cli.command {
+        Some(cli::Command::Run(args)) => args,
+        None => cli.run,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ralph: error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit_codes::FAILED);
+        }
+    };
+    ExitCode::from(runtime.block_on(run::run(args)))
+}

@@ -1,0 +1,139 @@
+//! What a person (or a log shipper) sees of a run on stderr: a line per iteration, the agent's activity
+//! with `--verbose`, and an end-of-run summary. With `--log-format json`, every loop event is one JSON
+//! object per line instead.
+
+use crate::settings::LogFormat;
+use ralph_core::{AgentEvent, LoopEvent, Observer, OutcomeStatus, StopReason, Usage};
+use std::io::Write;
+
+/// Prints loop events to stderr.
+pub struct Terminal {
+    format: LogFormat,
+    verbose: bool,
+    max_iterations: Option<u64>,
+}
+
+impl Terminal {
+    /// A printer in `format`; `verbose` streams the agent's text and tool calls.
+    pub fn new(format: LogFormat, verbose: bool, max_iterations: Option<u64>) -> Self {
+        Terminal { format, verbose, max_iterations }
+    }
+
+    fn line(&self, text: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(err, "{text}");
+    }
+
+    fn of(&self, iteration: u64) -> String {
+        match self.max_iterations {
+            Some(m) => format!("{iteration}/{m}"),
+            None => iteration.to_string(),
+        }
+    }
+
+    fn text(&self, event: &LoopEvent) {
+        match event {
+            LoopEvent::RunStarted { run_id, agent, resumed, iterations_done } => {
+                if *resumed {
+                    self.line(&format!("ralph: resuming run {run_id} after iteration {iterations_done} · agent {agent}"));
+                } else {
+                    self.line(&format!("ralph: run {run_id} started · agent {agent}"));
+                }
+            }
+            LoopEvent::AlreadyFinished { run_id, reason } => {
+                self.line(&format!(
+                    "ralph: run {run_id} with this prompt already finished: {reason}. Nothing to do; pass --fresh to start a new run."
+                ));
+            }
+            LoopEvent::IterationStarted { iteration, .. } if self.verbose => {
+                self.line(&format!("── iteration {} ──", self.of(*iteration)));
+            }
+            LoopEvent::Agent { activity, .. } if self.verbose => match activity {
+                AgentEvent::Text { text } => self.line(text.trim_end()),
+                AgentEvent::ToolUse { name, summary } => self.line(&format!("  ⚙ {name} {summary}")),
+                AgentEvent::Retry { attempt, message } => self.line(&format!("  ↻ retry {attempt}: {message}")),
+                AgentEvent::Stderr { line } => self.line(&format!("  stderr: {line}")),
+                _ => {}
+            },
+            LoopEvent::IterationFinished {
+                iteration,
+                outcome,
+                message,
+                duration_secs,
+                usage,
+                cost_usd,
+                cost_estimated,
+                total_tokens,
+                total_cost_usd,
+                completed,
+            } => {
+                let est = if *cost_estimated { " (est.)" } else { "" };
+                let label = if *completed { "completed".to_string() } else { outcome_label(outcome) };
+                let mut text = format!(
+                    "iteration {} {label} · {duration_secs:.1}s · tokens {} (run {total_tokens}) · cost ${cost_usd:.4}{est} (run ${total_cost_usd:.4})",
+                    self.of(*iteration),
+                    usage.billable_total(),
+                );
+                if let Some(m) = message.as_deref().filter(|_| !outcome.is_success()) {
+                    text.push_str(&format!("\n  ↳ {m}"));
+                }
+                self.line(&text);
+            }
+            LoopEvent::CompletionRejected { reason, .. } => self.line(&format!("  completion not accepted: {reason}")),
+            LoopEvent::Backoff { delay_secs, consecutive_failures } => self.line(&format!(
+                "  waiting {delay_secs:.1}s before the next iteration ({consecutive_failures} failed in a row)"
+            )),
+            LoopEvent::RateLimitWait { wait_secs, .. } => {
+                self.line(&format!("  rate limited: waiting {wait_secs:.0}s for the limit to reset"))
+            }
+            LoopEvent::Checkpoint { iteration, id: Some(id), is_final } => {
+                let when = if *is_final { "final checkpoint" } else { "checkpoint" };
+                self.line(&format!("  {when} {} after iteration {iteration}", &id[..id.len().min(12)]));
+            }
+            LoopEvent::Warning { message } => self.line(&format!("ralph: warning: {message}")),
+            LoopEvent::RunFinished { reason, iterations, usage, cost_usd, cost_estimated, elapsed_secs } => {
+                self.line(&summary(reason, *iterations, usage, *cost_usd, *cost_estimated, *elapsed_secs));
+            }
+            _ => {}
+        }
+    }
+}
+
+fn outcome_label(outcome: &OutcomeStatus) -> String {
+    match outcome {
+        OutcomeStatus::Failed { api_status: Some(s), .. } => format!("failed (HTTP {s})"),
+        OutcomeStatus::TimedOut { kind } => format!("timed out ({kind:?})").to_lowercase(),
+        other => other.label().replace('_', " "),
+    }
+}
+
+/// The end-of-run summary: stop reason, iterations, elapsed time, tokens by kind, cost.
+pub fn summary(reason: &StopReason, iterations: u64, usage: &Usage, cost: f64, estimated: bool, elapsed: f64) -> String {
+    let est = if estimated { " (estimated)" } else { "" };
+    format!(
+        "ralph: {reason}\n  iterations {iterations} · elapsed {elapsed:.1}s · tokens {} (input {}, cache write {}, output {}; cache read {}) · cost ${cost:.4}{est}",
+        usage.billable_total(),
+        usage.input_tokens,
+        usage.cache_creation_input_tokens,
+        usage.output_tokens,
+        usage.cache_read_input_tokens,
+    )
+}
+
+impl Observer for Terminal {
+    fn on_event(&mut self, event: &LoopEvent) {
+        match self.format {
+            LogFormat::Text => self.text(event),
+            LogFormat::Json => {
+                if !self.verbose && matches!(event, LoopEvent::Agent { activity: AgentEvent::Text { .. } | AgentEvent::Stderr { .. }, .. }) {
+                    return;
+                }
+                let mut value = serde_json::to_value(event).unwrap_or_default();
+                if let Some(obj) = value.as_object_mut() {
+                    obj.insert("ts".into(), serde_json::Value::from(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()));
+                }
+                self.line(&value.to_string());
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Validating setting values; every error names the source and the accepted values.
+
+use super::{Raw, SettingsError};
+use std::time::Duration;
+
+pub(super) fn parse_u64(r: &Raw, accepted: &str) -> Result<u64, SettingsError> {
+    r.value
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| SettingsError::new(format!("{}: `{}` is not valid; accepted: {accepted}", r.source, r.value)))
+}
+
+pub(super) fn parse_f64(r: &Raw) -> Result<f64, SettingsError> {
+    match r.value.trim().trim_start_matches('$').parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(SettingsError::new(format!(
+            "{}: `{}` is not valid; accepted: an amount in USD >= 0, e.g. 12.5 (0 = no limit)",
+            r.source, r.value
+        ))),
+    }
+}
+
+/// Seconds as a number (`90`, `0.5`) or a duration with units (`90s`, `30m`, `4h`, `1h 30m`).
+pub(super) fn parse_duration(r: &Raw) -> Result<Duration, SettingsError> {
+    let v = r.value.trim();
+    let err = || {
+        SettingsError::new(format!(
+            "{}: `{}` is not valid; accepted: seconds >= 0 (e.g. 90 or 0.5) or a duration like 90s, 30m, 4h",
+            r.source, r.value
+        ))
+    };
+    if let Ok(secs) = v.parse::<f64>() {
+        return if secs.is_finite() && secs >= 0.0 { Ok(Duration::from_secs_f64(secs)) } else { Err(err()) };
+    }
+    humantime::parse_duration(v).map_err(|_| err())
+}
+
+pub(super) fn parse_bool(r: &Raw) -> Result<bool, SettingsError> {
+    match r.value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(SettingsError::new(format!(
+            "{}: `{}` is not valid; accepted: true or false (also 1/0, yes/no, on/off)",
+            r.source, r.value
+        ))),
+    }
+}
+
+/// A level name in any case (`DEBUG`, `debug`, `Warning`) or a tracing filter (`ralph=debug,info`).
+pub(super) fn parse_log_level(r: &Raw) -> Result<String, SettingsError> {
+    let v = r.value.trim().to_ascii_lowercase();
+    let v = match v.as_str() {
+        "warning" => "warn".to_string(),
+        "critical" | "fatal" => "error".to_string(),
+        _ => v,
+    };
+    let ok = matches!(v.as_str(), "error" | "warn" | "info" | "debug" | "trace" | "off")
+        || (v.contains('=') && tracing_subscriber::EnvFilter::try_new(&v).is_ok());
+    if ok {
+        Ok(v)
+    } else {
+        Err(SettingsError::new(format!(
+            "{}: `{}` is not a log level; accepted: error, warn, info, debug, trace (any case)",
+            r.source, r.value
+        )))
+    }
+}
