@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ralph_testkit::{
-    ApiError, Block, HermeticEnv, Iteration, ModelServer, RunOutput, Script, TestDir, Turn, Usage, install_claude,
-    procs, run_with_timeout,
+    ApiError, Block, HermeticEnv, Iteration, ModelServer, RunOutput, Script, TestDir, Turn, Usage,
+    install_claude, procs, run_with_timeout,
 };
 use serde_json::Value;
 
@@ -28,17 +28,29 @@ struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_iterations: 10, max_retries: 0, iteration_timeout: 60, idle_timeout: 60, max_runtime: 120 }
+        Self {
+            max_iterations: 10,
+            max_retries: 0,
+            iteration_timeout: 60,
+            idle_timeout: 60,
+            max_runtime: 120,
+        }
     }
 }
 
 /// Runs `ralph run --agent claude --prompt <ws>/PROMPT.md -C <ws> <limits> -- --model claude-sonnet-4-5` in the
 /// workspace with the hermetic environment pointing at `server`.
 fn ralph(dir: &TestDir, server: &ModelServer, limits: &Limits) -> RunOutput {
-    let env = HermeticEnv::claude(&server.url(), &install_claude(), dir.home()).set("RUST_BACKTRACE", "1");
+    let env = HermeticEnv::claude(&server.url(), &install_claude(), dir.home())
+        .set("RUST_BACKTRACE", "1");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ralph"));
     env.apply(&mut cmd).current_dir(dir.workspace());
-    cmd.arg("run").args(["--agent", "claude"]).arg("--prompt").arg(dir.path("PROMPT.md")).arg("-C").arg(dir.workspace());
+    cmd.arg("run")
+        .args(["--agent", "claude"])
+        .arg("--prompt")
+        .arg(dir.path("PROMPT.md"))
+        .arg("-C")
+        .arg(dir.workspace());
     for (flag, value) in [
         ("--max-iterations", limits.max_iterations),
         ("--max-retries", limits.max_retries),
@@ -51,18 +63,28 @@ fn ralph(dir: &TestDir, server: &ModelServer, limits: &Limits) -> RunOutput {
     }
     cmd.args(["--", "--model", "claude-sonnet-4-5"]);
     let out = run_with_timeout(&mut cmd, None, RALPH_TIMEOUT, dir.root());
-    eprintln!("ralph finished: exit {} in {:.1?}\n{}", out.code(), out.elapsed, out.stderr);
+    eprintln!(
+        "ralph finished: exit {} in {:.1?}\n{}",
+        out.code(),
+        out.elapsed,
+        out.stderr
+    );
     out
 }
 
 fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}\n{text}", path.display()))
 }
 
 fn read_jsonl(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("a JSON line")).collect()
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
 }
 
 /// `.agent/state.json`.
@@ -72,19 +94,32 @@ fn state(dir: &TestDir) -> Value {
 
 /// `.agent/runs/<run_id>/`.
 fn run_dir(dir: &TestDir, state: &Value) -> std::path::PathBuf {
-    dir.path(".agent/runs").join(state["run_id"].as_str().expect("run_id in state.json"))
+    dir.path(".agent/runs")
+        .join(state["run_id"].as_str().expect("run_id in state.json"))
 }
 
 /// The last `result` event of iteration `n`'s raw output (`<n>.output.jsonl`, Claude's stream-json).
 fn claude_result(dir: &TestDir, state: &Value, n: usize) -> Value {
     let events = read_jsonl(&run_dir(dir, state).join(format!("{n}.output.jsonl")));
-    events.into_iter().rev().find(|e| e["type"] == "result").unwrap_or_else(|| panic!("no result event in {n}.output.jsonl"))
+    events
+        .into_iter()
+        .rev()
+        .find(|e| e["type"] == "result")
+        .unwrap_or_else(|| panic!("no result event in {n}.output.jsonl"))
 }
 
 /// The four Anthropic usage kinds of a JSON `usage` object.
 fn usage_of(v: &Value) -> Usage {
-    let get = |k: &str| v[k].as_u64().unwrap_or_else(|| panic!("usage field {k} missing in {v}"));
-    Usage::new(get("input_tokens"), get("output_tokens"), get("cache_creation_input_tokens"), get("cache_read_input_tokens"))
+    let get = |k: &str| {
+        v[k].as_u64()
+            .unwrap_or_else(|| panic!("usage field {k} missing in {v}"))
+    };
+    Usage::new(
+        get("input_tokens"),
+        get("output_tokens"),
+        get("cache_creation_input_tokens"),
+        get("cache_read_input_tokens"),
+    )
 }
 
 fn assert_close(a: f64, b: f64, what: &str) {
@@ -100,18 +135,31 @@ fn assert_no_survivors(dir: &TestDir) {
 #[test]
 fn three_iterations_write_run_a_command_complete_and_account_usage_exactly() {
     let dir = TestDir::new();
-    dir.write("PROMPT.md", "Create hello.txt, then record the build in it, then finish.\n");
+    dir.write(
+        "PROMPT.md",
+        "Create hello.txt, then record the build in it, then finish.\n",
+    );
     let iterations = [
         Iteration::new([
-            Turn::tool(Block::write(dir.path("hello.txt"), "hello from iteration 1\n")).usage(Usage::new(1000, 40, 300, 0)),
+            Turn::tool(Block::write(
+                dir.path("hello.txt"),
+                "hello from iteration 1\n",
+            ))
+            .usage(Usage::new(1000, 40, 300, 0)),
             Turn::text("Created hello.txt.").usage(Usage::new(1100, 15, 0, 300)),
         ]),
         Iteration::new([
-            Turn::tool(Block::bash("echo scripted >> hello.txt && echo built > out.txt", "record the build"))
-                .usage(Usage::new(1200, 30, 0, 350)),
+            Turn::tool(Block::bash(
+                "echo scripted >> hello.txt && echo built > out.txt",
+                "record the build",
+            ))
+            .usage(Usage::new(1200, 30, 0, 350)),
             Turn::text("Recorded the build.").usage(Usage::new(1300, 12, 25, 400)),
         ]),
-        Iteration::new([Turn::text("Everything is done and verified.\nLOOP_COMPLETE").usage(Usage::new(1400, 9, 0, 450))]),
+        Iteration::new([
+            Turn::text("Everything is done and verified.\nLOOP_COMPLETE")
+                .usage(Usage::new(1400, 9, 0, 450)),
+        ]),
     ];
     let scripted: Vec<Usage> = iterations.iter().map(Iteration::usage).collect();
     let server = ModelServer::start(Script::new(iterations));
@@ -119,7 +167,12 @@ fn three_iterations_write_run_a_command_complete_and_account_usage_exactly() {
     let out = ralph(&dir, &server, &Limits::default());
 
     assert_eq!(out.code(), 0, "{}\n{}", out.dump(), server.log());
-    assert_eq!(server.sessions().len(), 3, "exactly three agent runs\n{}", server.log());
+    assert_eq!(
+        server.sessions().len(),
+        3,
+        "exactly three agent runs\n{}",
+        server.log()
+    );
     assert!(server.unscripted().is_empty(), "{}", server.log());
     assert_eq!(dir.read("hello.txt"), "hello from iteration 1\nscripted\n");
     assert_eq!(dir.read("out.txt"), "built\n");
@@ -137,10 +190,24 @@ fn three_iterations_write_run_a_command_complete_and_account_usage_exactly() {
         assert_eq!(record["iteration"], i + 1, "{record}");
         assert_eq!(record["outcome"]["status"], "success", "{record}");
         // Claude Code sums its turns (input and cache tokens of `message_start`, output of `message_delta`).
-        assert_eq!(usage_of(&result["usage"]), scripted[i], "iteration {} result event", i + 1);
-        assert_eq!(usage_of(&record["usage"]), scripted[i], "iteration {} record: {record}", i + 1);
+        assert_eq!(
+            usage_of(&result["usage"]),
+            scripted[i],
+            "iteration {} result event",
+            i + 1
+        );
+        assert_eq!(
+            usage_of(&record["usage"]),
+            scripted[i],
+            "iteration {} record: {record}",
+            i + 1
+        );
         let cost = result["total_cost_usd"].as_f64().expect("total_cost_usd");
-        assert_close(record["cost_usd"].as_f64().unwrap(), cost, "iteration cost = Claude's total_cost_usd");
+        assert_close(
+            record["cost_usd"].as_f64().unwrap(),
+            cost,
+            "iteration cost = Claude's total_cost_usd",
+        );
         result_cost += cost;
         record_cost += record["cost_usd"].as_f64().unwrap();
     }
@@ -155,7 +222,11 @@ fn three_iterations_write_run_a_command_complete_and_account_usage_exactly() {
     assert!(cost > 0.0, "{state:#}");
     assert_close(cost, result_cost, "state cost = sum of result events");
     assert_close(cost, record_cost, "state cost = sum of iteration records");
-    assert_close(cost, total.sonnet_4_5_cost_usd(), "Claude's price for claude-sonnet-4-5");
+    assert_close(
+        cost,
+        total.sonnet_4_5_cost_usd(),
+        "Claude's price for claude-sonnet-4-5",
+    );
     assert_no_survivors(&dir);
 }
 
@@ -167,12 +238,22 @@ fn the_promise_inside_a_sentence_does_not_complete_the_run() {
         "Not finished yet. I will print LOOP_COMPLETE when done.",
     )])));
 
-    let out = ralph(&dir, &server, &Limits { max_iterations: 2, ..Limits::default() });
+    let out = ralph(
+        &dir,
+        &server,
+        &Limits {
+            max_iterations: 2,
+            ..Limits::default()
+        },
+    );
 
     assert_eq!(out.code(), 3, "a limit was reached\n{}", out.dump());
     assert_eq!(server.sessions().len(), 2, "{}", server.log());
     let state = state(&dir);
-    assert_eq!(state["stop_reason"]["reason"], "max_iterations", "{state:#}");
+    assert_eq!(
+        state["stop_reason"]["reason"], "max_iterations",
+        "{state:#}"
+    );
     assert_no_survivors(&dir);
 }
 
@@ -182,10 +263,22 @@ fn repeated_401s_stop_the_run_after_max_retries_consecutive_failures() {
     dir.write("PROMPT.md", "Do something.\n");
     let server = ModelServer::start(Script::always(Iteration::error(ApiError::unauthorized())));
 
-    let out = ralph(&dir, &server, &Limits { max_retries: 2, ..Limits::default() });
+    let out = ralph(
+        &dir,
+        &server,
+        &Limits {
+            max_retries: 2,
+            ..Limits::default()
+        },
+    );
 
     assert_eq!(out.code(), 1, "{}", out.dump());
-    assert_eq!(server.sessions().len(), 3, "one run and two retries\n{}", server.log());
+    assert_eq!(
+        server.sessions().len(),
+        3,
+        "one run and two retries\n{}",
+        server.log()
+    );
     let stderr = out.stderr.to_lowercase();
     assert!(
         stderr.contains("401") || stderr.contains("authentication") || stderr.contains("api key"),
@@ -193,7 +286,10 @@ fn repeated_401s_stop_the_run_after_max_retries_consecutive_failures() {
         out.stderr
     );
     let state = state(&dir);
-    assert_eq!(state["stop_reason"]["reason"], "too_many_failures", "{state:#}");
+    assert_eq!(
+        state["stop_reason"]["reason"], "too_many_failures",
+        "{state:#}"
+    );
     let records = read_jsonl(&run_dir(&dir, &state).join("iterations.jsonl"));
     assert_eq!(records.len(), 3, "{records:#?}");
     for record in &records {
@@ -209,7 +305,15 @@ fn a_model_that_never_answers_is_cut_off_by_the_iteration_timeout_and_leaves_no_
     let server = ModelServer::start(Script::always(Iteration::hang()));
     let start = Instant::now();
 
-    let out = ralph(&dir, &server, &Limits { iteration_timeout: 3, max_retries: 0, ..Limits::default() });
+    let out = ralph(
+        &dir,
+        &server,
+        &Limits {
+            iteration_timeout: 3,
+            max_retries: 0,
+            ..Limits::default()
+        },
+    );
 
     // A timed-out iteration is a failure; with --max-retries 0 the first one stops the run.
     assert_eq!(out.code(), 1, "{}", out.dump());
@@ -222,16 +326,36 @@ fn a_model_that_never_answers_is_cut_off_by_the_iteration_timeout_and_leaves_no_
     let state = state(&dir);
     let records = read_jsonl(&run_dir(&dir, &state).join("iterations.jsonl"));
     assert_eq!(records.len(), 1, "{records:#?}");
-    assert_eq!(records[0]["outcome"]["status"], "timed_out", "{}", records[0]);
+    assert_eq!(
+        records[0]["outcome"]["status"], "timed_out",
+        "{}",
+        records[0]
+    );
     let survivors = procs::related_to(dir.root());
-    assert!(survivors.is_empty(), "processes of the agent's tree survived ralph: {survivors:#?}");
+    assert!(
+        survivors.is_empty(),
+        "processes of the agent's tree survived ralph: {survivors:#?}"
+    );
 }
 
 /// 1 MiB of varied text (ASCII, punctuation, quotes, backslashes, tabs, multi-byte UTF-8) between two markers.
 fn big_prompt() -> String {
     const START: &str = "BEGIN-PROMPT-7f3a9c1e\n";
     const END: &str = "END-PROMPT-7f3a9c1e\n";
-    let words = ["alpha", "Beta", "γάμμα", "日本語", "emoji🦀", "tab\tsep", "\"quoted\"", "back\\slash", "<tag>", "{json}", "$HOME", "`tick`"];
+    let words = [
+        "alpha",
+        "Beta",
+        "γάμμα",
+        "日本語",
+        "emoji🦀",
+        "tab\tsep",
+        "\"quoted\"",
+        "back\\slash",
+        "<tag>",
+        "{json}",
+        "$HOME",
+        "`tick`",
+    ];
     let mut s = String::from(START);
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut line = 0;
@@ -260,14 +384,24 @@ fn a_one_mebibyte_prompt_reaches_the_model_intact() {
     let dir = TestDir::new();
     let prompt = big_prompt();
     dir.write("PROMPT.md", &prompt);
-    let server = ModelServer::start(Script::new([Iteration::new([Turn::text("Read it all.\nLOOP_COMPLETE")])]));
+    let server = ModelServer::start(Script::new([Iteration::new([Turn::text(
+        "Read it all.\nLOOP_COMPLETE",
+    )])]));
 
     let out = ralph(&dir, &server, &Limits::default());
 
     assert_eq!(out.code(), 0, "{}\n{}", out.dump(), server.log());
-    let first = server.iteration_requests(0).into_iter().next().expect("a request of iteration 1");
+    let first = server
+        .iteration_requests(0)
+        .into_iter()
+        .next()
+        .expect("a request of iteration 1");
     let text = first.first_user_text().expect("a user message");
-    assert!(text.contains(&prompt), "the prompt did not arrive byte for byte (user text is {} bytes)", text.len());
+    assert!(
+        text.contains(&prompt),
+        "the prompt did not arrive byte for byte (user text is {} bytes)",
+        text.len()
+    );
     assert_no_survivors(&dir);
 }
 
@@ -276,15 +410,33 @@ fn the_final_checkpoint_commits_the_agents_work() {
     let dir = TestDir::new();
     dir.write("PROMPT.md", "Write the file.\n");
     let server = ModelServer::start(Script::new([Iteration::new([
-        Turn::tool(Block::write(dir.path("src/lib.txt"), "checkpointed content\n")),
+        Turn::tool(Block::write(
+            dir.path("src/lib.txt"),
+            "checkpointed content\n",
+        )),
         Turn::text("LOOP_COMPLETE"),
     ])]));
 
     let out = ralph(&dir, &server, &Limits::default());
 
     assert_eq!(out.code(), 0, "{}\n{}", out.dump(), server.log());
-    assert_eq!(dir.git(&["show", "HEAD:src/lib.txt"]), "checkpointed content\n");
-    assert!(dir.git(&["log", "-1", "--format=%s"]).starts_with("ralph: checkpoint"), "{}", dir.git(&["log"]));
-    assert_eq!(dir.git(&["status", "--porcelain"]), "", "the checkpoint leaves a clean work tree");
-    assert!(!dir.git(&["ls-files"]).contains(".agent/state.json"), "runtime state must not be committed");
+    assert_eq!(
+        dir.git(&["show", "HEAD:src/lib.txt"]),
+        "checkpointed content\n"
+    );
+    assert!(
+        dir.git(&["log", "-1", "--format=%s"])
+            .starts_with("ralph: checkpoint"),
+        "{}",
+        dir.git(&["log"])
+    );
+    assert_eq!(
+        dir.git(&["status", "--porcelain"]),
+        "",
+        "the checkpoint leaves a clean work tree"
+    );
+    assert!(
+        !dir.git(&["ls-files"]).contains(".agent/state.json"),
+        "runtime state must not be committed"
+    );
 }

@@ -57,6 +57,14 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// Another live process holds the workspace's run lock.
+    #[error("another ralph run is active in this workspace (pid {}; lock file {path}); wait for it to finish or stop it", pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into()))]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// The holder's pid, if it wrote one.
+        pid: Option<u32>,
+    },
     /// The loop configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -48,6 +48,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod limits;
+pub mod lock;
 pub mod prompt;
 pub mod state;
 pub mod usage;

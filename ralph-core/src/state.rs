@@ -66,6 +66,10 @@ pub struct RunState {
     pub started_at_unix: u64,
     /// Unix seconds of the last save.
     pub updated_at_unix: u64,
+    /// The iteration that was running at the last save, if one was: set when an iteration starts and
+    /// cleared when it is recorded, so a resume after `kill -9` knows an iteration was cut short.
+    #[serde(default)]
+    pub in_progress: Option<u64>,
 }
 
 /// One line of `iterations.jsonl`.
@@ -117,6 +121,12 @@ pub trait StateStore: Send + Sync {
     /// # Errors
     /// [`Error::State`] when it cannot be written.
     fn record_iteration(&self, run_id: &str, record: &IterationRecord) -> Result<(), Error>;
+
+    /// The last iteration record of `run_id`, if any (used to recover after a crash between writing the
+    /// record and saving the state). The default returns `None`.
+    fn last_record(&self, _run_id: &str) -> Option<IterationRecord> {
+        None
+    }
 
     /// Keeps the prompt sent in an iteration and the agent's raw output. Best effort; the default does
     /// nothing.
@@ -244,6 +254,12 @@ impl StateStore for FileStateStore {
         f.write_all(&line).and_then(|_| f.sync_data()).map_err(|e| state_err(&path, "cannot append", e))
     }
 
+    fn last_record(&self, run_id: &str) -> Option<IterationRecord> {
+        let text = std::fs::read_to_string(self.run_dir(run_id).join("iterations.jsonl")).ok()?;
+        // A line cut short by a crash does not parse and is skipped.
+        text.lines().rev().find_map(|l| serde_json::from_str(l).ok())
+    }
+
     fn keep_transcript(&self, run_id: &str, iteration: u64, prompt: &str, output: &[u8]) {
         let dir = self.run_dir(run_id);
         if std::fs::create_dir_all(&dir).is_err() {
@@ -277,6 +293,7 @@ mod tests {
             agent: "claude".into(),
             started_at_unix: 1,
             updated_at_unix: 2,
+            in_progress: None,
         }
     }
 

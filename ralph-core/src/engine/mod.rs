@@ -206,6 +206,11 @@ impl Engine {
             Ok(run_state::Begin::Run(run)) => run,
             Err(e) => return self.fail_early(e, started),
         };
+        match run_state::recover(&*self.state, &mut run, self.agent.name()) {
+            Ok(Some(warning)) => self.emit(LoopEvent::Warning { message: warning }),
+            Ok(None) => {}
+            Err(e) => return self.fail_early(e, started),
+        }
         let base_runtime = Duration::from_secs_f64(run.runtime_secs);
         let resumed = run.iteration > 0;
         self.emit(LoopEvent::RunStarted {
@@ -256,6 +261,13 @@ impl Engine {
             let action = pending.remove(0);
             match action {
                 Action::RunIteration { iteration, timeout, timeout_kind } => {
+                    // Mark the iteration as started on disk first, so a crash during it is counted.
+                    run_state::update(&mut run, machine.stats(), None);
+                    run.in_progress = Some(iteration);
+                    if let Err(e) = self.state.save(&run) {
+                        pending = machine.step(Input::Stop(StopReason::Error { message: e.to_string() }));
+                        continue;
+                    }
                     let (outcome, began, started_unix, prompt) = self
                         .run_iteration(&mut machine, &stop, &user_prompt, &run.run_id, iteration, timeout, timeout_kind, &elapsed)
                         .await;
@@ -312,6 +324,7 @@ impl Engine {
                         self.emit(LoopEvent::Warning { message: e.to_string() });
                     }
                     run_state::update(&mut run, &stats, Some(outcome.status.label()));
+                    run.in_progress = None;
                     if let Err(e) = self.state.save(&run) {
                         pending = vec![Action::Finish(StopReason::Error { message: e.to_string() })];
                     }

@@ -4,7 +4,8 @@ use super::{RunSummary, unix_now};
 use crate::engine::EngineConfig;
 use crate::error::Error;
 use crate::limits::LoopStats;
-use crate::state::{RunState, RunStatus, STATE_VERSION, StateStore};
+use crate::agent::OutcomeStatus;
+use crate::state::{IterationRecord, RunState, RunStatus, STATE_VERSION, StateStore};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
@@ -58,9 +59,54 @@ pub(super) fn begin(store: &dyn StateStore, config: &EngineConfig, agent: &str, 
         agent: agent.to_string(),
         started_at_unix: now,
         updated_at_unix: now,
+        in_progress: None,
     };
     store.save(&state)?;
     Ok(Begin::Run(state))
+}
+
+/// After a crash during iteration `state.in_progress`: folds that iteration's record into the counters if
+/// it was written, otherwise writes a record saying the iteration was cut short. Returns a warning.
+pub(super) fn recover(store: &dyn StateStore, state: &mut RunState, agent: &str) -> Result<Option<String>, Error> {
+    let Some(n) = state.in_progress.take() else { return Ok(None) };
+    state.iteration = state.iteration.max(n);
+    let warning = match store.last_record(&state.run_id) {
+        Some(rec) if rec.iteration == n => {
+            state.usage += rec.usage;
+            state.tokens_total = state.usage.billable_total();
+            state.cost_usd += rec.cost_usd;
+            state.cost_estimated |= rec.cost_estimated;
+            state.runtime_secs += rec.duration_secs;
+            match rec.outcome {
+                OutcomeStatus::Success => state.consecutive_failures = 0,
+                OutcomeStatus::Failed { .. } | OutcomeStatus::TimedOut { .. } => state.consecutive_failures += 1,
+                _ => {}
+            }
+            state.last_outcome = Some(rec.outcome.label().to_string());
+            format!("ralph stopped after recording iteration {n} but before saving its state; recovered it from the iteration record")
+        }
+        _ => {
+            let record = IterationRecord {
+                iteration: n,
+                agent: agent.to_string(),
+                started_at_unix: state.updated_at_unix,
+                duration_secs: 0.0,
+                outcome: OutcomeStatus::Cancelled,
+                message: Some("ralph stopped during this iteration (killed or crashed); its usage is unknown".into()),
+                usage: Default::default(),
+                cost_usd: 0.0,
+                cost_estimated: false,
+                exit_code: None,
+                completed: false,
+                checkpoint: None,
+            };
+            store.record_iteration(&state.run_id, &record)?;
+            state.last_outcome = Some("cancelled".into());
+            format!("iteration {n} was cut short when ralph stopped; it counts as run, with unknown usage")
+        }
+    };
+    store.save(state)?;
+    Ok(Some(warning))
 }
 
 /// The engine's counters for a saved run.

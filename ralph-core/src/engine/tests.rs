@@ -229,3 +229,55 @@ async fn the_task_marker_in_the_prompt_file_completes_before_the_next_iteration(
     assert_eq!(runs.lock().unwrap().len(), 1, "the promise word in the prompt must not complete the run");
     drop(events);
 }
+
+fn crashed_state(store: &FileStateStore, in_progress: u64) -> RunState {
+    let mut s = store.load().unwrap().unwrap();
+    s.status = RunStatus::Running;
+    s.stop_reason = None;
+    s.in_progress = Some(in_progress);
+    s.iteration = in_progress;
+    store.save(&s).unwrap();
+    s
+}
+
+#[tokio::test]
+async fn a_crash_during_an_iteration_counts_it_once_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let (agent, _) = Scripted::new(vec![Step::Answer("a", 5, 0.5)]);
+    let mut c = config(dir.path());
+    c.limits.max_iterations = Some(1);
+    Engine::new(c, Box::new(agent)).with_state_store(Box::new(store.clone())).run(StopHandle::new()).await;
+    // As if ralph had been killed during iteration 2 (state saved at its start, no record).
+    let before = crashed_state(&store, 2);
+
+    let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.25)]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())).run(StopHandle::new()).await;
+    assert_eq!(summary.run_id, before.run_id);
+    assert_eq!(runs.lock().unwrap()[0].iteration, 3, "the cut-short iteration 2 is counted, not repeated");
+    let text = std::fs::read_to_string(store.run_dir(&before.run_id).join("iterations.jsonl")).unwrap();
+    let numbers: Vec<u64> = text.lines().map(|l| serde_json::from_str::<IterationRecord>(l).unwrap().iteration).collect();
+    assert_eq!(numbers, vec![1, 2, 3]);
+    assert!((summary.cost_usd - 0.75).abs() < 1e-9, "{}", summary.cost_usd);
+}
+
+#[tokio::test]
+async fn a_crash_after_the_record_but_before_the_state_save_is_recovered_from_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let (agent, _) = Scripted::new(vec![Step::Answer("a", 5, 0.5), Step::Answer("b", 7, 0.5)]);
+    let mut c = config(dir.path());
+    c.limits.max_iterations = Some(2);
+    Engine::new(c, Box::new(agent)).with_state_store(Box::new(store.clone())).run(StopHandle::new()).await;
+    // Roll the state back to "iteration 2 started", keeping iteration 2's record.
+    let mut s = crashed_state(&store, 2);
+    s.usage.input_tokens = 5;
+    s.cost_usd = 0.5;
+    store.save(&s).unwrap();
+
+    let (agent, _) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 0, 0.0)]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())).run(StopHandle::new()).await;
+    assert_eq!(summary.usage.input_tokens, 12, "iteration 2's tokens counted exactly once");
+    assert!((summary.cost_usd - 1.0).abs() < 1e-9);
+    assert_eq!(summary.iterations, 3);
+}

@@ -12,7 +12,14 @@ use tempfile::TempDir;
 use crate::procs;
 
 /// Directories searched after the agent's bin directory: the usual system ones.
-const SYSTEM_PATH: &[&str] = &["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"];
+const SYSTEM_PATH: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
 
 /// The environment for running `ralph` (and through it `claude`) against a [`ModelServer`](crate::ModelServer).
 ///
@@ -33,13 +40,17 @@ impl HermeticEnv {
     pub fn claude(base_url: &str, agent_bin_dir: &Path, home: &Path) -> Self {
         let mut path: Vec<PathBuf> = vec![agent_bin_dir.to_path_buf()];
         path.extend(SYSTEM_PATH.iter().map(PathBuf::from));
-        if let Some(git_dir) = which("git").and_then(|g| g.parent().map(Path::to_path_buf)) {
-            if !path.contains(&git_dir) {
-                path.push(git_dir);
-            }
+        if let Some(git_dir) = which("git").and_then(|g| g.parent().map(Path::to_path_buf))
+            && !path.contains(&git_dir)
+        {
+            path.push(git_dir);
         }
         let path = std::env::join_paths(path).expect("PATH entries without ':'");
-        let mut env = Self { vars: BTreeMap::new() }.set("PATH", path).set("HOME", home);
+        let mut env = Self {
+            vars: BTreeMap::new(),
+        }
+        .set("PATH", path)
+        .set("HOME", home);
         for (k, v) in [
             ("ANTHROPIC_BASE_URL", base_url),
             ("ANTHROPIC_API_KEY", "dummy"),
@@ -81,7 +92,9 @@ impl HermeticEnv {
 
 /// The first `name` on the current `PATH`.
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 /// A temporary directory per test, `ralph-e2e-XXXX/`, holding `ws/` (the workspace, a git repository unless
@@ -104,7 +117,10 @@ impl TestDir {
         dir.git(&["config", "user.name", "Ralph E2E"]);
         dir.git(&["config", "user.email", "ralph-e2e@example.invalid"]);
         dir.git(&["config", "commit.gpgsign", "false"]);
-        dir.write("README.md", "# scratch workspace of a ralph end-to-end test\n");
+        dir.write(
+            "README.md",
+            "# scratch workspace of a ralph end-to-end test\n",
+        );
         dir.git(&["add", "-A"]);
         dir.git(&["commit", "-q", "-m", "initial commit"]);
         dir
@@ -112,13 +128,20 @@ impl TestDir {
 
     /// A fresh directory whose workspace is a plain directory.
     pub fn without_git() -> Self {
-        let root = tempfile::Builder::new().prefix("ralph-e2e-").tempdir().expect("create temp dir");
+        let root = tempfile::Builder::new()
+            .prefix("ralph-e2e-")
+            .tempdir()
+            .expect("create temp dir");
         let canonical = root.path().canonicalize().expect("canonical temp dir");
         let workspace = canonical.join("ws");
         let home = canonical.join("home");
         fs::create_dir(&workspace).expect("create workspace");
         fs::create_dir(&home).expect("create home");
-        Self { root, workspace, home }
+        Self {
+            root,
+            workspace,
+            home,
+        }
     }
 
     /// The temporary root (a unique marker for [`procs::related_to`]).
@@ -163,7 +186,10 @@ impl TestDir {
             .args(args)
             .current_dir(&self.workspace)
             .env_clear()
-            .env("PATH", std::env::join_paths(SYSTEM_PATH).expect("system PATH"))
+            .env(
+                "PATH",
+                std::env::join_paths(SYSTEM_PATH).expect("system PATH"),
+            )
             .env("HOME", &self.home)
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
@@ -172,7 +198,11 @@ impl TestDir {
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("run git {args:?}: {e}"));
-        assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }

@@ -8,6 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// npm package of Claude Code.
 pub const CLAUDE_PACKAGE: &str = "@anthropic-ai/claude-code";
@@ -20,7 +21,10 @@ pub const CLAUDE_VERSION: &str = "2.1.197";
 /// Panics with a clear message when `npm` is missing or the install fails: the end-to-end tests must fail, not
 /// pass silently, on a machine without Node.js (CI installs it).
 pub fn install_claude() -> PathBuf {
-    install_npm_cli("claude", CLAUDE_PACKAGE, CLAUDE_VERSION)
+    static BIN_DIR: OnceLock<PathBuf> = OnceLock::new();
+    BIN_DIR
+        .get_or_init(|| install_npm_cli("claude", CLAUDE_PACKAGE, CLAUDE_VERSION))
+        .clone()
 }
 
 /// The cache root: `$RALPH_E2E_AGENT_CLIS_DIR`, else `<target>/agent-clis` where `<target>` is found from the
@@ -30,7 +34,10 @@ pub fn agent_clis_dir() -> PathBuf {
         return PathBuf::from(dir);
     }
     let exe = std::env::current_exe().ok();
-    let deps = exe.as_deref().and_then(Path::parent).filter(|d| d.file_name().is_some_and(|n| n == "deps"));
+    let deps = exe
+        .as_deref()
+        .and_then(Path::parent)
+        .filter(|d| d.file_name().is_some_and(|n| n == "deps"));
     match deps.and_then(Path::parent).and_then(Path::parent) {
         Some(target) => target.join("agent-clis"),
         None => std::env::temp_dir().join("ralph-e2e-agent-clis"),
@@ -53,13 +60,19 @@ pub fn install_npm_cli(bin: &str, package: &str, version: &str) -> PathBuf {
         .write(true)
         .open(&lock_path)
         .unwrap_or_else(|e| panic!("open {}: {e}", lock_path.display()));
-    let mut lock = fd_lock::RwLock::new(lock_file);
-    let _guard = lock.write().unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
+    // Released when `lock_file` is dropped at the end of this function.
+    lock_file
+        .lock()
+        .unwrap_or_else(|e| panic!("lock {}: {e}", lock_path.display()));
     if reports_version(&bin_dir.join(bin), version) {
         return bin_dir;
     }
 
-    match Command::new("npm").arg("--version").stdin(Stdio::null()).output() {
+    match Command::new("npm")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .output()
+    {
         Ok(out) if out.status.success() => {}
         other => panic!(
             "the end-to-end tests need npm to install {package}@{version} (install Node.js 20+ with npm; CI does): \
@@ -69,12 +82,20 @@ pub fn install_npm_cli(bin: &str, package: &str, version: &str) -> PathBuf {
     let staging = root.join(format!("{bin}-{version}.partial-{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).unwrap_or_else(|e| panic!("create {}: {e}", staging.display()));
-    eprintln!("installing {package}@{version} into {} (once) ...", dir.display());
+    eprintln!(
+        "installing {package}@{version} into {} (once) ...",
+        dir.display()
+    );
     let out = Command::new("npm")
         .arg("install")
         .arg("--prefix")
         .arg(&staging)
-        .args(["--no-audit", "--no-fund", "--save-exact", "--loglevel=error"])
+        .args([
+            "--no-audit",
+            "--no-fund",
+            "--save-exact",
+            "--loglevel=error",
+        ])
         .arg(format!("{package}@{version}"))
         .stdin(Stdio::null())
         .output()
@@ -93,7 +114,8 @@ pub fn install_npm_cli(bin: &str, package: &str, version: &str) -> PathBuf {
         staged_bin.display()
     );
     let _ = fs::remove_dir_all(&dir);
-    fs::rename(&staging, &dir).unwrap_or_else(|e| panic!("move {} to {}: {e}", staging.display(), dir.display()));
+    fs::rename(&staging, &dir)
+        .unwrap_or_else(|e| panic!("move {} to {}: {e}", staging.display(), dir.display()));
     bin_dir
 }
 
@@ -103,7 +125,9 @@ fn reports_version(exe: &Path, version: &str) -> bool {
     if !exe.exists() {
         return false;
     }
-    let Ok(home) = tempfile::tempdir() else { return false };
+    let Ok(home) = tempfile::tempdir() else {
+        return false;
+    };
     Command::new(exe)
         .arg("--version")
         .env_clear()

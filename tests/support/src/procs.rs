@@ -48,16 +48,32 @@ fn read_proc(pid: i32) -> Option<ProcInfo> {
     let base = PathBuf::from(format!("/proc/{pid}"));
     let (pid, comm, state, ppid, pgid) = parse_stat(&fs::read_to_string(base.join("stat")).ok()?)?;
     let cmdline = fs::read(base.join("cmdline"))
-        .map(|b| String::from_utf8_lossy(&b).split('\0').filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" "))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .split('\0')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default();
     let cwd = fs::read_link(base.join("cwd")).ok();
-    Some(ProcInfo { pid, ppid, pgid, state, comm, cmdline, cwd })
+    Some(ProcInfo {
+        pid,
+        ppid,
+        pgid,
+        state,
+        comm,
+        cmdline,
+        cwd,
+    })
 }
 
 /// All live (non-zombie) processes except this one.
 pub fn all_processes() -> Vec<ProcInfo> {
     let me = std::process::id() as i32;
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
     let mut procs: Vec<ProcInfo> = entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid != me)
@@ -70,7 +86,10 @@ pub fn all_processes() -> Vec<ProcInfo> {
 
 /// Live processes in process group `pgid`.
 pub fn in_group(pgid: i32) -> Vec<ProcInfo> {
-    all_processes().into_iter().filter(|p| p.pgid == pgid).collect()
+    all_processes()
+        .into_iter()
+        .filter(|p| p.pgid == pgid)
+        .collect()
 }
 
 /// Live processes whose cwd is inside `dir`, or whose command line or environment mentions `dir`.
@@ -113,16 +132,26 @@ mod tests {
     #[test]
     fn stat_with_spaces_and_parens_in_comm_parses() {
         let stat = "4242 (my (odd) name) S 1 4240 4240 0 -1 4194560 100 0 0 0";
-        assert_eq!(parse_stat(stat), Some((4242, "my (odd) name".to_owned(), 'S', 1, 4240)));
+        assert_eq!(
+            parse_stat(stat),
+            Some((4242, "my (odd) name".to_owned(), 'S', 1, 4240))
+        );
     }
 
     #[test]
     fn a_child_sleeping_in_a_directory_is_related_to_it_until_killed() {
         let dir = tempfile::tempdir().unwrap();
         let dir_path = dir.path().canonicalize().unwrap();
-        let mut child = std::process::Command::new("sleep").arg("30").current_dir(&dir_path).spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .current_dir(&dir_path)
+            .spawn()
+            .unwrap();
         let related = related_to(&dir_path);
-        assert_eq!(related.iter().map(|p| p.pid).collect::<Vec<_>>(), vec![child.id() as i32]);
+        assert_eq!(
+            related.iter().map(|p| p.pid).collect::<Vec<_>>(),
+            vec![child.id() as i32]
+        );
         kill_related(&dir_path);
         child.wait().unwrap();
         assert!(wait_until_gone(&dir_path, Duration::from_secs(2)).is_empty());

@@ -28,7 +28,10 @@ pub struct RunOutput {
 impl RunOutput {
     /// Exit code, or `128 + signal` when killed by a signal (as a shell reports it).
     pub fn code(&self) -> i32 {
-        self.status.code().or_else(|| self.status.signal().map(|s| 128 + s)).unwrap_or(-1)
+        self.status
+            .code()
+            .or_else(|| self.status.signal().map(|s| 128 + s))
+            .unwrap_or(-1)
     }
 
     /// A readable dump for assertion messages: exit code, time, stdout and stderr.
@@ -57,11 +60,24 @@ fn drain(mut r: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
 /// On timeout, SIGKILLs the group and every process related to `cleanup_dir` (see [`procs::related_to`]; the
 /// agent runs in a process group of its own) and panics with the output so far: a hung `ralph` fails the
 /// test instead of hanging the suite.
-pub fn run_with_timeout(cmd: &mut Command, stdin: Option<Vec<u8>>, timeout: Duration, cleanup_dir: &Path) -> RunOutput {
-    cmd.process_group(0).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+pub fn run_with_timeout(
+    cmd: &mut Command,
+    stdin: Option<Vec<u8>>,
+    timeout: Duration,
+    cleanup_dir: &Path,
+) -> RunOutput {
+    cmd.process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let start = Instant::now();
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {:?}: {e}", cmd.get_program()));
     let writer = child.stdin.take().zip(stdin).map(|(mut pipe, data)| {
         std::thread::spawn(move || {
             let _ = pipe.write_all(&data);
@@ -97,7 +113,17 @@ pub fn run_with_timeout(cmd: &mut Command, stdin: Option<Vec<u8>>, timeout: Dura
             "<not collected: a surviving process still holds the pipe>".to_owned()
         }
     };
-    let out = RunOutput { status, stdout: collect(stdout), stderr: collect(stderr), elapsed };
-    assert!(!timed_out, "{:?} did not finish within {timeout:?} and was killed\n{}", cmd.get_program(), out.dump());
+    let out = RunOutput {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+        elapsed,
+    };
+    assert!(
+        !timed_out,
+        "{:?} did not finish within {timeout:?} and was killed\n{}",
+        cmd.get_program(),
+        out.dump()
+    );
     out
 }

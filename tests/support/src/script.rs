@@ -40,7 +40,10 @@ impl Usage {
 
     /// Sum of all four kinds.
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.output_tokens + self.cache_creation_input_tokens + self.cache_read_input_tokens
+        self.input_tokens
+            + self.output_tokens
+            + self.cache_creation_input_tokens
+            + self.cache_read_input_tokens
     }
 
     /// What Claude Code 2.1.197 charges for this usage with `--model claude-sonnet-4-5`, in USD: per million
@@ -97,7 +100,11 @@ impl Block {
     /// `Write{file_path, content}`: Claude Code's Write tool needs an absolute `file_path`.
     pub fn write(file_path: impl AsRef<Path>, content: impl Into<String>) -> Self {
         let path = file_path.as_ref();
-        assert!(path.is_absolute(), "Claude Code's Write tool needs an absolute path, got {}", path.display());
+        assert!(
+            path.is_absolute(),
+            "Claude Code's Write tool needs an absolute path, got {}",
+            path.display()
+        );
         Block::ToolUse {
             name: "Write".into(),
             input: json!({ "file_path": path.to_string_lossy(), "content": content.into() }),
@@ -125,12 +132,18 @@ pub struct Turn {
 impl Turn {
     /// A turn with only a text block (stop reason `end_turn`) and the default usage.
     pub fn text(text: impl Into<String>) -> Self {
-        Self { blocks: vec![Block::Text(text.into())], usage: Self::DEFAULT_USAGE }
+        Self {
+            blocks: vec![Block::Text(text.into())],
+            usage: Self::DEFAULT_USAGE,
+        }
     }
 
     /// A turn with one tool call (stop reason `tool_use`) and the default usage.
     pub fn tool(block: Block) -> Self {
-        Self { blocks: vec![block], usage: Self::DEFAULT_USAGE }
+        Self {
+            blocks: vec![block],
+            usage: Self::DEFAULT_USAGE,
+        }
     }
 
     /// Usage a turn reports unless [`Turn::usage`] sets another.
@@ -150,7 +163,15 @@ impl Turn {
 
     /// `tool_use` when any block calls a tool, else `end_turn`.
     pub fn stop_reason(&self) -> &'static str {
-        if self.blocks.iter().any(|b| matches!(b, Block::ToolUse { .. })) { "tool_use" } else { "end_turn" }
+        if self
+            .blocks
+            .iter()
+            .any(|b| matches!(b, Block::ToolUse { .. }))
+        {
+            "tool_use"
+        } else {
+            "end_turn"
+        }
     }
 }
 
@@ -170,7 +191,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with the given status, type and message.
     pub fn new(status: u16, error_type: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { status, error_type: error_type.into(), message: message.into(), retry_after_secs: None }
+        Self {
+            status,
+            error_type: error_type.into(),
+            message: message.into(),
+            retry_after_secs: None,
+        }
     }
 
     /// 401 `authentication_error` ("invalid x-api-key", as the real API says).
@@ -182,7 +208,11 @@ impl ApiError {
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         Self {
             retry_after_secs: Some(retry_after_secs),
-            ..Self::new(429, "rate_limit_error", "Number of requests has exceeded your rate limit")
+            ..Self::new(
+                429,
+                "rate_limit_error",
+                "Number of requests has exceeded your rate limit",
+            )
         }
     }
 
@@ -225,17 +255,23 @@ pub struct Iteration {
 impl Iteration {
     /// An iteration from its replies.
     pub fn new(replies: impl IntoIterator<Item = impl Into<Reply>>) -> Self {
-        Self { replies: replies.into_iter().map(Into::into).collect() }
+        Self {
+            replies: replies.into_iter().map(Into::into).collect(),
+        }
     }
 
     /// An iteration that answers every request with this error (Claude Code makes one request, then fails).
     pub fn error(error: ApiError) -> Self {
-        Self { replies: vec![Reply::Error(error)] }
+        Self {
+            replies: vec![Reply::Error(error)],
+        }
     }
 
     /// An iteration whose first request is never answered.
     pub fn hang() -> Self {
-        Self { replies: vec![Reply::Hang] }
+        Self {
+            replies: vec![Reply::Hang],
+        }
     }
 
     /// Sum of the usage of its message replies: what Claude Code reports in its `result` event when the whole
@@ -264,12 +300,18 @@ pub struct Script {
 impl Script {
     /// A script of these iterations.
     pub fn new(iterations: impl IntoIterator<Item = Iteration>) -> Self {
-        Self { iterations: iterations.into_iter().collect(), then_forever: None }
+        Self {
+            iterations: iterations.into_iter().collect(),
+            then_forever: None,
+        }
     }
 
     /// A script that plays `iteration` to every session.
     pub fn always(iteration: Iteration) -> Self {
-        Self { iterations: Vec::new(), then_forever: Some(iteration) }
+        Self {
+            iterations: Vec::new(),
+            then_forever: Some(iteration),
+        }
     }
 
     /// The iteration for the `index`-th session (0-based), if any.

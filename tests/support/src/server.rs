@@ -8,7 +8,8 @@
 //!   the `X-Claude-Code-Session-Id` header), and the whole conversation in `messages`: the first `user` message
 //!   holds a few `<system-reminder>` text blocks and then the prompt read from stdin as its last text block.
 //! - Without `CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1` also a title-generation request of the same session:
-//!   streaming, `tools: []`, an `output_config.format` JSON schema asking for `{"title": ..}`.
+//!   streaming, `tools: []`, an `output_config.format` JSON schema asking for `{"title": ..}`. (Without that
+//!   switch Claude Code also looks up `api.anthropic.com` in DNS despite the base URL: tests always set it.)
 //!
 //! Requests that carry tools are *conversation* requests and play the [`Script`]; requests without tools (or
 //! with `max_tokens <= 1`, a quota probe) are *auxiliary* and get a harmless answer without consuming it.
@@ -95,12 +96,17 @@ impl RecordedRequest {
     /// The prompt Claude Code read on stdin is the last of these blocks.
     pub fn first_user_text(&self) -> Option<String> {
         let messages = self.body.as_ref()?.get("messages")?.as_array()?;
-        let first = messages.iter().find(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
+        let first = messages
+            .iter()
+            .find(|m| m.get("role").and_then(Value::as_str) == Some("user"))?;
         match first.get("content")? {
             Value::String(s) => Some(s.clone()),
-            Value::Array(blocks) => {
-                Some(blocks.iter().filter_map(|b| b.get("text").and_then(Value::as_str)).collect::<String>())
-            }
+            Value::Array(blocks) => Some(
+                blocks
+                    .iter()
+                    .filter_map(|b| b.get("text").and_then(Value::as_str))
+                    .collect::<String>(),
+            ),
             _ => None,
         }
     }
@@ -158,7 +164,11 @@ pub struct ModelServer {
 impl ModelServer {
     /// Starts the server with `script`. Panics if it cannot bind `127.0.0.1:0`.
     pub fn start(script: Script) -> Self {
-        let shared = Arc::new(Shared { script, recorder: Mutex::default(), changed: Condvar::new() });
+        let shared = Arc::new(Shared {
+            script,
+            recorder: Mutex::default(),
+            changed: Condvar::new(),
+        });
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("model-server")
@@ -166,7 +176,9 @@ impl ModelServer {
             .build()
             .expect("build model server runtime");
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("nonblocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
         let addr = listener.local_addr().expect("listener address");
         let app = Router::new()
             .fallback(handle)
@@ -181,7 +193,11 @@ impl ModelServer {
                 }
             });
         }
-        Self { addr, shared, runtime: Some(runtime) }
+        Self {
+            addr,
+            shared,
+            runtime: Some(runtime),
+        }
     }
 
     /// `http://127.0.0.1:PORT`, the value for `ANTHROPIC_BASE_URL`.
@@ -214,7 +230,10 @@ impl ModelServer {
 
     /// Requests the script had no reply for (answered with 500 `api_error`).
     pub fn unscripted(&self) -> Vec<RecordedRequest> {
-        self.requests().into_iter().filter(|r| r.answer == Answer::Unscripted).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r.answer == Answer::Unscripted)
+            .collect()
     }
 
     /// One [`RecordedRequest::summary`] line per request.
@@ -234,7 +253,12 @@ impl ModelServer {
             if left.is_zero() {
                 return false;
             }
-            rec = self.shared.changed.wait_timeout(rec, left).unwrap_or_else(|e| e.into_inner()).0;
+            rec = self
+                .shared
+                .changed
+                .wait_timeout(rec, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 }
@@ -252,13 +276,28 @@ fn session_id(body: &Value, headers: &HeaderMap) -> Option<String> {
     body.pointer("/metadata/user_id")
         .and_then(Value::as_str)
         .and_then(|s| serde_json::from_str::<Value>(s).ok())
-        .and_then(|v| v.get("session_id").and_then(Value::as_str).map(str::to_owned))
-        .or_else(|| headers.get("x-claude-code-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .and_then(|v| {
+            v.get("session_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .or_else(|| {
+            headers
+                .get("x-claude-code-session-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
 }
 
 fn is_auxiliary(body: &Value) -> bool {
-    let no_tools = body.get("tools").and_then(Value::as_array).is_none_or(Vec::is_empty);
-    let probe = body.get("max_tokens").and_then(Value::as_u64).is_some_and(|m| m <= 1);
+    let no_tools = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty);
+    let probe = body
+        .get("max_tokens")
+        .and_then(Value::as_u64)
+        .is_some_and(|m| m <= 1);
     no_tools || probe
 }
 
@@ -289,7 +328,11 @@ fn sse_response(body: String) -> Response {
 
 /// Answer to an auxiliary request: `{"title": ..}` when a JSON schema is asked for, else a short text.
 fn auxiliary_response(body: &Value, model: &str, id: &str) -> Response {
-    let text = if body.pointer("/output_config/format").is_some() { r#"{"title":"Scripted session"}"# } else { "OK" };
+    let text = if body.pointer("/output_config/format").is_some() {
+        r#"{"title":"Scripted session"}"#
+    } else {
+        "OK"
+    };
     if body.get("stream").and_then(Value::as_bool) == Some(true) {
         let turn = crate::script::Turn::text(text).usage(crate::script::Usage::new(1, 1, 0, 0));
         sse_response(sse::encode_turn(&turn, model, id))
@@ -299,8 +342,15 @@ fn auxiliary_response(body: &Value, model: &str, id: &str) -> Response {
 }
 
 fn rejected(status: u16, message: &str) -> (Answer, Response) {
-    let kind = if status == 404 { "not_found_error" } else { "invalid_request_error" };
-    (Answer::Rejected(status), error_response(&ApiError::new(status, kind, message)))
+    let kind = if status == 404 {
+        "not_found_error"
+    } else {
+        "invalid_request_error"
+    };
+    (
+        Answer::Rejected(status),
+        error_response(&ApiError::new(status, kind, message)),
+    )
 }
 
 async fn handle(
@@ -310,22 +360,36 @@ async fn handle(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> Response {
-    let path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let path = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
     let body: Option<Value> = serde_json::from_slice(&bytes).ok();
     let session = body.as_ref().and_then(|b| session_id(b, &headers));
     let mut kind = RequestKind::Other;
     let mut reply = None;
 
-    let (answer, response) = if uri.path() == "/" && (method == Method::HEAD || method == Method::GET) {
+    let (answer, response) = if uri.path() == "/"
+        && (method == Method::HEAD || method == Method::GET)
+    {
         (Answer::Probe, Response::new(Body::empty()))
     } else if method != Method::POST || uri.path() != "/v1/messages" {
-        rejected(404, &format!("no route for {method} {path} on the scripted model server"))
+        rejected(
+            404,
+            &format!("no route for {method} {path} on the scripted model server"),
+        )
     } else if let Some(body) = body.as_ref() {
-        let model = body.get("model").and_then(Value::as_str).unwrap_or("claude-sonnet-4-5").to_owned();
+        let model = body
+            .get("model")
+            .and_then(Value::as_str)
+            .unwrap_or("claude-sonnet-4-5")
+            .to_owned();
         if is_auxiliary(body) {
             kind = RequestKind::Auxiliary;
             let seq = shared.lock().requests.len();
-            (Answer::Auxiliary, auxiliary_response(body, &model, &format!("aux{seq}")))
+            (
+                Answer::Auxiliary,
+                auxiliary_response(body, &model, &format!("aux{seq}")),
+            )
         } else if let Some(session) = session.as_deref() {
             let iteration = {
                 let mut rec = shared.lock();
@@ -340,9 +404,17 @@ async fn handle(
             let turn = body
                 .get("messages")
                 .and_then(Value::as_array)
-                .map_or(0, |m| m.iter().filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant")).count());
+                .map_or(0, |m| {
+                    m.iter()
+                        .filter(|m| m.get("role").and_then(Value::as_str) == Some("assistant"))
+                        .count()
+                });
             kind = RequestKind::Conversation { iteration, turn };
-            reply = shared.script.iteration(iteration).and_then(|it| it.replies.get(turn)).cloned();
+            reply = shared
+                .script
+                .iteration(iteration)
+                .and_then(|it| it.replies.get(turn))
+                .cloned();
             match &reply {
                 Some(Reply::Message(t)) => {
                     let sse = sse::encode_turn(t, &model, &format!("s{iteration}t{turn}"));
@@ -351,8 +423,12 @@ async fn handle(
                 Some(Reply::Error(e)) => (Answer::Error(e.status), error_response(e)),
                 Some(Reply::Hang) => (Answer::Hang, Response::new(Body::empty())),
                 None => {
-                    let msg = format!("script exhausted: no reply for iteration {iteration} turn {turn}");
-                    (Answer::Unscripted, error_response(&ApiError::new(500, "api_error", msg)))
+                    let msg =
+                        format!("script exhausted: no reply for iteration {iteration} turn {turn}");
+                    (
+                        Answer::Unscripted,
+                        error_response(&ApiError::new(500, "api_error", msg)),
+                    )
                 }
             }
         } else {
@@ -365,7 +441,10 @@ async fn handle(
     let mut recorded_headers = BTreeMap::new();
     for (name, value) in &headers {
         if name != "x-api-key" && name != header::AUTHORIZATION {
-            recorded_headers.insert(name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned());
+            recorded_headers.insert(
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            );
         }
     }
     {

@@ -45,7 +45,12 @@ fn pieces(s: &str, n: usize) -> Vec<&str> {
 /// The SSE body for `turn`. `id_prefix` makes message and tool-use ids unique per request, e.g. `s3t1`.
 pub fn encode_turn(turn: &Turn, model: &str, id_prefix: &str) -> String {
     let mut out = String::new();
-    let Usage { input_tokens, output_tokens, cache_creation_input_tokens, cache_read_input_tokens } = turn.usage;
+    let Usage {
+        input_tokens,
+        output_tokens,
+        cache_creation_input_tokens,
+        cache_read_input_tokens,
+    } = turn.usage;
     event(
         &mut out,
         "message_start",
@@ -106,7 +111,11 @@ pub fn encode_turn(turn: &Turn, model: &str, id_prefix: &str) -> String {
                 }
             }
         }
-        event(&mut out, "content_block_stop", &json!({ "type": "content_block_stop", "index": index }));
+        event(
+            &mut out,
+            "content_block_stop",
+            &json!({ "type": "content_block_stop", "index": index }),
+        );
     }
     event(
         &mut out,

@@ -22,23 +22,42 @@ fn run_claude(dir: &TestDir, server: &ModelServer, prompt: &str) -> (RunOutput, 
         "--model",
         "claude-sonnet-4-5",
     ]);
-    let out = run_with_timeout(&mut cmd, Some(prompt.as_bytes().to_vec()), Duration::from_secs(60), dir.root());
-    let events = out.stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let out = run_with_timeout(
+        &mut cmd,
+        Some(prompt.as_bytes().to_vec()),
+        Duration::from_secs(60),
+        dir.root(),
+    );
+    let events = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     (out, events)
 }
 
 fn result_event(events: &[Value]) -> &Value {
-    events.iter().rev().find(|e| e["type"] == "result").expect("a result event")
+    events
+        .iter()
+        .rev()
+        .find(|e| e["type"] == "result")
+        .expect("a result event")
 }
 
 #[test]
 fn claude_writes_a_file_runs_a_command_and_reports_the_scripted_usage() {
     let dir = TestDir::new();
     let turns = [
-        Turn::tool(Block::write(dir.path("notes/hello.txt"), "hello from the Write tool\n"))
-            .usage(Usage::new(1000, 50, 200, 300)),
-        Turn::tool(Block::bash("echo scripted >> notes/hello.txt && echo ran > out.txt", "append and record"))
-            .usage(Usage::new(1100, 60, 0, 500)),
+        Turn::tool(Block::write(
+            dir.path("notes/hello.txt"),
+            "hello from the Write tool\n",
+        ))
+        .usage(Usage::new(1000, 50, 200, 300)),
+        Turn::tool(Block::bash(
+            "echo scripted >> notes/hello.txt && echo ran > out.txt",
+            "append and record",
+        ))
+        .usage(Usage::new(1100, 60, 0, 500)),
         Turn::text("All done.\nLOOP_COMPLETE").usage(Usage::new(1200, 70, 10, 800)),
     ];
     let iteration = Iteration::new(turns.clone());
@@ -48,19 +67,33 @@ fn claude_writes_a_file_runs_a_command_and_reports_the_scripted_usage() {
     let (out, events) = run_claude(&dir, &server, "Write the notes.");
 
     assert_eq!(out.code(), 0, "{}\n{}", out.dump(), server.log());
-    assert_eq!(dir.read("notes/hello.txt"), "hello from the Write tool\nscripted\n");
+    assert_eq!(
+        dir.read("notes/hello.txt"),
+        "hello from the Write tool\nscripted\n"
+    );
     assert_eq!(dir.read("out.txt"), "ran\n");
     assert_eq!(server.sessions().len(), 1, "{}", server.log());
     assert!(server.unscripted().is_empty(), "{}", server.log());
-    let turns_seen: Vec<_> = server.iteration_requests(0).iter().map(|r| r.kind.clone()).collect();
+    let turns_seen: Vec<_> = server
+        .iteration_requests(0)
+        .iter()
+        .map(|r| r.kind.clone())
+        .collect();
     assert_eq!(
         turns_seen,
-        (0..3).map(|turn| RequestKind::Conversation { iteration: 0, turn }).collect::<Vec<_>>(),
+        (0..3)
+            .map(|turn| RequestKind::Conversation { iteration: 0, turn })
+            .collect::<Vec<_>>(),
         "{}",
         server.log()
     );
     // The prompt from stdin is the last text block of the first user message.
-    assert!(server.iteration_requests(0)[0].first_user_text().unwrap().ends_with("Write the notes."));
+    assert!(
+        server.iteration_requests(0)[0]
+            .first_user_text()
+            .unwrap()
+            .ends_with("Write the notes.")
+    );
 
     let result = result_event(&events);
     assert_eq!(result["is_error"], false, "{result}");
@@ -70,10 +103,20 @@ fn claude_writes_a_file_runs_a_command_and_reports_the_scripted_usage() {
     let usage = &result["usage"];
     assert_eq!(usage["input_tokens"], expected.input_tokens, "{result}");
     assert_eq!(usage["output_tokens"], expected.output_tokens, "{result}");
-    assert_eq!(usage["cache_creation_input_tokens"], expected.cache_creation_input_tokens, "{result}");
-    assert_eq!(usage["cache_read_input_tokens"], expected.cache_read_input_tokens, "{result}");
+    assert_eq!(
+        usage["cache_creation_input_tokens"], expected.cache_creation_input_tokens,
+        "{result}"
+    );
+    assert_eq!(
+        usage["cache_read_input_tokens"], expected.cache_read_input_tokens,
+        "{result}"
+    );
     let cost = result["total_cost_usd"].as_f64().expect("total_cost_usd");
-    assert!((cost - expected.sonnet_4_5_cost_usd()).abs() < 1e-9, "cost {cost} vs {}", expected.sonnet_4_5_cost_usd());
+    assert!(
+        (cost - expected.sonnet_4_5_cost_usd()).abs() < 1e-9,
+        "cost {cost} vs {}",
+        expected.sonnet_4_5_cost_usd()
+    );
     // The per-message `assistant` events carry `message_start`'s usage: their output tokens are not final.
     let assistant_output: Vec<_> = events
         .iter()
@@ -95,8 +138,16 @@ fn claude_reports_a_401_as_an_error_result_after_one_request() {
     assert_eq!(result["is_error"], true, "{result}");
     assert_eq!(result["api_error_status"], 401, "{result}");
     // Claude Code words a 401 its own way; the status is only in `api_error_status`.
-    assert_eq!(result["result"], "Invalid API key · Fix external API key", "{result}");
-    assert_eq!(server.iteration_requests(0).len(), 1, "CLAUDE_CODE_MAX_RETRIES=0 means one try\n{}", server.log());
+    assert_eq!(
+        result["result"], "Invalid API key · Fix external API key",
+        "{result}"
+    );
+    assert_eq!(
+        server.iteration_requests(0).len(),
+        1,
+        "CLAUDE_CODE_MAX_RETRIES=0 means one try\n{}",
+        server.log()
+    );
 }
 
 #[test]
@@ -107,7 +158,13 @@ fn a_hanging_model_keeps_claude_waiting_until_killed() {
     let mut cmd = Command::new(install_claude().join("claude"));
     env.apply(&mut cmd)
         .current_dir(dir.workspace())
-        .args(["-p", "--output-format", "stream-json", "--verbose", "--dangerously-skip-permissions"])
+        .args([
+            "-p",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--dangerously-skip-permissions",
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
@@ -117,9 +174,19 @@ fn a_hanging_model_keeps_claude_waiting_until_killed() {
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(b"Wait forever.").unwrap();
     }
-    assert!(server.wait_for(Duration::from_secs(30), |r| r.iter().any(|r| r.answer == Answer::Hang)), "{}", server.log());
+    assert!(
+        server.wait_for(Duration::from_secs(30), |r| r
+            .iter()
+            .any(|r| r.answer == Answer::Hang)),
+        "{}",
+        server.log()
+    );
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(child.try_wait().unwrap(), None, "claude gave up on a hanging model within 2 s");
+    assert_eq!(
+        child.try_wait().unwrap(),
+        None,
+        "claude gave up on a hanging model within 2 s"
+    );
     child.kill().unwrap();
     child.wait().unwrap();
 }

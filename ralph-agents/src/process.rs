@@ -1,0 +1,526 @@
+//! Supervising one agent process: spawn, feed, read, time out, stop, reap.
+//!
+//! [`supervise`] is shared by every agent. The agent-specific part is a [`StreamHandler`] that turns stdout
+//! lines into [`AgentEvent`]s and finally classifies the run into an [`AgentOutcome`].
+//!
+//! # Design
+//!
+//! - The agent is spawned (with `process-wrap`) as the leader of a new process group, with `kill_on_drop`,
+//!   so that one signal reaches everything it starts, and a dropped run future still kills it.
+//! - stdin is either `/dev/null` or a pipe that a separate task fills with the whole prompt and then
+//!   closes. Writing from the supervising task would deadlock with a 10 MB prompt: the agent stops
+//!   reading stdin while its stdout pipe is full, and we would not be reading stdout.
+//! - stdout is read line by line ([`crate::lines`]) by the supervising task itself, so at most one line is
+//!   in memory; stderr is drained by its own task into a small channel (lines cut to
+//!   [`STDERR_LINE_MAX`] bytes; the last [`STDERR_TAIL_LINES`] are kept for classification).
+//! - A stop (deadline, idle timeout, cancellation) sends SIGTERM (and SIGCONT) to the group, keeps draining
+//!   the pipes for the grace period, then sends SIGKILL to the group.
+//! - After the leader exits, the pipes are drained for at most [`ProcessSpec::drain_timeout`]: a grandchild
+//!   (`sleep 1000 &`) may hold them open forever.
+//! - Whatever happened, the group is then cleaned: SIGTERM to leftovers, SIGKILL after the grace period,
+//!   and our own zombies in the group are reaped (ralph may be PID 1 in a container). Processes that left
+//!   the group on purpose (`setsid`) are out of reach; no agent CLI we know of does that.
+
+use crate::group::Group;
+use crate::lines::{DEFAULT_MAX_LINE, Line, LineReader, truncate_text};
+use nix::sys::signal::Signal;
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
+use ralph_core::{AgentEvent, AgentOutcome, AgentRequest, EventSender, TimeoutKind};
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio::time::{Instant as TokioInstant, sleep, sleep_until};
+use tokio_util::sync::CancellationToken;
+
+/// Default time between SIGTERM and SIGKILL when stopping an agent: 5 seconds.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+/// Default time the pipes are drained after the agent itself exited: 2 seconds.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bytes of stdout kept as the run's transcript ([`AgentOutcome::transcript`]): the first 4 MiB.
+pub const TRANSCRIPT_CAP: usize = 4 * 1024 * 1024;
+/// Bytes kept of one stderr line (the rest is dropped): 4 KiB.
+pub const STDERR_LINE_MAX: usize = 4 * 1024;
+/// Number of last stderr lines kept for classification and error messages.
+pub const STDERR_TAIL_LINES: usize = 50;
+
+/// What the agent reads on stdin.
+#[derive(Debug, Clone, Default)]
+pub enum StdinSource {
+    /// `/dev/null`: the agent sees end of input at once.
+    #[default]
+    Null,
+    /// These bytes, written by a separate task; the pipe is closed afterwards.
+    Bytes(Arc<[u8]>),
+}
+
+/// How to run one agent process.
+#[derive(Debug, Clone)]
+pub struct ProcessSpec {
+    /// Program to run (a path, or a name looked up in `PATH`).
+    pub program: PathBuf,
+    /// Arguments after the program.
+    pub args: Vec<String>,
+    /// Program and arguments as shown to people ([`AgentEvent::Started`]), secrets masked.
+    pub display_argv: Vec<String>,
+    /// Working directory.
+    pub cwd: PathBuf,
+    /// Variables added to (or replaced in) ralph's own environment.
+    pub env: BTreeMap<String, String>,
+    /// Variables removed from the inherited environment (applied before `env`).
+    pub env_remove: Vec<String>,
+    /// What the agent reads on stdin.
+    pub stdin: StdinSource,
+    /// Time between SIGTERM and SIGKILL when stopping the group.
+    pub grace: Duration,
+    /// How long stdout and stderr are still read after the agent exited.
+    pub drain_timeout: Duration,
+    /// Longest stdout line kept, in bytes; the rest of a longer line is discarded.
+    pub max_line: usize,
+}
+
+impl ProcessSpec {
+    /// A spec for `program` with no arguments, run in `cwd`, stdin closed, default limits.
+    pub fn new(program: impl Into<PathBuf>, cwd: impl Into<PathBuf>) -> Self {
+        let program = program.into();
+        ProcessSpec {
+            display_argv: vec![program.display().to_string()],
+            program,
+            args: Vec::new(),
+            cwd: cwd.into(),
+            env: BTreeMap::new(),
+            env_remove: Vec::new(),
+            stdin: StdinSource::Null,
+            grace: DEFAULT_GRACE,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            max_line: DEFAULT_MAX_LINE,
+        }
+    }
+}
+
+/// The time limits of one run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Deadlines {
+    /// Instant at which the run is stopped, and which limit it stands for.
+    pub deadline: Option<(Instant, TimeoutKind)>,
+    /// Longest silence (no line on stdout or stderr) before the run is stopped.
+    pub idle: Option<Duration>,
+}
+
+impl Deadlines {
+    /// The deadline and idle timeout of `request`.
+    pub fn from_request(request: &AgentRequest) -> Self {
+        Deadlines {
+            deadline: request.deadline.map(|d| (d, request.deadline_kind)),
+            idle: request.idle_timeout,
+        }
+    }
+}
+
+/// Why ralph stopped a run that was still going.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopCause {
+    /// A time limit passed.
+    Timeout(TimeoutKind),
+    /// The cancellation token fired.
+    Cancelled,
+}
+
+/// How a supervised process ended.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessExit {
+    /// Process id of the agent (also its process group id).
+    pub pid: Option<u32>,
+    /// Exit code, when the agent exited by itself.
+    pub exit_code: Option<i32>,
+    /// Signal number, when the agent was killed by a signal.
+    pub signal: Option<i32>,
+    /// Set when ralph stopped the run before the agent ended it.
+    pub stopped_by: Option<StopCause>,
+    /// One line saying why ralph stopped the run, when it did.
+    pub stop_message: Option<String>,
+    /// The last stderr lines (each at most [`STDERR_LINE_MAX`] bytes), oldest first.
+    pub stderr_tail: Vec<String>,
+    /// True when output was still open after the agent exited and the group was killed to end it.
+    pub output_cut: bool,
+    /// Wall-clock time from spawn to the end of clean-up.
+    pub elapsed: Duration,
+    /// The first [`TRANSCRIPT_CAP`] bytes of stdout.
+    pub transcript: Vec<u8>,
+}
+
+impl ProcessExit {
+    /// True when the agent exited by itself with code 0.
+    pub fn succeeded(&self) -> bool {
+        self.exit_code == Some(0)
+    }
+
+    /// "exit code 3" or "killed by signal 9"; "unknown exit status" otherwise.
+    pub fn describe_status(&self) -> String {
+        match (self.exit_code, self.signal) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(sig)) => match Signal::try_from(sig) {
+                Ok(s) => format!("killed by signal {sig} ({s})"),
+                Err(_) => format!("killed by signal {sig}"),
+            },
+            (None, None) => "unknown exit status".into(),
+        }
+    }
+
+    /// The last few non-empty stderr lines as one line (`a | b | c`), at most `max` bytes, secrets masked.
+    pub fn stderr_summary(&self, max: usize) -> Option<String> {
+        let lines: Vec<&str> = self
+            .stderr_tail
+            .iter()
+            .map(|l| l.trim())
+            .filter(|l| !l.is_empty())
+            .collect();
+        if lines.is_empty() {
+            return None;
+        }
+        let start = lines.len().saturating_sub(5);
+        let joined = lines[start..].join(" | ");
+        Some(truncate_text(&crate::secrets::mask_secrets(&joined), max))
+    }
+}
+
+/// The agent-specific side of a run: reads the stream and classifies the result.
+pub trait StreamHandler: Send {
+    /// Called for every stdout line, in order. May send events.
+    fn on_stdout(&mut self, line: Line, events: &EventSender);
+
+    /// Called for every stderr line (already forwarded as [`AgentEvent::Stderr`]).
+    fn on_stderr(&mut self, line: &str, events: &EventSender) {
+        let _ = (line, events);
+    }
+
+    /// Classifies the run once the process is gone. [`run_supervised`] then overrides the status when
+    /// ralph stopped the run, and fills `exit_code` and `transcript`.
+    fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome;
+}
+
+/// Runs `spec` under `deadlines` and `cancel`, feeding `handler`, and returns the classified outcome.
+///
+/// A process that cannot be started gives [`OutcomeStatus::Failed`] with [`FailureKind::Spawn`] and a
+/// message naming the program and `install_hint` (e.g. the npm install command).
+///
+/// [`OutcomeStatus::Failed`]: ralph_core::OutcomeStatus::Failed
+/// [`FailureKind::Spawn`]: ralph_core::FailureKind::Spawn
+pub async fn run_supervised(
+    spec: &ProcessSpec,
+    deadlines: Deadlines,
+    handler: &mut dyn StreamHandler,
+    events: &EventSender,
+    cancel: &CancellationToken,
+    install_hint: Option<&str>,
+) -> AgentOutcome {
+    match supervise(spec, deadlines, handler, events, cancel).await {
+        Ok(exit) => {
+            let mut outcome = handler.finish(&exit);
+            apply_exit(&mut outcome, exit);
+            outcome
+        }
+        Err(e) => crate::outcome::spawn_failed(&spec.program, &e, install_hint),
+    }
+}
+
+/// Overrides the handler's classification with what the supervisor knows: a run that ralph stopped is
+/// timed out or cancelled whatever the agent printed (a timeout is never a rate limit), the exit code and
+/// the transcript.
+fn apply_exit(outcome: &mut AgentOutcome, exit: ProcessExit) {
+    outcome.exit_code = exit.exit_code;
+    if let Some(cause) = exit.stopped_by {
+        outcome.status = match cause {
+            StopCause::Timeout(kind) => ralph_core::OutcomeStatus::TimedOut { kind },
+            StopCause::Cancelled => ralph_core::OutcomeStatus::Cancelled,
+        };
+        outcome.message = exit.stop_message.clone();
+    }
+    outcome.transcript = exit.transcript;
+}
+
+/// Spawns and supervises one process until it and its group are gone (see the module docs).
+///
+/// # Errors
+/// Only when the process cannot be spawned (program missing, not executable, bad working directory).
+pub async fn supervise(
+    spec: &ProcessSpec,
+    deadlines: Deadlines,
+    handler: &mut dyn StreamHandler,
+    events: &EventSender,
+    cancel: &CancellationToken,
+) -> io::Result<ProcessExit> {
+    let started = Instant::now();
+    let mut command = tokio::process::Command::new(&spec.program);
+    command
+        .args(&spec.args)
+        .current_dir(&spec.cwd)
+        .stdin(match spec.stdin {
+            StdinSource::Null => Stdio::null(),
+            StdinSource::Bytes(_) => Stdio::piped(),
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for key in &spec.env_remove {
+        command.env_remove(key);
+    }
+    command.envs(&spec.env);
+    let mut wrapped = CommandWrap::from(command);
+    wrapped.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    let mut child = wrapped.spawn()?;
+    let pid = child.id();
+    let group = pid.and_then(Group::register);
+    tracing::debug!(?pid, argv = ?spec.display_argv, "agent started");
+    let _ = events.send(AgentEvent::Started {
+        pid,
+        argv: spec.display_argv.clone(),
+    });
+
+    let _stdin_task = match (&spec.stdin, child.stdin().take()) {
+        (StdinSource::Bytes(bytes), Some(mut pipe)) => {
+            let bytes = Arc::clone(bytes);
+            Some(AbortOnDrop(tokio::spawn(async move {
+                // An agent that exits without reading all of it gives EPIPE: not our problem to report.
+                if let Err(e) = pipe.write_all(&bytes).await {
+                    tracing::debug!(error = %e, "writing the prompt to the agent's stdin stopped");
+                }
+                drop(pipe);
+            })))
+        }
+        _ => None,
+    };
+    let stdout = child
+        .stdout()
+        .take()
+        .ok_or_else(|| io::Error::other("the agent's stdout was not captured"))?;
+    let stderr = child
+        .stderr()
+        .take()
+        .ok_or_else(|| io::Error::other("the agent's stderr was not captured"))?;
+    let (err_tx, mut err_rx) = mpsc::channel::<String>(64);
+    let stderr_task = AbortOnDrop(tokio::spawn(drain_stderr(stderr, err_tx)));
+    let mut stdout = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), spec.max_line);
+
+    let far = TokioInstant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
+    let deadline = sleep_until(deadlines.deadline.map_or(far, |(at, _)| TokioInstant::from_std(at)));
+    let idle = sleep_until(deadlines.idle.map_or(far, |d| TokioInstant::now() + d));
+    let kill = sleep_until(far);
+    let drain = sleep_until(far);
+    tokio::pin!(deadline, idle, kill, drain);
+
+    let mut stopped_by: Option<StopCause> = None;
+    let mut kill_at: Option<TokioInstant> = None;
+    let mut status: Option<io::Result<ExitStatus>> = None;
+    let (mut stdout_open, mut stderr_open) = (true, true);
+    let mut output_cut = false;
+    let mut tail: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL_LINES);
+    let mut transcript: Vec<u8> = Vec::new();
+
+    loop {
+        if status.is_some() && !stdout_open && !stderr_open {
+            break;
+        }
+        let running = status.is_none() && stopped_by.is_none();
+        let cause = tokio::select! {
+            biased;
+            _ = cancel.cancelled(), if running => Some(StopCause::Cancelled),
+            _ = &mut deadline, if running && deadlines.deadline.is_some() => {
+                deadlines.deadline.map(|(_, kind)| StopCause::Timeout(kind))
+            }
+            _ = &mut idle, if running && deadlines.idle.is_some() => Some(StopCause::Timeout(TimeoutKind::Idle)),
+            _ = &mut kill, if kill_at.is_some() && status.is_none() => {
+                tracing::debug!(?pid, "grace period over: SIGKILL to the agent's group");
+                if let Some(g) = &group {
+                    g.signal(Signal::SIGKILL);
+                }
+                kill_at = None;
+                None
+            }
+            s = child.inner_mut().wait(), if status.is_none() => {
+                status = Some(s);
+                drain.as_mut().reset(TokioInstant::now() + spec.drain_timeout);
+                None
+            }
+            _ = &mut drain, if status.is_some() => {
+                tracing::debug!(?pid, "the agent exited but its output is still open: ending it");
+                output_cut = true;
+                break;
+            }
+            line = stdout.next_line(), if stdout_open => {
+                match line {
+                    Ok(Some(line)) => {
+                        if let Some(d) = deadlines.idle {
+                            idle.as_mut().reset(TokioInstant::now() + d);
+                        }
+                        keep_transcript(&mut transcript, &line);
+                        handler.on_stdout(line, events);
+                    }
+                    Ok(None) => stdout_open = false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the agent's stdout failed");
+                        stdout_open = false;
+                    }
+                }
+                None
+            }
+            line = err_rx.recv(), if stderr_open => {
+                match line {
+                    Some(line) => {
+                        if let Some(d) = deadlines.idle {
+                            idle.as_mut().reset(TokioInstant::now() + d);
+                        }
+                        if tail.len() == STDERR_TAIL_LINES {
+                            tail.pop_front();
+                        }
+                        let _ = events.send(AgentEvent::Stderr { line: line.clone() });
+                        handler.on_stderr(&line, events);
+                        tail.push_back(line);
+                    }
+                    None => stderr_open = false,
+                }
+                None
+            }
+        };
+        if let Some(cause) = cause {
+            tracing::debug!(?pid, ?cause, "stopping the agent: SIGTERM to its group");
+            stopped_by = Some(cause);
+            if let Some(g) = &group {
+                g.terminate();
+            }
+            let at = TokioInstant::now() + spec.grace;
+            kill_at = Some(at);
+            kill.as_mut().reset(at);
+        }
+    }
+
+    // Closing our ends makes writers in leftover processes fail instead of blocking.
+    drop(stdout);
+    drop(stderr_task);
+    if let Some(group) = group {
+        clean_group(group, kill_at, spec.grace).await;
+    }
+
+    let (exit_code, signal) = match &status {
+        Some(Ok(s)) => (s.code(), s.signal()),
+        Some(Err(e)) => {
+            tracing::warn!(error = %e, "waiting for the agent failed");
+            (None, None)
+        }
+        None => (None, None),
+    };
+    let elapsed = started.elapsed();
+    let stop_message = stopped_by.map(|c| describe_stop(c, elapsed, deadlines.idle));
+    Ok(ProcessExit {
+        pid,
+        exit_code,
+        signal,
+        stopped_by,
+        stop_message,
+        stderr_tail: tail.into(),
+        output_cut,
+        elapsed,
+        transcript,
+    })
+}
+
+fn describe_stop(cause: StopCause, elapsed: Duration, idle: Option<Duration>) -> String {
+    let secs = elapsed.as_secs_f64();
+    match cause {
+        StopCause::Cancelled => format!("stopped by ralph after {secs:.1} s"),
+        StopCause::Timeout(TimeoutKind::Idle) => format!(
+            "timed out: no output for {} s (idle timeout)",
+            idle.map_or(0.0, |d| d.as_secs_f64())
+        ),
+        StopCause::Timeout(TimeoutKind::Runtime) => {
+            format!("timed out: the run's max runtime ran out during the iteration ({secs:.1} s)")
+        }
+        StopCause::Timeout(_) => format!("timed out: iteration time limit reached after {secs:.1} s"),
+    }
+}
+
+/// Appends `line` to the transcript while it has room (whole lines only, so that it stays NDJSON).
+fn keep_transcript(transcript: &mut Vec<u8>, line: &Line) {
+    let bytes = line.as_bytes();
+    if transcript.len() + bytes.len() < TRANSCRIPT_CAP {
+        transcript.extend_from_slice(bytes);
+        transcript.push(b'\n');
+    }
+}
+
+/// Forwards stderr lines (cut to [`STDERR_LINE_MAX`]) to the supervisor until end of input.
+async fn drain_stderr(stderr: tokio::process::ChildStderr, tx: mpsc::Sender<String>) {
+    let mut reader = LineReader::new(BufReader::new(stderr), STDERR_LINE_MAX);
+    while let Ok(Some(line)) = reader.next_line().await {
+        let mut text = line.text().into_owned();
+        if line.is_truncated() {
+            text.push('…');
+        }
+        if tx.send(text).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// Ends whatever is left of the group: SIGTERM unless already sent, SIGKILL at `kill_at` (or after
+/// `grace`), then waits briefly until the group is empty so that nothing outlives the run.
+async fn clean_group(group: Group, kill_at: Option<TokioInstant>, grace: Duration) {
+    const POLL: Duration = Duration::from_millis(20);
+    reap_own_zombies(&group);
+    let kill_at = match kill_at {
+        Some(at) => at,
+        None => {
+            if !group.terminate() {
+                group.release();
+                return;
+            }
+            tracing::debug!("the agent left processes behind: SIGTERM to its group");
+            TokioInstant::now() + grace
+        }
+    };
+    while TokioInstant::now() < kill_at {
+        reap_own_zombies(&group);
+        if !group.exists() {
+            group.release();
+            return;
+        }
+        sleep(POLL).await;
+    }
+    group.signal(Signal::SIGKILL);
+    let give_up = TokioInstant::now() + Duration::from_secs(2);
+    while group.exists() && TokioInstant::now() < give_up {
+        reap_own_zombies(&group);
+        sleep(POLL).await;
+    }
+    if group.exists() {
+        tracing::warn!("processes of the agent's group survived SIGKILL (uninterruptible?)");
+    }
+    group.release();
+}
+
+/// Reaps exited processes of the group that are our own children. Grandchildren become ours when ralph is
+/// PID 1 or a subreaper; a zombie still counts as a member, so without this the group never looks empty.
+/// The leader itself was already reaped by tokio.
+fn reap_own_zombies(group: &Group) {
+    let pgid = Pid::from_raw(-group.pgid());
+    while let Ok(status) = waitpid(pgid, Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

@@ -1,0 +1,116 @@
+//! One run per workspace: an advisory lock on `<state dir>/lock` holding the owner's pid.
+//!
+//! The lock is an OS file lock (`flock`), so it is released by the kernel when its holder dies, even by
+//! `kill -9`: a lock file left by a dead process is simply taken over (with a warning naming the dead pid).
+//! The file itself is never deleted, so two processes can never end up locking different files.
+
+use crate::error::Error;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// Holds the workspace's run lock until dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    file: File,
+    path: PathBuf,
+    /// The pid found in a lock file whose holder had died, if any.
+    pub stale_pid: Option<u32>,
+}
+
+impl RunLock {
+    /// Takes the lock in `state_dir` without waiting.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] naming the holder's pid when another live process holds it; [`Error::State`] when
+    /// the file cannot be opened or written.
+    pub fn acquire(state_dir: &Path) -> Result<RunLock, Error> {
+        let path = state_dir.join("lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| Error::State { path: path.clone(), message: format!("cannot open the lock file: {e}"), source: Some(Box::new(e)) })?;
+        let previous = read_pid(&mut file);
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked { path, pid: previous }),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::State { path, message: format!("cannot lock: {e}"), source: Some(Box::new(e)) });
+            }
+        }
+        let stale_pid = previous.filter(|p| *p != std::process::id());
+        let write = (|| {
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+            writeln!(file, "{}", std::process::id())?;
+            file.sync_data()
+        })();
+        write.map_err(|e| Error::State { path: path.clone(), message: format!("cannot write the lock file: {e}"), source: Some(Box::new(e)) })?;
+        Ok(RunLock { file, path, stale_pid })
+    }
+
+    /// True when a live process holds the lock in `state_dir` (for `ralph status`); the holder's pid if
+    /// it wrote one.
+    pub fn holder(state_dir: &Path) -> Option<Option<u32>> {
+        let path = state_dir.join("lock");
+        let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
+        let pid = read_pid(&mut file);
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.unlock();
+                None
+            }
+            Err(_) => Some(pid),
+        }
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        // Leave the file in place (see the module docs); clear the pid so nobody reports a stale holder.
+        let _ = self.file.set_len(0);
+        let _ = self.file.unlock();
+    }
+}
+
+fn read_pid(file: &mut File) -> Option<u32> {
+    let mut s = String::new();
+    file.read_to_string(&mut s).ok()?;
+    s.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_lock_fails_naming_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = RunLock::acquire(dir.path()).unwrap();
+        match RunLock::acquire(dir.path()) {
+            Err(Error::Locked { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(RunLock::holder(dir.path()), Some(Some(std::process::id())));
+        drop(first);
+        assert_eq!(RunLock::holder(dir.path()), None);
+        RunLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_lock_file_left_by_a_dead_process_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lock"), "999999\n").unwrap();
+        let lock = RunLock::acquire(dir.path()).unwrap();
+        assert_eq!(lock.stale_pid, Some(999_999));
+        assert_eq!(std::fs::read_to_string(dir.path().join("lock")).unwrap().trim(), std::process::id().to_string());
+    }
+}
