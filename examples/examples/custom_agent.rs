@@ -4,7 +4,10 @@
 
 use async_trait::async_trait;
 use ralph_core::prompt::PromptSource;
-use ralph_core::{Agent, AgentEvent, AgentOutcome, AgentRequest, Engine, EngineConfig, Error, EventSender, StopHandle};
+use ralph_core::{
+    Agent, AgentEvent, AgentOutcome, AgentRequest, Engine, EngineConfig, Error, EventSender,
+    StopHandle,
+};
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_util::sync::CancellationToken;
 
@@ -19,10 +22,21 @@ impl Agent for Counter {
         "counter"
     }
 
-    async fn run(&self, req: AgentRequest, events: EventSender, _cancel: CancellationToken) -> Result<AgentOutcome, Error> {
+    async fn run(
+        &self,
+        req: AgentRequest,
+        events: EventSender,
+        _cancel: CancellationToken,
+    ) -> Result<AgentOutcome, Error> {
         let n = self.runs.fetch_add(1, Ordering::SeqCst) + 1;
-        let _ = events.send(AgentEvent::Text { text: format!("iteration {}: counted {n}", req.iteration) });
-        Ok(AgentOutcome::success(if n == 3 { "Counted to three.\nLOOP_COMPLETE" } else { "still counting" }))
+        let _ = events.send(AgentEvent::Text {
+            text: format!("iteration {}: counted {n}", req.iteration),
+        });
+        Ok(AgentOutcome::success(if n == 3 {
+            "Counted to three.\nLOOP_COMPLETE"
+        } else {
+            "still counting"
+        }))
     }
 }
 
@@ -30,7 +44,12 @@ impl Agent for Counter {
 async fn main() {
     let workspace = std::env::temp_dir();
     let config = EngineConfig::new(PromptSource::Text("Count to three.".into()), workspace);
-    let engine = Engine::new(config, Box::new(Counter { runs: AtomicU32::new(0) }));
+    let engine = Engine::new(
+        config,
+        Box::new(Counter {
+            runs: AtomicU32::new(0),
+        }),
+    );
     let summary = engine.run(StopHandle::new()).await;
     println!("{} after {} iterations", summary.reason, summary.iterations);
 }

@@ -5,7 +5,9 @@
 use async_trait::async_trait;
 use ralph_core::limits::{LimitPolicy, LoopStats, StopReason};
 use ralph_core::prompt::PromptSource;
-use ralph_core::{Agent, AgentOutcome, AgentRequest, Engine, EngineConfig, Error, EventSender, StopHandle};
+use ralph_core::{
+    Agent, AgentOutcome, AgentRequest, Engine, EngineConfig, Error, EventSender, StopHandle,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Stops once the run has used more than `max_output` output tokens.
@@ -20,7 +22,10 @@ impl LimitPolicy for OutputBudget {
     fn check(&self, stats: &LoopStats) -> Option<StopReason> {
         (stats.usage.output_tokens > self.max_output).then(|| StopReason::Custom {
             policy: "output_budget".into(),
-            message: format!("{} output tokens, budget {}", stats.usage.output_tokens, self.max_output),
+            message: format!(
+                "{} output tokens, budget {}",
+                stats.usage.output_tokens, self.max_output
+            ),
         })
     }
 }
@@ -33,7 +38,12 @@ impl Agent for Verbose {
     fn name(&self) -> &str {
         "verbose"
     }
-    async fn run(&self, _: AgentRequest, _: EventSender, _: CancellationToken) -> Result<AgentOutcome, Error> {
+    async fn run(
+        &self,
+        _: AgentRequest,
+        _: EventSender,
+        _: CancellationToken,
+    ) -> Result<AgentOutcome, Error> {
         let mut outcome = AgentOutcome::success("lots of words");
         outcome.usage.output_tokens = 400;
         Ok(outcome)
@@ -43,7 +53,8 @@ impl Agent for Verbose {
 #[tokio::main]
 async fn main() {
     let config = EngineConfig::new(PromptSource::Text("Talk.".into()), std::env::temp_dir());
-    let engine = Engine::new(config, Box::new(Verbose)).with_policy(Box::new(OutputBudget { max_output: 1000 }));
+    let engine = Engine::new(config, Box::new(Verbose))
+        .with_policy(Box::new(OutputBudget { max_output: 1000 }));
     let summary = engine.run(StopHandle::new()).await;
     println!("{} after {} iterations", summary.reason, summary.iterations);
 }

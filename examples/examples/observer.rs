@@ -4,7 +4,10 @@
 
 use async_trait::async_trait;
 use ralph_core::prompt::PromptSource;
-use ralph_core::{Agent, AgentOutcome, AgentRequest, Engine, EngineConfig, Error, EventSender, LoopEvent, StopHandle};
+use ralph_core::{
+    Agent, AgentOutcome, AgentRequest, Engine, EngineConfig, Error, EventSender, LoopEvent,
+    StopHandle,
+};
 use tokio_util::sync::CancellationToken;
 
 struct Done;
@@ -14,7 +17,12 @@ impl Agent for Done {
     fn name(&self) -> &str {
         "done"
     }
-    async fn run(&self, _: AgentRequest, _: EventSender, _: CancellationToken) -> Result<AgentOutcome, Error> {
+    async fn run(
+        &self,
+        _: AgentRequest,
+        _: EventSender,
+        _: CancellationToken,
+    ) -> Result<AgentOutcome, Error> {
         Ok(AgentOutcome::success("<promise>LOOP_COMPLETE</promise>"))
     }
 }
@@ -22,7 +30,8 @@ impl Agent for Done {
 #[tokio::main]
 async fn main() {
     let config = EngineConfig::new(PromptSource::Text("Finish.".into()), std::env::temp_dir());
-    let printer = |event: &LoopEvent| println!("{}", serde_json::to_string(event).unwrap_or_default());
+    let printer =
+        |event: &LoopEvent| println!("{}", serde_json::to_string(event).unwrap_or_default());
     let engine = Engine::new(config, Box::new(Done)).with_observer(Box::new(printer));
     engine.run(StopHandle::new()).await;
 }

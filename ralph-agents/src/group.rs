@@ -64,9 +64,16 @@ impl Group {
         }
     }
 
-    /// True while any process (zombies included) is in the group.
+    /// True while a live process is in the group.
+    ///
+    /// `killpg(pgid, 0)` also counts members that have exited but are not reaped yet, and an orphan waits
+    /// for PID 1 to reap it, which takes up to a second on some container inits. Those are dead already,
+    /// so where `/proc` is available the members' states are checked before waiting any longer.
     pub(crate) fn exists(&self) -> bool {
-        !matches!(killpg(self.pgid, None), Err(Errno::ESRCH))
+        if matches!(killpg(self.pgid, None), Err(Errno::ESRCH)) {
+            return false;
+        }
+        live_members_in_proc(self.pgid.as_raw()).is_none_or(|n| n > 0)
     }
 
     /// Asks the group to stop: SIGTERM, then SIGCONT so that stopped members get to act on it.
@@ -95,6 +102,74 @@ impl Drop for Group {
     }
 }
 
+/// Number of processes of group `pgid` that are not zombies, from `/proc` (`None` without `/proc`).
+fn live_members_in_proc(pgid: i32) -> Option<usize> {
+    let dir = std::fs::read_dir("/proc").ok()?;
+    let mut live = 0;
+    for entry in dir.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // Fields after the command name (which may contain spaces): state, ppid, pgrp, ...
+        let Some((_, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next();
+        let pgrp = fields.nth(1).and_then(|p| p.parse::<i32>().ok());
+        if pgrp == Some(pgid) && !matches!(state, Some("Z" | "X")) {
+            live += 1;
+        }
+    }
+    Some(live)
+}
+
 fn lock() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
     RUNNING.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::{Deadlines, ProcessExit, ProcessSpec, StreamHandler, supervise};
+    use ralph_core::{AgentEvent, AgentOutcome, EventSender, OutcomeStatus};
+    use std::time::{Duration, Instant};
+    use tokio_util::sync::CancellationToken;
+
+    struct Ignore;
+
+    impl StreamHandler for Ignore {
+        fn on_stdout(&mut self, _: crate::lines::Line, _: &EventSender) {}
+        fn finish(&mut self, _: &ProcessExit) -> AgentOutcome {
+            AgentOutcome::new(OutcomeStatus::Success)
+        }
+    }
+
+    #[tokio::test]
+    async fn kill_all_running_kills_a_supervised_group_at_once() {
+        let mut spec = ProcessSpec::new("sleep", std::env::temp_dir());
+        spec.args = vec!["1000".into()];
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let run = tokio::spawn(async move {
+            supervise(
+                &spec,
+                Deadlines::default(),
+                &mut Ignore,
+                &tx,
+                &CancellationToken::new(),
+            )
+            .await
+        });
+        assert!(matches!(rx.recv().await, Some(AgentEvent::Started { .. })));
+        let started = Instant::now();
+        kill_all_running();
+        let exit = run.await.unwrap().unwrap();
+        assert_eq!(exit.signal, Some(9));
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert!(lock().is_empty());
+    }
 }

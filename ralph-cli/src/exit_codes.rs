@@ -42,10 +42,37 @@ mod tests {
     #[test]
     fn limits_map_to_3_and_signals_to_128_plus_signal() {
         assert_eq!(for_stop(&StopReason::MaxIterations { limit: 2 }), 3);
-        assert_eq!(for_stop(&StopReason::MaxCost { limit_usd: 1.0, used_usd: 1.0 }), 3);
-        assert_eq!(for_stop(&StopReason::Interrupted { signal: "SIGINT".into() }), 130);
-        assert_eq!(for_stop(&StopReason::Interrupted { signal: "SIGTERM".into() }), 143);
-        assert_eq!(for_stop(&StopReason::TooManyFailures { failures: 3, last_failure: String::new() }), 1);
-        assert_eq!(for_stop(&StopReason::AgentUnavailable { message: String::new() }), 2);
+        assert_eq!(
+            for_stop(&StopReason::MaxCost {
+                limit_usd: 1.0,
+                used_usd: 1.0
+            }),
+            3
+        );
+        assert_eq!(
+            for_stop(&StopReason::Interrupted {
+                signal: "SIGINT".into()
+            }),
+            130
+        );
+        assert_eq!(
+            for_stop(&StopReason::Interrupted {
+                signal: "SIGTERM".into()
+            }),
+            143
+        );
+        assert_eq!(
+            for_stop(&StopReason::TooManyFailures {
+                failures: 3,
+                last_failure: String::new()
+            }),
+            1
+        );
+        assert_eq!(
+            for_stop(&StopReason::AgentUnavailable {
+                message: String::new()
+            }),
+            2
+        );
     }
 }

@@ -14,7 +14,9 @@
 
 pub mod cli;
 pub mod exit_codes;
+pub mod inspect;
 pub mod output;
+pub mod pid1;
 pub mod run;
 pub mod settings;
 
@@ -23,19 +25,31 @@ use std::process::ExitCode;
 
 /// Runs `ralph` with the process's arguments and environment; returns the exit code.
 pub fn main() -> ExitCode {
+    pid1::unblock_inherited_signals();
+    pid1::init_if_pid1();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // clap prints help and version itself (exit 0); usage errors exit 2.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit_codes::USAGE } else { exit_codes::COMPLETED });
+            return ExitCode::from(if e.use_stderr() {
+                exit_codes::USAGE
+            } else {
+                exit_codes::COMPLETED
+            });
         }
     };
     let args = match cli.command {
         Some(cli::Command::Run(args)) => args,
+        Some(cli::Command::Status(args)) => return ExitCode::from(inspect::status(&args)),
+        Some(cli::Command::Clean(args)) => return ExitCode::from(inspect::clean(&args)),
         None => cli.run,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ralph: error: cannot start the async runtime: {e}");

@@ -16,7 +16,11 @@ pub struct Terminal {
 impl Terminal {
     /// A printer in `format`; `verbose` streams the agent's text and tool calls.
     pub fn new(format: LogFormat, verbose: bool, max_iterations: Option<u64>) -> Self {
-        Terminal { format, verbose, max_iterations }
+        Terminal {
+            format,
+            verbose,
+            max_iterations,
+        }
     }
 
     fn line(&self, text: &str) {
@@ -101,14 +105,24 @@ impl Terminal {
 
 fn outcome_label(outcome: &OutcomeStatus) -> String {
     match outcome {
-        OutcomeStatus::Failed { api_status: Some(s), .. } => format!("failed (HTTP {s})"),
+        OutcomeStatus::Failed {
+            api_status: Some(s),
+            ..
+        } => format!("failed (HTTP {s})"),
         OutcomeStatus::TimedOut { kind } => format!("timed out ({kind:?})").to_lowercase(),
         other => other.label().replace('_', " "),
     }
 }
 
 /// The end-of-run summary: stop reason, iterations, elapsed time, tokens by kind, cost.
-pub fn summary(reason: &StopReason, iterations: u64, usage: &Usage, cost: f64, estimated: bool, elapsed: f64) -> String {
+pub fn summary(
+    reason: &StopReason,
+    iterations: u64,
+    usage: &Usage,
+    cost: f64,
+    estimated: bool,
+    elapsed: f64,
+) -> String {
     let est = if estimated { " (estimated)" } else { "" };
     format!(
         "ralph: {reason}\n  iterations {iterations} · elapsed {elapsed:.1}s · tokens {} (input {}, cache write {}, output {}; cache read {}) · cost ${cost:.4}{est}",
@@ -125,12 +139,26 @@ impl Observer for Terminal {
         match self.format {
             LogFormat::Text => self.text(event),
             LogFormat::Json => {
-                if !self.verbose && matches!(event, LoopEvent::Agent { activity: AgentEvent::Text { .. } | AgentEvent::Stderr { .. }, .. }) {
+                if !self.verbose
+                    && matches!(
+                        event,
+                        LoopEvent::Agent {
+                            activity: AgentEvent::Text { .. } | AgentEvent::Stderr { .. },
+                            ..
+                        }
+                    )
+                {
                     return;
                 }
                 let mut value = serde_json::to_value(event).unwrap_or_default();
                 if let Some(obj) = value.as_object_mut() {
-                    obj.insert("ts".into(), serde_json::Value::from(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()));
+                    obj.insert(
+                        "ts".into(),
+                        serde_json::Value::from(
+                            humantime::format_rfc3339_millis(std::time::SystemTime::now())
+                                .to_string(),
+                        ),
+                    );
                 }
                 self.line(&value.to_string());
             }

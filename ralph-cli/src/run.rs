@@ -6,6 +6,7 @@ use crate::exit_codes;
 use crate::output::Terminal;
 use crate::settings::{self, LogFormat, RunSettings};
 use ralph_agents::AgentSettings;
+use ralph_core::lock::RunLock;
 use ralph_core::prompt::{PromptSource, PromptTemplate};
 use ralph_core::state::FileStateStore;
 use ralph_core::{Agent, Engine, EngineConfig, Limits, StopHandle, StopReason};
@@ -32,8 +33,18 @@ pub async fn run(args: RunArgs) -> u8 {
     let agent = ralph_agents::build(&agent_settings);
 
     if settings.dry_run {
-        print_plan(&settings, &prompt, &agent_settings, agent.as_ref().map(|a| &**a), prompt_problem.as_deref());
-        return if prompt_problem.is_some() || agent.is_err() { exit_codes::USAGE } else { exit_codes::COMPLETED };
+        print_plan(
+            &settings,
+            &prompt,
+            &agent_settings,
+            agent.as_ref().map(|a| &**a),
+            prompt_problem.as_deref(),
+        );
+        return if prompt_problem.is_some() || agent.is_err() {
+            exit_codes::USAGE
+        } else {
+            exit_codes::COMPLETED
+        };
     }
     if let Some(p) = prompt_problem {
         return usage_error(&p);
@@ -46,17 +57,35 @@ pub async fn run(args: RunArgs) -> u8 {
         return usage_error(&e.to_string());
     }
     if settings.enable_metrics {
-        tracing::warn!("--metrics / RALPH_ENABLE_METRICS is accepted but the metrics server is not implemented yet");
+        tracing::warn!(
+            "--metrics / RALPH_ENABLE_METRICS is accepted but the metrics server is not implemented yet"
+        );
     }
     let store = match FileStateStore::open(&settings.state_dir) {
         Ok(s) => s,
         Err(e) => return usage_error(&format!("{e}; pass --state-dir to a writable directory")),
     };
 
+    let _lock = match RunLock::acquire(store.dir()) {
+        Ok(lock) => {
+            if let Some(pid) = lock.stale_pid {
+                tracing::warn!(
+                    "took over the run lock left by process {pid}, which is no longer running"
+                );
+            }
+            lock
+        }
+        Err(e) => return usage_error(&e.to_string()),
+    };
+
     let config = engine_config(&settings, prompt);
     let engine = Engine::new(config, agent)
         .with_state_store(Box::new(store))
-        .with_observer(Box::new(Terminal::new(settings.log_format, settings.verbose, settings.max_iterations)));
+        .with_observer(Box::new(Terminal::new(
+            settings.log_format,
+            settings.verbose,
+            settings.max_iterations,
+        )));
     let stop = StopHandle::new();
     let signals = tokio::spawn(watch_signals(stop.clone()));
     let summary = engine.run(stop).await;
@@ -105,7 +134,11 @@ fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
         max_retries: s.max_retries,
     };
     c.retry_delay = s.retry_delay;
-    let adapter_timeout = s.adapters.get(&s.agent).and_then(|a| a.timeout).map(Duration::from_secs_f64);
+    let adapter_timeout = s
+        .adapters
+        .get(&s.agent)
+        .and_then(|a| a.timeout)
+        .map(Duration::from_secs_f64);
     c.iteration_timeout = adapter_timeout.or(s.iteration_timeout);
     c.idle_timeout = s.idle_timeout;
     c.checkpoint_interval = if s.no_git { 0 } else { s.checkpoint_interval };
@@ -115,14 +148,24 @@ fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
         .strip_prefix(&s.workspace)
         .map(|p| p.join("scratchpad.md").display().to_string())
         .unwrap_or_else(|_| s.state_dir.join("scratchpad.md").display().to_string());
-    c.template = PromptTemplate { preamble: if s.no_preamble { None } else { PromptTemplate::default().preamble }, scratchpad };
+    c.template = PromptTemplate {
+        preamble: if s.no_preamble {
+            None
+        } else {
+            PromptTemplate::default().preamble
+        },
+        scratchpad,
+    };
     c
 }
 
 /// Turns SIGINT and SIGTERM into a graceful stop; a second SIGINT or SIGTERM exits at once.
 async fn watch_signals(stop: StopHandle) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         tracing::warn!("cannot install signal handlers; Ctrl-C will stop ralph at once");
         return;
     };
@@ -134,8 +177,12 @@ async fn watch_signals(stop: StopHandle) {
         };
         count += 1;
         if count == 1 {
-            eprintln!("ralph: {name} received: stopping the agent, saving state (again to stop at once)");
-            stop.stop(StopReason::Interrupted { signal: name.into() });
+            eprintln!(
+                "ralph: {name} received: stopping the agent, saving state (again to stop at once)"
+            );
+            stop.stop(StopReason::Interrupted {
+                signal: name.into(),
+            });
         } else {
             eprintln!("ralph: {name} received again: stopping now");
             ralph_agents::kill_all_running();
@@ -145,8 +192,12 @@ async fn watch_signals(stop: StopHandle) {
 }
 
 fn init_logging(s: &RunSettings) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&s.log_level).unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&s.log_level).unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
     let _ = match s.log_format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.without_time().try_init(),
@@ -167,30 +218,95 @@ fn print_plan(
     match agent {
         Ok(_) => {
             line(&mut out, "agent", ralph_agents::describe(agent_settings));
-            line(&mut out, "argv", ralph_agents::dry_run_argv(agent_settings).join(" "));
+            line(
+                &mut out,
+                "argv",
+                ralph_agents::dry_run_argv(agent_settings).join(" "),
+            );
         }
         Err(e) => line(&mut out, "agent", format!("{} (problem: {e})", s.agent)),
     }
     let prompt_desc = match (prompt, prompt_problem) {
         (_, Some(p)) => format!("{} (problem: {p})", prompt.describe()),
         (PromptSource::Text(t), None) => format!("inline text, {} bytes", t.len()),
-        (PromptSource::File(f), None) => format!("{} ({} bytes)", f.display(), std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)),
+        (PromptSource::File(f), None) => format!(
+            "{} ({} bytes)",
+            f.display(),
+            std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)
+        ),
     };
     line(&mut out, "prompt", prompt_desc);
     line(&mut out, "workspace", s.workspace.display().to_string());
     line(&mut out, "state dir", s.state_dir.display().to_string());
-    line(&mut out, "config file", s.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into()));
+    line(
+        &mut out,
+        "config file",
+        s.config_file
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "none".into()),
+    );
     let lim = |o: Option<String>| o.unwrap_or_else(|| "no limit".into());
-    line(&mut out, "max iterations", lim(s.max_iterations.map(|n| n.to_string())));
-    line(&mut out, "max runtime", lim(s.max_runtime.map(|d| format!("{} s", d.as_secs()))));
-    line(&mut out, "max tokens", lim(s.max_tokens.map(|n| n.to_string())));
-    line(&mut out, "max cost", lim(s.max_cost.map(|c| format!("${c:.2}"))));
+    line(
+        &mut out,
+        "max iterations",
+        lim(s.max_iterations.map(|n| n.to_string())),
+    );
+    line(
+        &mut out,
+        "max runtime",
+        lim(s.max_runtime.map(|d| format!("{} s", d.as_secs()))),
+    );
+    line(
+        &mut out,
+        "max tokens",
+        lim(s.max_tokens.map(|n| n.to_string())),
+    );
+    line(
+        &mut out,
+        "max cost",
+        lim(s.max_cost.map(|c| format!("${c:.2}"))),
+    );
     line(&mut out, "max retries", s.max_retries.to_string());
-    line(&mut out, "retry delay", format!("{} s", s.retry_delay.as_secs_f64()));
-    line(&mut out, "iteration timeout", lim(s.iteration_timeout.map(|d| format!("{} s", d.as_secs_f64()))));
-    line(&mut out, "idle timeout", lim(s.idle_timeout.map(|d| format!("{} s", d.as_secs_f64()))));
-    line(&mut out, "completion promise", if s.completion_promise.is_empty() { "disabled".into() } else { s.completion_promise.clone() });
-    line(&mut out, "checkpoints", if s.no_git || s.checkpoint_interval == 0 { "off".into() } else { format!("every {} iterations", s.checkpoint_interval) });
-    line(&mut out, "api keys", ralph_agents::describe_keys(&|k| std::env::var(k).ok()));
+    line(
+        &mut out,
+        "retry delay",
+        format!("{} s", s.retry_delay.as_secs_f64()),
+    );
+    line(
+        &mut out,
+        "iteration timeout",
+        lim(s
+            .iteration_timeout
+            .map(|d| format!("{} s", d.as_secs_f64()))),
+    );
+    line(
+        &mut out,
+        "idle timeout",
+        lim(s.idle_timeout.map(|d| format!("{} s", d.as_secs_f64()))),
+    );
+    line(
+        &mut out,
+        "completion promise",
+        if s.completion_promise.is_empty() {
+            "disabled".into()
+        } else {
+            s.completion_promise.clone()
+        },
+    );
+    line(
+        &mut out,
+        "checkpoints",
+        if s.no_git || s.checkpoint_interval == 0 {
+            "off".into()
+        } else {
+            format!("every {} iterations", s.checkpoint_interval)
+        },
+    );
+    line(
+        &mut out,
+        "api keys",
+        ralph_agents::describe_keys(&|k| std::env::var(k).ok()),
+    );
     print!("{out}");
 }

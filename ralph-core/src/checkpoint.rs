@@ -46,7 +46,10 @@ pub struct NoCheckpoints;
 
 #[async_trait]
 impl Checkpointer for NoCheckpoints {
-    async fn checkpoint(&self, _request: &CheckpointRequest) -> Result<Option<CheckpointId>, Error> {
+    async fn checkpoint(
+        &self,
+        _request: &CheckpointRequest,
+    ) -> Result<Option<CheckpointId>, Error> {
         Ok(None)
     }
 }

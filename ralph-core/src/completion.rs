@@ -63,13 +63,22 @@ mod tests {
 
     #[test]
     fn promise_on_its_own_line_completes() {
-        assert_eq!(find_promise("All done.\n  LOOP_COMPLETE  \n", P), Some(CompletionSource::PromiseLine));
-        assert_eq!(find_promise("LOOP_COMPLETE", P), Some(CompletionSource::PromiseLine));
+        assert_eq!(
+            find_promise("All done.\n  LOOP_COMPLETE  \n", P),
+            Some(CompletionSource::PromiseLine)
+        );
+        assert_eq!(
+            find_promise("LOOP_COMPLETE", P),
+            Some(CompletionSource::PromiseLine)
+        );
     }
 
     #[test]
     fn promise_inside_a_sentence_does_not_complete() {
-        assert_eq!(find_promise("I will print LOOP_COMPLETE when done", P), None);
+        assert_eq!(
+            find_promise("I will print LOOP_COMPLETE when done", P),
+            None
+        );
         assert_eq!(find_promise("LOOP_COMPLETE.", P), None);
         assert_eq!(find_promise("`LOOP_COMPLETE`", P), None);
     }
@@ -85,13 +94,25 @@ mod tests {
             find_promise("Finished. <promise>LOOP_COMPLETE</promise> bye", P),
             Some(CompletionSource::PromiseTag)
         );
-        assert_eq!(find_promise("<promise> LOOP_COMPLETE </promise>", P), Some(CompletionSource::PromiseTag));
-        assert_eq!(find_promise("<promise>other</promise> <promise>LOOP_COMPLETE</promise>", P), Some(CompletionSource::PromiseTag));
+        assert_eq!(
+            find_promise("<promise> LOOP_COMPLETE </promise>", P),
+            Some(CompletionSource::PromiseTag)
+        );
+        assert_eq!(
+            find_promise(
+                "<promise>other</promise> <promise>LOOP_COMPLETE</promise>",
+                P
+            ),
+            Some(CompletionSource::PromiseTag)
+        );
     }
 
     #[test]
     fn wrong_or_unclosed_tag_does_not_complete() {
-        assert_eq!(find_promise("<promise>NOT LOOP_COMPLETE</promise>", P), None);
+        assert_eq!(
+            find_promise("<promise>NOT LOOP_COMPLETE</promise>", P),
+            None
+        );
         assert_eq!(find_promise("<promise>LOOP_COMPLETE", P), None);
     }
 
@@ -103,14 +124,20 @@ mod tests {
 
     #[test]
     fn task_marker_in_prompt_file_completes() {
-        assert!(prompt_marks_complete("# Task\n- [ ] a\n- [x] TASK_COMPLETE\n"));
+        assert!(prompt_marks_complete(
+            "# Task\n- [ ] a\n- [x] TASK_COMPLETE\n"
+        ));
         assert!(prompt_marks_complete("  - [X] TASK_COMPLETE"));
     }
 
     #[test]
     fn promise_word_or_unchecked_marker_in_prompt_file_does_not_complete() {
-        assert!(!prompt_marks_complete("Print LOOP_COMPLETE when done.\nLOOP_COMPLETE\n"));
+        assert!(!prompt_marks_complete(
+            "Print LOOP_COMPLETE when done.\nLOOP_COMPLETE\n"
+        ));
         assert!(!prompt_marks_complete("- [ ] TASK_COMPLETE"));
-        assert!(!prompt_marks_complete("Mark `- [x] TASK_COMPLETE` when done"));
+        assert!(!prompt_marks_complete(
+            "Mark `- [x] TASK_COMPLETE` when done"
+        ));
     }
 }

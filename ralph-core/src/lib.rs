@@ -54,7 +54,8 @@ pub mod state;
 pub mod usage;
 
 pub use agent::{
-    Agent, AgentEvent, AgentOutcome, AgentRequest, EventSender, FailureKind, OutcomeStatus, TimeoutKind,
+    Agent, AgentEvent, AgentOutcome, AgentRequest, EventSender, FailureKind, OutcomeStatus,
+    TimeoutKind,
 };
 pub use checkpoint::{CheckpointId, CheckpointRequest, Checkpointer, NoCheckpoints};
 pub use engine::{Engine, EngineConfig, RunSummary, StopHandle};

@@ -142,21 +142,34 @@ impl std::fmt::Display for StopReason {
         match self {
             StopReason::Completed { iteration, source } => {
                 let how = match source {
-                    CompletionSource::PromiseLine | CompletionSource::PromiseTag => "completion promise",
+                    CompletionSource::PromiseLine | CompletionSource::PromiseTag => {
+                        "completion promise"
+                    }
                     CompletionSource::TaskMarker => "TASK_COMPLETE marker in the prompt file",
                 };
                 write!(f, "completed in iteration {iteration} ({how})")
             }
             StopReason::MaxIterations { limit } => write!(f, "max iterations reached ({limit})"),
-            StopReason::MaxRuntime { limit_secs } => write!(f, "max runtime reached ({limit_secs} s)"),
+            StopReason::MaxRuntime { limit_secs } => {
+                write!(f, "max runtime reached ({limit_secs} s)")
+            }
             StopReason::MaxTokens { limit, used } => {
                 write!(f, "max tokens reached ({used} of {limit} tokens)")
             }
-            StopReason::MaxCost { limit_usd, used_usd } => {
+            StopReason::MaxCost {
+                limit_usd,
+                used_usd,
+            } => {
                 write!(f, "max cost reached (${used_usd:.4} of ${limit_usd:.2})")
             }
-            StopReason::TooManyFailures { failures, last_failure } => {
-                write!(f, "{failures} consecutive failed iterations; last: {last_failure}")
+            StopReason::TooManyFailures {
+                failures,
+                last_failure,
+            } => {
+                write!(
+                    f,
+                    "{failures} consecutive failed iterations; last: {last_failure}"
+                )
             }
             StopReason::RateLimited { message } => write!(f, "rate limited: {message}"),
             StopReason::AgentUnavailable { message } => write!(f, "{message}"),
@@ -214,7 +227,9 @@ impl LimitPolicy for MaxRuntime {
         "max_runtime"
     }
     fn check(&self, stats: &LoopStats) -> Option<StopReason> {
-        (stats.elapsed >= self.0).then_some(StopReason::MaxRuntime { limit_secs: self.0.as_secs() })
+        (stats.elapsed >= self.0).then_some(StopReason::MaxRuntime {
+            limit_secs: self.0.as_secs(),
+        })
     }
     fn remaining_time(&self, stats: &LoopStats) -> Option<Duration> {
         Some(self.0.saturating_sub(stats.elapsed))
@@ -231,7 +246,10 @@ impl LimitPolicy for MaxTokens {
     }
     fn check(&self, stats: &LoopStats) -> Option<StopReason> {
         let used = stats.usage.billable_total();
-        (used >= self.0).then_some(StopReason::MaxTokens { limit: self.0, used })
+        (used >= self.0).then_some(StopReason::MaxTokens {
+            limit: self.0,
+            used,
+        })
     }
 }
 
@@ -244,7 +262,10 @@ impl LimitPolicy for MaxCost {
         "max_cost"
     }
     fn check(&self, stats: &LoopStats) -> Option<StopReason> {
-        (stats.cost_usd >= self.0).then_some(StopReason::MaxCost { limit_usd: self.0, used_usd: stats.cost_usd })
+        (stats.cost_usd >= self.0).then_some(StopReason::MaxCost {
+            limit_usd: self.0,
+            used_usd: stats.cost_usd,
+        })
     }
 }
 
@@ -262,7 +283,10 @@ impl LimitPolicy for ConsecutiveFailures {
     fn check(&self, stats: &LoopStats) -> Option<StopReason> {
         (stats.consecutive_failures > self.max_retries).then(|| StopReason::TooManyFailures {
             failures: stats.consecutive_failures,
-            last_failure: stats.last_failure.clone().unwrap_or_else(|| "unknown".into()),
+            last_failure: stats
+                .last_failure
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
         })
     }
 }
@@ -311,7 +335,9 @@ impl Limits {
         if let Some(c) = self.max_cost_usd {
             out.push(Box::new(MaxCost(c)));
         }
-        out.push(Box::new(ConsecutiveFailures { max_retries: self.max_retries }));
+        out.push(Box::new(ConsecutiveFailures {
+            max_retries: self.max_retries,
+        }));
         out
     }
 }
@@ -327,18 +353,36 @@ mod tests {
     #[test]
     fn max_iterations_stops_at_the_limit_only_between_iterations() {
         let p = MaxIterations(3);
-        assert!(p.check(&LoopStats { iterations: 2, ..stats() }).is_none());
-        assert_eq!(p.check(&LoopStats { iterations: 3, ..stats() }), Some(StopReason::MaxIterations { limit: 3 }));
+        assert!(
+            p.check(&LoopStats {
+                iterations: 2,
+                ..stats()
+            })
+            .is_none()
+        );
+        assert_eq!(
+            p.check(&LoopStats {
+                iterations: 3,
+                ..stats()
+            }),
+            Some(StopReason::MaxIterations { limit: 3 })
+        );
         assert!(p.only_between_iterations());
     }
 
     #[test]
     fn max_runtime_reports_remaining_time() {
         let p = MaxRuntime(Duration::from_secs(10));
-        let s = LoopStats { elapsed: Duration::from_secs(4), ..stats() };
+        let s = LoopStats {
+            elapsed: Duration::from_secs(4),
+            ..stats()
+        };
         assert_eq!(p.remaining_time(&s), Some(Duration::from_secs(6)));
         assert!(p.check(&s).is_none());
-        let s = LoopStats { elapsed: Duration::from_secs(10), ..stats() };
+        let s = LoopStats {
+            elapsed: Duration::from_secs(10),
+            ..stats()
+        };
         assert_eq!(p.check(&s), Some(StopReason::MaxRuntime { limit_secs: 10 }));
     }
 
@@ -350,24 +394,55 @@ mod tests {
         assert!(p.check(&s).is_none(), "cache reads do not count");
         s.usage.input_tokens = 60;
         s.usage.output_tokens = 40;
-        assert_eq!(p.check(&s), Some(StopReason::MaxTokens { limit: 100, used: 100 }));
+        assert_eq!(
+            p.check(&s),
+            Some(StopReason::MaxTokens {
+                limit: 100,
+                used: 100
+            })
+        );
     }
 
     #[test]
     fn max_cost_stops_at_the_limit() {
         let p = MaxCost(1.5);
-        assert!(p.check(&LoopStats { cost_usd: 1.49, ..stats() }).is_none());
-        assert!(matches!(p.check(&LoopStats { cost_usd: 1.5, ..stats() }), Some(StopReason::MaxCost { .. })));
+        assert!(
+            p.check(&LoopStats {
+                cost_usd: 1.49,
+                ..stats()
+            })
+            .is_none()
+        );
+        assert!(matches!(
+            p.check(&LoopStats {
+                cost_usd: 1.5,
+                ..stats()
+            }),
+            Some(StopReason::MaxCost { .. })
+        ));
     }
 
     #[test]
     fn consecutive_failures_tolerates_max_retries() {
         let p = ConsecutiveFailures { max_retries: 2 };
-        assert!(p.check(&LoopStats { consecutive_failures: 2, ..stats() }).is_none());
-        let s = LoopStats { consecutive_failures: 3, last_failure: Some("HTTP 401".into()), ..stats() };
+        assert!(
+            p.check(&LoopStats {
+                consecutive_failures: 2,
+                ..stats()
+            })
+            .is_none()
+        );
+        let s = LoopStats {
+            consecutive_failures: 3,
+            last_failure: Some("HTTP 401".into()),
+            ..stats()
+        };
         assert_eq!(
             p.check(&s),
-            Some(StopReason::TooManyFailures { failures: 3, last_failure: "HTTP 401".into() })
+            Some(StopReason::TooManyFailures {
+                failures: 3,
+                last_failure: "HTTP 401".into()
+            })
         );
     }
 

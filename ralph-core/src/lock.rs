@@ -32,13 +32,26 @@ impl RunLock {
             .create(true)
             .truncate(false)
             .open(&path)
-            .map_err(|e| Error::State { path: path.clone(), message: format!("cannot open the lock file: {e}"), source: Some(Box::new(e)) })?;
+            .map_err(|e| Error::State {
+                path: path.clone(),
+                message: format!("cannot open the lock file: {e}"),
+                source: Some(Box::new(e)),
+            })?;
         let previous = read_pid(&mut file);
         match file.try_lock() {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Locked { path, pid: previous }),
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Locked {
+                    path,
+                    pid: previous,
+                });
+            }
             Err(std::fs::TryLockError::Error(e)) => {
-                return Err(Error::State { path, message: format!("cannot lock: {e}"), source: Some(Box::new(e)) });
+                return Err(Error::State {
+                    path,
+                    message: format!("cannot lock: {e}"),
+                    source: Some(Box::new(e)),
+                });
             }
         }
         let stale_pid = previous.filter(|p| *p != std::process::id());
@@ -48,8 +61,16 @@ impl RunLock {
             writeln!(file, "{}", std::process::id())?;
             file.sync_data()
         })();
-        write.map_err(|e| Error::State { path: path.clone(), message: format!("cannot write the lock file: {e}"), source: Some(Box::new(e)) })?;
-        Ok(RunLock { file, path, stale_pid })
+        write.map_err(|e| Error::State {
+            path: path.clone(),
+            message: format!("cannot write the lock file: {e}"),
+            source: Some(Box::new(e)),
+        })?;
+        Ok(RunLock {
+            file,
+            path,
+            stale_pid,
+        })
     }
 
     /// True when a live process holds the lock in `state_dir` (for `ralph status`); the holder's pid if
@@ -111,6 +132,11 @@ mod tests {
         std::fs::write(dir.path().join("lock"), "999999\n").unwrap();
         let lock = RunLock::acquire(dir.path()).unwrap();
         assert_eq!(lock.stale_pid, Some(999_999));
-        assert_eq!(std::fs::read_to_string(dir.path().join("lock")).unwrap().trim(), std::process::id().to_string());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("lock"))
+                .unwrap()
+                .trim(),
+            std::process::id().to_string()
+        );
     }
 }

@@ -100,14 +100,23 @@ pub struct PromptTemplate {
 
 impl Default for PromptTemplate {
     fn default() -> Self {
-        PromptTemplate { preamble: Some(DEFAULT_PREAMBLE.to_string()), scratchpad: ".agent/scratchpad.md".into() }
+        PromptTemplate {
+            preamble: Some(DEFAULT_PREAMBLE.to_string()),
+            scratchpad: ".agent/scratchpad.md".into(),
+        }
     }
 }
 
 impl PromptTemplate {
     /// Assembles the prompt for `iteration`: preamble (placeholders filled), the user prompt unchanged,
     /// then `feedback` under a heading when given.
-    pub fn assemble(&self, user_prompt: &str, promise: &str, iteration: u64, feedback: Option<&str>) -> String {
+    pub fn assemble(
+        &self,
+        user_prompt: &str,
+        promise: &str,
+        iteration: u64,
+        feedback: Option<&str>,
+    ) -> String {
         let mut out = String::with_capacity(user_prompt.len() + 2048);
         if let Some(template) = &self.preamble {
             let template = if promise.is_empty() && template == DEFAULT_PREAMBLE {
@@ -150,14 +159,19 @@ mod tests {
 
     #[test]
     fn no_preamble_sends_the_prompt_as_is() {
-        let t = PromptTemplate { preamble: None, ..Default::default() };
+        let t = PromptTemplate {
+            preamble: None,
+            ..Default::default()
+        };
         assert_eq!(t.assemble("Do X.", "LOOP_COMPLETE", 1, None), "Do X.");
     }
 
     #[test]
     fn feedback_follows_the_prompt() {
         let out = PromptTemplate::default().assemble("Do X.", "DONE", 2, Some("tests failed"));
-        assert!(out.ends_with("Do X.\n\n## Feedback from the previous iteration\n\ntests failed\n"));
+        assert!(
+            out.ends_with("Do X.\n\n## Feedback from the previous iteration\n\ntests failed\n")
+        );
     }
 
     #[test]
@@ -168,9 +182,14 @@ mod tests {
 
     #[test]
     fn missing_prompt_file_names_the_fix() {
-        let err = PromptSource::File("/nonexistent/PROMPT.md".into()).load().unwrap_err();
+        let err = PromptSource::File("/nonexistent/PROMPT.md".into())
+            .load()
+            .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("/nonexistent/PROMPT.md") && msg.contains("ralph init"), "{msg}");
+        assert!(
+            msg.contains("/nonexistent/PROMPT.md") && msg.contains("ralph init"),
+            "{msg}"
+        );
     }
 
     #[test]

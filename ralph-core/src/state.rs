@@ -169,12 +169,36 @@ impl FileStateStore {
     /// [`Error::State`] when the directory cannot be created or written.
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self, Error> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|e| state_err(&dir, "cannot create the state directory", e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| state_err(&dir, "cannot create the state directory", e))?;
         let gi = dir.join(".gitignore");
-        if std::fs::read_to_string(&gi).map(|s| s != STATE_GITIGNORE).unwrap_or(true) {
+        if std::fs::read_to_string(&gi)
+            .map(|s| s != STATE_GITIGNORE)
+            .unwrap_or(true)
+        {
             write_atomic(&gi, STATE_GITIGNORE.as_bytes())?;
         }
         Ok(FileStateStore { dir })
+    }
+
+    /// A store over an existing directory, creating and writing nothing (for read-only commands such as
+    /// `ralph status`).
+    pub fn existing(dir: impl Into<PathBuf>) -> Self {
+        FileStateStore { dir: dir.into() }
+    }
+
+    /// The ids of the runs that have a directory under `runs/`, sorted.
+    pub fn run_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = std::fs::read_dir(self.dir.join("runs"))
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
     }
 
     /// The state directory.
@@ -193,8 +217,16 @@ impl FileStateStore {
     }
 }
 
-fn state_err(path: &Path, message: &str, e: impl std::error::Error + Send + Sync + 'static) -> Error {
-    Error::State { path: path.to_path_buf(), message: format!("{message}: {e}"), source: Some(Box::new(e)) }
+fn state_err(
+    path: &Path,
+    message: &str,
+    e: impl std::error::Error + Send + Sync + 'static,
+) -> Error {
+    Error::State {
+        path: path.to_path_buf(),
+        message: format!("{message}: {e}"),
+        source: Some(Box::new(e)),
+    }
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync, rename, fsync of
@@ -204,7 +236,10 @@ fn state_err(path: &Path, message: &str, e: impl std::error::Error + Send + Sync
 /// [`Error::State`]; on error `path` is untouched and the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -235,7 +270,8 @@ impl StateStore for FileStateStore {
     }
 
     fn save(&self, state: &RunState) -> Result<(), Error> {
-        let mut json = serde_json::to_vec_pretty(state).map_err(|e| state_err(&self.state_path(), "cannot encode", e))?;
+        let mut json = serde_json::to_vec_pretty(state)
+            .map_err(|e| state_err(&self.state_path(), "cannot encode", e))?;
         json.push(b'\n');
         write_atomic(&self.state_path(), &json)
     }
@@ -244,20 +280,25 @@ impl StateStore for FileStateStore {
         let dir = self.run_dir(run_id);
         std::fs::create_dir_all(&dir).map_err(|e| state_err(&dir, "cannot create", e))?;
         let path = dir.join("iterations.jsonl");
-        let mut line = serde_json::to_vec(record).map_err(|e| state_err(&path, "cannot encode", e))?;
+        let mut line =
+            serde_json::to_vec(record).map_err(|e| state_err(&path, "cannot encode", e))?;
         line.push(b'\n');
         let mut f = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&path)
             .map_err(|e| state_err(&path, "cannot open", e))?;
-        f.write_all(&line).and_then(|_| f.sync_data()).map_err(|e| state_err(&path, "cannot append", e))
+        f.write_all(&line)
+            .and_then(|_| f.sync_data())
+            .map_err(|e| state_err(&path, "cannot append", e))
     }
 
     fn last_record(&self, run_id: &str) -> Option<IterationRecord> {
         let text = std::fs::read_to_string(self.run_dir(run_id).join("iterations.jsonl")).ok()?;
         // A line cut short by a crash does not parse and is skipped.
-        text.lines().rev().find_map(|l| serde_json::from_str(l).ok())
+        text.lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
     }
 
     fn keep_transcript(&self, run_id: &str, iteration: u64, prompt: &str, output: &[u8]) {
@@ -266,7 +307,10 @@ impl StateStore for FileStateStore {
             return;
         }
         let cap = |b: &[u8]| b[..b.len().min(TRANSCRIPT_CAP_BYTES)].to_vec();
-        let _ = std::fs::write(dir.join(format!("{iteration}.prompt.md")), cap(prompt.as_bytes()));
+        let _ = std::fs::write(
+            dir.join(format!("{iteration}.prompt.md")),
+            cap(prompt.as_bytes()),
+        );
         let _ = std::fs::write(dir.join(format!("{iteration}.output.jsonl")), cap(output));
     }
 }
@@ -281,7 +325,10 @@ mod tests {
             run_id: "r1".into(),
             prompt_sha256: "00".into(),
             iteration: 2,
-            usage: Usage { input_tokens: 5, ..Default::default() },
+            usage: Usage {
+                input_tokens: 5,
+                ..Default::default()
+            },
             tokens_total: 5,
             cost_usd: 0.25,
             cost_estimated: false,
@@ -336,9 +383,23 @@ mod tests {
             checkpoint: None,
         };
         store.record_iteration("r", &rec).unwrap();
-        store.record_iteration("r", &IterationRecord { iteration: 2, ..rec.clone() }).unwrap();
+        store
+            .record_iteration(
+                "r",
+                &IterationRecord {
+                    iteration: 2,
+                    ..rec.clone()
+                },
+            )
+            .unwrap();
         let text = std::fs::read_to_string(store.run_dir("r").join("iterations.jsonl")).unwrap();
-        let lines: Vec<IterationRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines.iter().map(|r| r.iteration).collect::<Vec<_>>(), vec![1, 2]);
+        let lines: Vec<IterationRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines.iter().map(|r| r.iteration).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
     }
 }

@@ -1,1 +1,85 @@
-//! Git checkpoints for ralph (gitoxide). Not implemented yet: the engine runs with `NoCheckpoints`.
+//! Git checkpoints for ralph, with gitoxide (no `git` binary needed at run time).
+//!
+//! [`GitCheckpointer`] implements [`ralph_core::Checkpointer`]: between iterations it commits the workspace as
+//! `git add -A` would stage it (same tree id as the git CLI), with the message
+//! `ralph: checkpoint <iteration> (run <id>)` and trailers `Ralph-Run-Id`, `Ralph-Iteration`, `Ralph-Agent`,
+//! `Ralph-Cost-Usd` (and `Ralph-Final: true` at the end of a run).
+//!
+//! - **Branch mode** (default) commits through `HEAD` onto the current branch (onto the detached `HEAD` when
+//!   there is no branch, with a warning; a root commit on an unborn branch), expecting `HEAD` not to have moved
+//!   meanwhile, then updates the index so `git status` is clean. **Ref mode** commits to
+//!   `refs/ralph/checkpoints/<run id>` and leaves the branch, `HEAD` and the index untouched.
+//! - Nothing is committed when nothing changed. Never committed: files that `.gitignore` (nested files,
+//!   negations, `.git/info/exclude`, `core.excludesFile`) excludes; ralph's state directory except
+//!   `scratchpad.md` and `.gitignore`; untracked files that look like secrets
+//!   ([`DEFAULT_SECRET_PATTERNS`]) or are larger than [`DEFAULT_MAX_UNTRACKED_FILE_SIZE`]; untracked nested
+//!   repositories. Those are logged with `warn!` and reported in [`CheckpointOutcome`]. Submodules are left
+//!   alone (their recorded commit only changes when you stage it).
+//! - A merge, rebase, cherry-pick, revert or bisect in progress, unresolved conflicts, or an `index.lock` held by
+//!   another process for longer than [`DEFAULT_LOCK_TIMEOUT`] skip the checkpoint with a warning
+//!   ([`CheckpointOutcome::Skipped`]); the next one tries again. Lock files are never deleted, nothing is ever
+//!   reset or checked out over uncommitted work, no branch is ever deleted.
+//! - Without a configured identity, commits are made as [`Identity::fallback`] (`ralph <ralph@localhost>`).
+//!
+//! Differences from the git CLI: gitoxide runs **no hooks** (`pre-commit`, `commit-msg`, ...) and does not
+//! sign commits; file content is stored byte for byte, with **no end-of-line conversion and no
+//! `.gitattributes` filters** (`text`/`eol`/`core.autocrlf`, Git LFS, `ident`), so in a repository relying on
+//! them a checkpoint stores files as they are on disk.
+//!
+//! [`list_checkpoints`] and [`rollback`] back `ralph checkpoints` and `ralph rollback`.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use ralph_core::{CheckpointRequest, Checkpointer, NoCheckpoints};
+//! use ralph_git::{CheckpointOptions, GitCheckpointer};
+//!
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! let checkpointer: Box<dyn Checkpointer> = match GitCheckpointer::open(".", CheckpointOptions::default()) {
+//!     Ok(git) => Box::new(git),
+//!     Err(err) if err.is_not_a_repository() => {
+//!         tracing::warn!("{err}");
+//!         Box::new(NoCheckpoints)
+//!     }
+//!     Err(err) => return Err(err.into()),
+//! };
+//! let request = CheckpointRequest {
+//!     run_id: "20250101-abcd".into(),
+//!     iteration: 5,
+//!     agent: "claude".into(),
+//!     cost_usd: 0.42,
+//!     is_final: false,
+//! };
+//! if let Some(id) = checkpointer.checkpoint(&request).await? {
+//!     println!("checkpoint {id}");
+//! }
+//! # Ok(()) }
+//! ```
+
+mod checkpoint;
+mod commit;
+mod error;
+mod index;
+mod list;
+mod options;
+mod paths;
+mod repo;
+mod rollback;
+mod safety;
+mod status;
+mod tree;
+mod worktree;
+
+pub use checkpoint::{Checkpoint, CheckpointOutcome, CommitId, GitCheckpointer, SkipReason};
+pub use error::Error;
+pub use list::{CheckpointInfo, list_checkpoints};
+pub use options::{
+    CheckpointMode, CheckpointOptions, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_UNTRACKED_FILE_SIZE,
+    DEFAULT_SECRET_EXCEPTIONS, DEFAULT_SECRET_PATTERNS, Identity,
+};
+pub use repo::{discover_repository, init_repository};
+pub use rollback::{RollbackOptions, rollback};
+pub use safety::{SkipFileReason, SkippedFile};
+
+/// The namespace of ref-mode checkpoints: `refs/ralph/checkpoints/<run id>`.
+pub const CHECKPOINT_REF_PREFIX: &str = "refs/ralph/checkpoints/";

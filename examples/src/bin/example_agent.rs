@@ -52,12 +52,18 @@ fn main() {
         match out {
             Ok(o) if o.status.success() => {
                 note(&scratchpad, "ran test_fizzbuzz.sh: PASS");
-                println!("Ran the test: {}", String::from_utf8_lossy(&o.stdout).trim());
+                println!(
+                    "Ran the test: {}",
+                    String::from_utf8_lossy(&o.stdout).trim()
+                );
                 println!("Every step is done and verified.");
                 println!("{promise}");
                 return;
             }
-            Ok(o) => format!("ran test_fizzbuzz.sh: {}", String::from_utf8_lossy(&o.stdout).trim()),
+            Ok(o) => format!(
+                "ran test_fizzbuzz.sh: {}",
+                String::from_utf8_lossy(&o.stdout).trim()
+            ),
             Err(e) => format!("could not run the test: {e}"),
         }
     };
@@ -69,7 +75,10 @@ fn main() {
 fn promise_from(prompt: &str) -> Option<String> {
     let rest = &prompt[prompt.find("print ")? + "print ".len()..];
     let word = rest.split_whitespace().next()?;
-    rest[word.len()..].trim_start().starts_with("on a line of its own").then(|| word.to_string())
+    rest[word.len()..]
+        .trim_start()
+        .starts_with("on a line of its own")
+        .then(|| word.to_string())
 }
 
 /// The scratchpad path named in ralph's preamble: "Read X first".
@@ -91,7 +100,8 @@ fn note(scratchpad: &str, line: &str) {
     if let Some(dir) = Path::new(scratchpad).parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    let mut text = std::fs::read_to_string(scratchpad).unwrap_or_else(|_| "# Scratchpad\n\n".into());
+    let mut text =
+        std::fs::read_to_string(scratchpad).unwrap_or_else(|_| "# Scratchpad\n\n".into());
     text.push_str(&format!("- {line}\n"));
     let _ = std::fs::write(scratchpad, text);
 }

@@ -85,22 +85,38 @@ pub fn known_keys() -> Vec<&'static str> {
 /// [`SettingsError`] naming the file and line: unreadable file, YAML syntax, an unknown key (with a
 /// "did you mean" hint), a value of the wrong shape.
 pub fn load(path: &Path) -> Result<FileLayer, SettingsError> {
-    let text = std::fs::read_to_string(path).map_err(|e| SettingsError::new(format!("config file {}: cannot read it: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SettingsError::new(format!(
+            "config file {}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
     parse(&text, path)
 }
 
 pub(super) fn parse(text: &str, path: &Path) -> Result<FileLayer, SettingsError> {
-    let doc: serde_norway::Value = serde_norway::from_str(text).map_err(|e| yaml_error(path, &e))?;
+    let doc: serde_norway::Value =
+        serde_norway::from_str(text).map_err(|e| yaml_error(path, &e))?;
     let map = match doc {
         serde_norway::Value::Null => return Ok(FileLayer::default()),
         serde_norway::Value::Mapping(m) => m,
-        _ => return Err(SettingsError::new(format!("config file {}: expected a mapping of settings (key: value)", path.display()))),
+        _ => {
+            return Err(SettingsError::new(format!(
+                "config file {}: expected a mapping of settings (key: value)",
+                path.display()
+            )));
+        }
     };
     let mut layer = FileLayer::default();
     for (k, v) in map {
         let key = match k {
             serde_norway::Value::String(s) => s,
-            other => return Err(SettingsError::new(format!("config file {}: keys must be strings, got {other:?}", path.display()))),
+            other => {
+                return Err(SettingsError::new(format!(
+                    "config file {}: keys must be strings, got {other:?}",
+                    path.display()
+                )));
+            }
         };
         let line = line_of(text, &key);
         let at = || format!("{}:{}", path.display(), line.unwrap_or(0));
@@ -111,33 +127,56 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<FileLayer, SettingsError>
         }
         let Some(setting) = SETTINGS.iter().find(|s| s.key == key) else {
             let hint = did_you_mean(&key, &known_keys());
-            return Err(SettingsError::new(format!("{}: unknown key `{key}`{hint}", at())));
+            return Err(SettingsError::new(format!(
+                "{}: unknown key `{key}`{hint}",
+                at()
+            )));
         };
         if v.is_null() {
             continue;
         }
-        let scalar: Scalar = serde_norway::from_value(v)
-            .map_err(|_| SettingsError::new(format!("{}: `{key}` must be a single value (string, number or boolean)", at())))?;
+        let scalar: Scalar = serde_norway::from_value(v).map_err(|_| {
+            SettingsError::new(format!(
+                "{}: `{key}` must be a single value (string, number or boolean)",
+                at()
+            ))
+        })?;
         layer.values.insert(
             setting.key,
-            Raw { value: scalar.into_string(), source: Source::File { path: path.to_path_buf(), line, key: setting.key } },
+            Raw {
+                value: scalar.into_string(),
+                source: Source::File {
+                    path: path.to_path_buf(),
+                    line,
+                    key: setting.key,
+                },
+            },
         );
     }
     Ok(layer)
 }
 
 fn yaml_error(path: &Path, e: &serde_norway::Error) -> SettingsError {
-    let at = e.location().map(|l| format!(":{}:{}", l.line(), l.column())).unwrap_or_default();
-    SettingsError::new(format!("config file {}{at}: invalid YAML: {e}", path.display()))
+    let at = e
+        .location()
+        .map(|l| format!(":{}:{}", l.line(), l.column()))
+        .unwrap_or_default();
+    SettingsError::new(format!(
+        "config file {}{at}: invalid YAML: {e}",
+        path.display()
+    ))
 }
 
 /// The 1-based line of a top-level `key:` in `text`.
 fn line_of(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let t = l.trim_end();
-        !t.starts_with([' ', '\t']) && t.strip_prefix(key).is_some_and(|rest| rest.trim_start().starts_with(':'))
-    })
-    .map(|i| i + 1)
+    text.lines()
+        .position(|l| {
+            let t = l.trim_end();
+            !t.starts_with([' ', '\t'])
+                && t.strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with(':'))
+        })
+        .map(|i| i + 1)
 }
 
 /// `; did you mean `x`?` for the closest known key, or nothing.

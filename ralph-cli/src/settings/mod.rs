@@ -39,8 +39,16 @@ impl std::fmt::Display for Source {
         match self {
             Source::Flag(flag) => write!(f, "{flag}"),
             Source::Env(var) => write!(f, "environment variable {var}"),
-            Source::File { path, line: Some(l), key } => write!(f, "{}:{l} (`{key}`)", path.display()),
-            Source::File { path, line: None, key } => write!(f, "{} (`{key}`)", path.display()),
+            Source::File {
+                path,
+                line: Some(l),
+                key,
+            } => write!(f, "{}:{l} (`{key}`)", path.display()),
+            Source::File {
+                path,
+                line: None,
+                key,
+            } => write!(f, "{} (`{key}`)", path.display()),
             Source::Default => write!(f, "default"),
         }
     }
@@ -78,36 +86,143 @@ pub struct Setting {
 
 /// Every run setting (SPEC §2).
 pub const SETTINGS: &[Setting] = &[
-    Setting { key: "agent", flag: "--agent", env: &["RALPH_AGENT"] },
-    Setting { key: "prompt_file", flag: "--prompt", env: &["RALPH_PROMPT_FILE"] },
-    Setting { key: "prompt_text", flag: "--prompt-text", env: &["RALPH_PROMPT_TEXT"] },
-    Setting { key: "max_iterations", flag: "--max-iterations", env: &["RALPH_MAX_ITERATIONS"] },
-    Setting { key: "max_runtime", flag: "--max-runtime", env: &["RALPH_MAX_RUNTIME"] },
-    Setting { key: "max_tokens", flag: "--max-tokens", env: &["RALPH_MAX_TOKENS"] },
-    Setting { key: "max_cost", flag: "--max-cost", env: &["RALPH_MAX_COST"] },
-    Setting { key: "checkpoint_interval", flag: "--checkpoint-interval", env: &["RALPH_CHECKPOINT_INTERVAL"] },
-    Setting { key: "no_git", flag: "--no-git", env: &["RALPH_NO_GIT"] },
-    Setting { key: "completion_promise", flag: "--completion-promise", env: &["RALPH_COMPLETION_PROMISE"] },
-    Setting { key: "min_iterations", flag: "--min-iterations", env: &["RALPH_MIN_ITERATIONS"] },
-    Setting { key: "retry_delay", flag: "--retry-delay", env: &["RALPH_RETRY_DELAY"] },
-    Setting { key: "max_retries", flag: "--max-retries", env: &["RALPH_MAX_RETRIES"] },
-    Setting { key: "iteration_timeout", flag: "--iteration-timeout", env: &["RALPH_ITERATION_TIMEOUT"] },
-    Setting { key: "idle_timeout", flag: "--idle-timeout", env: &["RALPH_IDLE_TIMEOUT"] },
-    Setting { key: "verbose", flag: "--verbose", env: &["RALPH_VERBOSE"] },
-    Setting { key: "dry_run", flag: "--dry-run", env: &["RALPH_DRY_RUN"] },
-    Setting { key: "fresh", flag: "--fresh", env: &["RALPH_FRESH"] },
-    Setting { key: "no_preamble", flag: "--no-preamble", env: &["RALPH_NO_PREAMBLE"] },
-    Setting { key: "enable_metrics", flag: "--metrics", env: &["RALPH_ENABLE_METRICS"] },
-    Setting { key: "metrics_port", flag: "--metrics-port", env: &["RALPH_METRICS_PORT"] },
-    Setting { key: "metrics_addr", flag: "--metrics-addr", env: &["RALPH_METRICS_ADDR"] },
-    Setting { key: "log_level", flag: "--log-level", env: &["RALPH_LOG_LEVEL", "LOG_LEVEL", "RUST_LOG"] },
-    Setting { key: "log_format", flag: "--log-format", env: &["RALPH_LOG_FORMAT"] },
-    Setting { key: "state_dir", flag: "--state-dir", env: &["RALPH_STATE_DIR"] },
-    Setting { key: "workspace", flag: "--workspace", env: &["RALPH_WORKSPACE"] },
+    Setting {
+        key: "agent",
+        flag: "--agent",
+        env: &["RALPH_AGENT"],
+    },
+    Setting {
+        key: "prompt_file",
+        flag: "--prompt",
+        env: &["RALPH_PROMPT_FILE"],
+    },
+    Setting {
+        key: "prompt_text",
+        flag: "--prompt-text",
+        env: &["RALPH_PROMPT_TEXT"],
+    },
+    Setting {
+        key: "max_iterations",
+        flag: "--max-iterations",
+        env: &["RALPH_MAX_ITERATIONS"],
+    },
+    Setting {
+        key: "max_runtime",
+        flag: "--max-runtime",
+        env: &["RALPH_MAX_RUNTIME"],
+    },
+    Setting {
+        key: "max_tokens",
+        flag: "--max-tokens",
+        env: &["RALPH_MAX_TOKENS"],
+    },
+    Setting {
+        key: "max_cost",
+        flag: "--max-cost",
+        env: &["RALPH_MAX_COST"],
+    },
+    Setting {
+        key: "checkpoint_interval",
+        flag: "--checkpoint-interval",
+        env: &["RALPH_CHECKPOINT_INTERVAL"],
+    },
+    Setting {
+        key: "no_git",
+        flag: "--no-git",
+        env: &["RALPH_NO_GIT"],
+    },
+    Setting {
+        key: "completion_promise",
+        flag: "--completion-promise",
+        env: &["RALPH_COMPLETION_PROMISE"],
+    },
+    Setting {
+        key: "min_iterations",
+        flag: "--min-iterations",
+        env: &["RALPH_MIN_ITERATIONS"],
+    },
+    Setting {
+        key: "retry_delay",
+        flag: "--retry-delay",
+        env: &["RALPH_RETRY_DELAY"],
+    },
+    Setting {
+        key: "max_retries",
+        flag: "--max-retries",
+        env: &["RALPH_MAX_RETRIES"],
+    },
+    Setting {
+        key: "iteration_timeout",
+        flag: "--iteration-timeout",
+        env: &["RALPH_ITERATION_TIMEOUT"],
+    },
+    Setting {
+        key: "idle_timeout",
+        flag: "--idle-timeout",
+        env: &["RALPH_IDLE_TIMEOUT"],
+    },
+    Setting {
+        key: "verbose",
+        flag: "--verbose",
+        env: &["RALPH_VERBOSE"],
+    },
+    Setting {
+        key: "dry_run",
+        flag: "--dry-run",
+        env: &["RALPH_DRY_RUN"],
+    },
+    Setting {
+        key: "fresh",
+        flag: "--fresh",
+        env: &["RALPH_FRESH"],
+    },
+    Setting {
+        key: "no_preamble",
+        flag: "--no-preamble",
+        env: &["RALPH_NO_PREAMBLE"],
+    },
+    Setting {
+        key: "enable_metrics",
+        flag: "--metrics",
+        env: &["RALPH_ENABLE_METRICS"],
+    },
+    Setting {
+        key: "metrics_port",
+        flag: "--metrics-port",
+        env: &["RALPH_METRICS_PORT"],
+    },
+    Setting {
+        key: "metrics_addr",
+        flag: "--metrics-addr",
+        env: &["RALPH_METRICS_ADDR"],
+    },
+    Setting {
+        key: "log_level",
+        flag: "--log-level",
+        env: &["RALPH_LOG_LEVEL", "LOG_LEVEL", "RUST_LOG"],
+    },
+    Setting {
+        key: "log_format",
+        flag: "--log-format",
+        env: &["RALPH_LOG_FORMAT"],
+    },
+    Setting {
+        key: "state_dir",
+        flag: "--state-dir",
+        env: &["RALPH_STATE_DIR"],
+    },
+    Setting {
+        key: "workspace",
+        flag: "--workspace",
+        env: &["RALPH_WORKSPACE"],
+    },
 ];
 
 fn setting(key: &str) -> &'static Setting {
-    SETTINGS.iter().find(|s| s.key == key).expect("known setting key")
+    SETTINGS
+        .iter()
+        .find(|s| s.key == key)
+        .expect("known setting key")
 }
 
 /// Log output format.
@@ -194,7 +309,13 @@ fn flag_layer(args: &RunArgs) -> BTreeMap<&'static str, Raw> {
     let mut out = BTreeMap::new();
     let mut put = |key: &'static str, value: Option<String>| {
         if let Some(value) = value {
-            out.insert(key, Raw { value, source: Source::Flag(setting(key).flag) });
+            out.insert(
+                key,
+                Raw {
+                    value,
+                    source: Source::Flag(setting(key).flag),
+                },
+            );
         }
     };
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
@@ -232,7 +353,13 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> BTreeMap<&'static str, Raw
     let mut out = BTreeMap::new();
     for s in SETTINGS {
         if let Some((var, value)) = s.env.iter().find_map(|v| env(v).map(|val| (*v, val))) {
-            out.insert(s.key, Raw { value, source: Source::Env(var) });
+            out.insert(
+                s.key,
+                Raw {
+                    value,
+                    source: Source::Env(var),
+                },
+            );
         }
     }
     out
@@ -243,10 +370,17 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> BTreeMap<&'static str, Raw
 ///
 /// # Errors
 /// [`SettingsError`] for the first invalid value, naming its source and the accepted range.
-pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>, cwd: &Path) -> Result<RunSettings, SettingsError> {
+pub fn resolve(
+    args: &RunArgs,
+    env: &dyn Fn(&str) -> Option<String>,
+    cwd: &Path,
+) -> Result<RunSettings, SettingsError> {
     let config_file = match &args.config {
         Some(p) if !p.is_file() => {
-            return Err(SettingsError::new(format!("-c {}: config file not found", p.display())));
+            return Err(SettingsError::new(format!(
+                "-c {}: config file not found",
+                p.display()
+            )));
         }
         Some(p) => Some(p.clone()),
         None => file::default_path(),
@@ -257,7 +391,13 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>, cwd: &Path)
     };
     let flags = flag_layer(args);
     let envs = env_layer(env);
-    let pick = |key: &str| flags.get(key).or_else(|| envs.get(key)).or_else(|| file.values.get(key)).cloned();
+    let pick = |key: &str| {
+        flags
+            .get(key)
+            .or_else(|| envs.get(key))
+            .or_else(|| file.values.get(key))
+            .cloned()
+    };
 
     let mut sources = BTreeMap::new();
     let mut get = |key: &'static str| {
@@ -268,15 +408,23 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>, cwd: &Path)
         raw
     };
 
-    let agent = get("agent").map(|r| r.value.trim().to_string()).unwrap_or_else(|| "auto".into());
+    let agent = get("agent")
+        .map(|r| r.value.trim().to_string())
+        .unwrap_or_else(|| "auto".into());
     if agent.is_empty() {
-        return Err(SettingsError::new("the agent name is empty; use auto, claude or command"));
+        return Err(SettingsError::new(
+            "the agent name is empty; use auto, claude or command",
+        ));
     }
-    let prompt_file = get("prompt_file").map(|r| PathBuf::from(r.value)).unwrap_or_else(|| "PROMPT.md".into());
+    let prompt_file = get("prompt_file")
+        .map(|r| PathBuf::from(r.value))
+        .unwrap_or_else(|| "PROMPT.md".into());
     let prompt_text = get("prompt_text").map(|r| r.value);
     let no_limit_u64 = |r: Option<Raw>, default: u64| -> Result<Option<u64>, SettingsError> {
         Ok(match r {
-            Some(r) => Some(parse_u64(&r, "a whole number >= 0 (0 = no limit)")?).filter(|n| *n > 0),
+            Some(r) => {
+                Some(parse_u64(&r, "a whole number >= 0 (0 = no limit)")?).filter(|n| *n > 0)
+            }
             None => Some(default),
         })
     };
@@ -297,11 +445,19 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>, cwd: &Path)
         Some(r) => parse_u64(&r, "a whole number >= 0 (0 = off)")?,
         None => 5,
     };
-    let bool_of = |r: Option<Raw>| r.map(|r| parse_bool(&r)).transpose().map(|b| b.unwrap_or(false));
+    let bool_of = |r: Option<Raw>| {
+        r.map(|r| parse_bool(&r))
+            .transpose()
+            .map(|b| b.unwrap_or(false))
+    };
     let no_git = bool_of(get("no_git"))?;
-    let completion_promise = get("completion_promise").map(|r| r.value.trim().to_string()).unwrap_or_else(|| "LOOP_COMPLETE".into());
+    let completion_promise = get("completion_promise")
+        .map(|r| r.value.trim().to_string())
+        .unwrap_or_else(|| "LOOP_COMPLETE".into());
     if completion_promise.contains('\n') {
-        return Err(SettingsError::new("the completion promise must be a single line"));
+        return Err(SettingsError::new(
+            "the completion promise must be a single line",
+        ));
     }
     let min_iterations = match get("min_iterations") {
         Some(r) => parse_u64(&r, "a whole number >= 0")?,
@@ -315,7 +471,10 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>, cwd: &Path)
         Some(r) => {
             let n = parse_u64(&r, "a whole number from 0 to 1000")?;
             if n > 1000 {
-                return Err(SettingsError::new(format!("{}: {n} is out of range; accepted: a whole number from 0 to 1000", r.source)));
+                return Err(SettingsError::new(format!(
+                    "{}: {n} is out of range; accepted: a whole number from 0 to 1000",
+                    r.source
+                )));
             }
             n as u32
         }
@@ -332,7 +491,10 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>, cwd: &Path)
         Some(r) => {
             let n = parse_u64(&r, "a port number from 1 to 65535")?;
             u16::try_from(n).ok().filter(|p| *p > 0).ok_or_else(|| {
-                SettingsError::new(format!("{}: {n} is not a port; accepted: a port number from 1 to 65535", r.source))
+                SettingsError::new(format!(
+                    "{}: {n} is not a port; accepted: a port number from 1 to 65535",
+                    r.source
+                ))
             })?
         }
         None => 8080,
@@ -340,7 +502,10 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>, cwd: &Path)
     let metrics_addr = match get("metrics_addr") {
         Some(r) => {
             r.value.parse::<std::net::IpAddr>().map_err(|_| {
-                SettingsError::new(format!("{}: `{}` is not an IP address; accepted: e.g. 127.0.0.1 or 0.0.0.0", r.source, r.value))
+                SettingsError::new(format!(
+                    "{}: `{}` is not an IP address; accepted: e.g. 127.0.0.1 or 0.0.0.0",
+                    r.source, r.value
+                ))
             })?;
             r.value
         }
@@ -354,7 +519,12 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>, cwd: &Path)
         Some(r) => match r.value.trim().to_ascii_lowercase().as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            _ => return Err(SettingsError::new(format!("{}: `{}` is not a log format; accepted: text, json", r.source, r.value))),
+            _ => {
+                return Err(SettingsError::new(format!(
+                    "{}: `{}` is not a log format; accepted: text, json",
+                    r.source, r.value
+                )));
+            }
         },
         None => LogFormat::Text,
     };
@@ -363,14 +533,21 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>, cwd: &Path)
         None => cwd.to_path_buf(),
     };
     if !workspace.is_dir() {
-        return Err(SettingsError::new(format!("workspace {}: not a directory; create it or pass -C DIR", workspace.display())));
+        return Err(SettingsError::new(format!(
+            "workspace {}: not a directory; create it or pass -C DIR",
+            workspace.display()
+        )));
     }
     let workspace = workspace.canonicalize().unwrap_or(workspace);
     let state_dir = match get("state_dir") {
         Some(r) => workspace.join(r.value),
         None => workspace.join(".agent"),
     };
-    let prompt_file = if prompt_file.is_absolute() { prompt_file } else { resolve_prompt_path(&prompt_file, cwd, &workspace) };
+    let prompt_file = if prompt_file.is_absolute() {
+        prompt_file
+    } else {
+        resolve_prompt_path(&prompt_file, cwd, &workspace)
+    };
     Ok(RunSettings {
         agent,
         prompt_file,
@@ -408,7 +585,11 @@ pub fn resolve(args: &RunArgs, env: &dyn Fn(&str) -> Option<String>, cwd: &Path)
 /// A relative prompt path is looked up in the current directory first, then in the workspace.
 fn resolve_prompt_path(p: &Path, cwd: &Path, workspace: &Path) -> PathBuf {
     let in_cwd = cwd.join(p);
-    if in_cwd.exists() { in_cwd } else { workspace.join(p) }
+    if in_cwd.exists() {
+        in_cwd
+    } else {
+        workspace.join(p)
+    }
 }
 
 #[cfg(test)]

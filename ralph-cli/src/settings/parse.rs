@@ -4,10 +4,12 @@ use super::{Raw, SettingsError};
 use std::time::Duration;
 
 pub(super) fn parse_u64(r: &Raw, accepted: &str) -> Result<u64, SettingsError> {
-    r.value
-        .trim()
-        .parse::<u64>()
-        .map_err(|_| SettingsError::new(format!("{}: `{}` is not valid; accepted: {accepted}", r.source, r.value)))
+    r.value.trim().parse::<u64>().map_err(|_| {
+        SettingsError::new(format!(
+            "{}: `{}` is not valid; accepted: {accepted}",
+            r.source, r.value
+        ))
+    })
 }
 
 pub(super) fn parse_f64(r: &Raw) -> Result<f64, SettingsError> {
@@ -30,7 +32,11 @@ pub(super) fn parse_duration(r: &Raw) -> Result<Duration, SettingsError> {
         ))
     };
     if let Ok(secs) = v.parse::<f64>() {
-        return if secs.is_finite() && secs >= 0.0 { Ok(Duration::from_secs_f64(secs)) } else { Err(err()) };
+        return if secs.is_finite() && secs >= 0.0 {
+            Ok(Duration::from_secs_f64(secs))
+        } else {
+            Err(err())
+        };
     }
     humantime::parse_duration(v).map_err(|_| err())
 }
@@ -54,8 +60,10 @@ pub(super) fn parse_log_level(r: &Raw) -> Result<String, SettingsError> {
         "critical" | "fatal" => "error".to_string(),
         _ => v,
     };
-    let ok = matches!(v.as_str(), "error" | "warn" | "info" | "debug" | "trace" | "off")
-        || (v.contains('=') && tracing_subscriber::EnvFilter::try_new(&v).is_ok());
+    let ok = matches!(
+        v.as_str(),
+        "error" | "warn" | "info" | "debug" | "trace" | "off"
+    ) || (v.contains('=') && tracing_subscriber::EnvFilter::try_new(&v).is_ok());
     if ok {
         Ok(v)
     } else {

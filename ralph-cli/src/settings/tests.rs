@@ -8,7 +8,11 @@ fn args(argv: &[&str]) -> RunArgs {
     Cli::try_parse_from(full).unwrap().run
 }
 
-fn resolve_with(argv: &[&str], env: &[(&str, &str)], yaml: Option<&str>) -> Result<RunSettings, SettingsError> {
+fn resolve_with(
+    argv: &[&str],
+    env: &[(&str, &str)],
+    yaml: Option<&str>,
+) -> Result<RunSettings, SettingsError> {
     let dir = tempfile::tempdir().unwrap();
     let mut a = args(argv);
     if let Some(y) = yaml {
@@ -16,7 +20,10 @@ fn resolve_with(argv: &[&str], env: &[(&str, &str)], yaml: Option<&str>) -> Resu
         std::fs::write(&p, y).unwrap();
         a.config = Some(p);
     }
-    let env: BTreeMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     resolve(&a, &|k| env.get(k).cloned(), dir.path())
 }
 
@@ -41,43 +48,79 @@ fn defaults_match_the_spec() {
 #[test]
 fn flag_beats_environment_beats_file() {
     let yaml = "max_iterations: 7\nmax_cost: 3\nretry_delay: 9\n";
-    let s = resolve_with(&["--max-iterations", "5"], &[("RALPH_MAX_ITERATIONS", "6"), ("RALPH_MAX_COST", "4")], Some(yaml)).unwrap();
+    let s = resolve_with(
+        &["--max-iterations", "5"],
+        &[("RALPH_MAX_ITERATIONS", "6"), ("RALPH_MAX_COST", "4")],
+        Some(yaml),
+    )
+    .unwrap();
     assert_eq!(s.max_iterations, Some(5));
     assert_eq!(s.max_cost, Some(4.0));
     assert_eq!(s.retry_delay, Duration::from_secs(9));
-    assert_eq!(s.sources["max_iterations"], Source::Flag("--max-iterations"));
+    assert_eq!(
+        s.sources["max_iterations"],
+        Source::Flag("--max-iterations")
+    );
     assert_eq!(s.sources["max_cost"], Source::Env("RALPH_MAX_COST"));
 }
 
 #[test]
 fn seed_style_flags_parse_without_the_run_word() {
-    let s = resolve_with(&["--agent=auto", "--prompt=/prompts/PROMPT.md", "--verbose"], &[], None).unwrap();
+    let s = resolve_with(
+        &["--agent=auto", "--prompt=/prompts/PROMPT.md", "--verbose"],
+        &[],
+        None,
+    )
+    .unwrap();
     assert_eq!((s.agent.as_str(), s.verbose), ("auto", true));
     assert_eq!(s.prompt_file, PathBuf::from("/prompts/PROMPT.md"));
 }
 
 #[test]
 fn invalid_environment_value_names_the_variable_and_range() {
-    let err = resolve_with(&[], &[("RALPH_MAX_ITERATIONS", "abc")], None).unwrap_err().to_string();
-    assert!(err.contains("RALPH_MAX_ITERATIONS") && err.contains("`abc`") && err.contains("whole number"), "{err}");
+    let err = resolve_with(&[], &[("RALPH_MAX_ITERATIONS", "abc")], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("RALPH_MAX_ITERATIONS")
+            && err.contains("`abc`")
+            && err.contains("whole number"),
+        "{err}"
+    );
 }
 
 #[test]
 fn negative_cost_is_rejected_naming_the_flag() {
-    let err = resolve_with(&["--max-cost", "-1"], &[], None).unwrap_err().to_string();
-    assert!(err.contains("--max-cost") && err.contains("USD >= 0"), "{err}");
+    let err = resolve_with(&["--max-cost", "-1"], &[], None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("--max-cost") && err.contains("USD >= 0"),
+        "{err}"
+    );
 }
 
 #[test]
 fn invalid_file_value_names_file_and_line() {
-    let err = resolve_with(&[], &[], Some("agent: claude\nmax_runtime: forever\n")).unwrap_err().to_string();
-    assert!(err.contains("ralph.yml:2") && err.contains("max_runtime"), "{err}");
+    let err = resolve_with(&[], &[], Some("agent: claude\nmax_runtime: forever\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("ralph.yml:2") && err.contains("max_runtime"),
+        "{err}"
+    );
 }
 
 #[test]
 fn unknown_file_key_is_an_error_with_a_hint() {
-    let err = resolve_with(&[], &[], Some("max_iteration: 3\n")).unwrap_err().to_string();
-    assert!(err.contains("unknown key `max_iteration`") && err.contains("did you mean `max_iterations`"), "{err}");
+    let err = resolve_with(&[], &[], Some("max_iteration: 3\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("unknown key `max_iteration`")
+            && err.contains("did you mean `max_iterations`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -89,23 +132,47 @@ fn durations_accept_seconds_and_units() {
 
 #[test]
 fn zero_disables_limits() {
-    let s = resolve_with(&["--max-iterations", "0", "--max-cost", "0", "--iteration-timeout", "0"], &[], None).unwrap();
-    assert_eq!((s.max_iterations, s.max_cost, s.iteration_timeout), (None, None, None));
+    let s = resolve_with(
+        &[
+            "--max-iterations",
+            "0",
+            "--max-cost",
+            "0",
+            "--iteration-timeout",
+            "0",
+        ],
+        &[],
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        (s.max_iterations, s.max_cost, s.iteration_timeout),
+        (None, None, None)
+    );
 }
 
 #[test]
 fn log_level_accepts_any_case_from_log_level_variable() {
     let s = resolve_with(&[], &[("LOG_LEVEL", "DEBUG")], None).unwrap();
     assert_eq!(s.log_level, "debug");
-    let err = resolve_with(&["--log-level", "loud"], &[], None).unwrap_err().to_string();
+    let err = resolve_with(&["--log-level", "loud"], &[], None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("--log-level"), "{err}");
 }
 
 #[test]
 fn booleans_from_the_environment() {
-    let s = resolve_with(&[], &[("RALPH_VERBOSE", "TRUE"), ("RALPH_DRY_RUN", "1")], None).unwrap();
+    let s = resolve_with(
+        &[],
+        &[("RALPH_VERBOSE", "TRUE"), ("RALPH_DRY_RUN", "1")],
+        None,
+    )
+    .unwrap();
     assert!(s.verbose && s.dry_run);
-    let err = resolve_with(&[], &[("RALPH_NO_GIT", "maybe")], None).unwrap_err().to_string();
+    let err = resolve_with(&[], &[("RALPH_NO_GIT", "maybe")], None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("RALPH_NO_GIT"), "{err}");
 }
 
@@ -113,13 +180,23 @@ fn booleans_from_the_environment() {
 fn adapters_section_is_parsed_and_checked() {
     let yaml = "adapters:\n  claude:\n    model: claude-sonnet-4-5\n    args: [--max-turns, '5']\n    env: {FOO: bar}\n";
     let s = resolve_with(&[], &[], Some(yaml)).unwrap();
-    assert_eq!(s.adapters["claude"].model.as_deref(), Some("claude-sonnet-4-5"));
-    let err = resolve_with(&[], &[], Some("adapters:\n  claude:\n    modle: x\n")).unwrap_err().to_string();
+    assert_eq!(
+        s.adapters["claude"].model.as_deref(),
+        Some("claude-sonnet-4-5")
+    );
+    let err = resolve_with(&[], &[], Some("adapters:\n  claude:\n    modle: x\n"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("modle"), "{err}");
 }
 
 #[test]
 fn agent_args_after_double_dash_are_kept() {
-    let s = resolve_with(&["--agent", "claude", "--", "--model", "claude-sonnet-4-5"], &[], None).unwrap();
+    let s = resolve_with(
+        &["--agent", "claude", "--", "--model", "claude-sonnet-4-5"],
+        &[],
+        None,
+    )
+    .unwrap();
     assert_eq!(s.agent_args, vec!["--model", "claude-sonnet-4-5"]);
 }

@@ -124,7 +124,11 @@ pub struct Machine {
 
 impl Machine {
     /// A machine that starts from `stats` (zero for a new run, the saved counters for a resumed one).
-    pub fn new(config: MachineConfig, policies: Vec<Box<dyn LimitPolicy>>, stats: LoopStats) -> Self {
+    pub fn new(
+        config: MachineConfig,
+        policies: Vec<Box<dyn LimitPolicy>>,
+        stats: LoopStats,
+    ) -> Self {
         Machine {
             base_usage: stats.usage,
             base_cost: stats.cost_usd,
@@ -160,7 +164,10 @@ impl Machine {
     }
 
     fn remaining_time(&self) -> Option<Duration> {
-        self.policies.iter().filter_map(|p| p.remaining_time(&self.stats)).min()
+        self.policies
+            .iter()
+            .filter_map(|p| p.remaining_time(&self.stats))
+            .min()
     }
 
     /// Feeds one input; returns the actions to perform, in order.
@@ -177,14 +184,20 @@ impl Machine {
                     self.finish(reason)
                 }
             }
-            Input::Ready { prompt_marked_complete, elapsed } => {
+            Input::Ready {
+                prompt_marked_complete,
+                elapsed,
+            } => {
                 self.stats.elapsed = elapsed;
                 if let Some(reason) = self.pending_stop.take() {
                     return self.finish(reason);
                 }
                 if prompt_marked_complete {
                     let iteration = self.stats.iterations;
-                    return self.finish(StopReason::Completed { iteration, source: CompletionSource::TaskMarker });
+                    return self.finish(StopReason::Completed {
+                        iteration,
+                        source: CompletionSource::TaskMarker,
+                    });
                 }
                 if let Some(reason) = self.check_policies(true) {
                     return self.finish(reason);
@@ -199,9 +212,17 @@ impl Machine {
                     (None, Some(r)) => (Some(r), TimeoutKind::Runtime),
                     (None, None) => (None, TimeoutKind::Iteration),
                 };
-                vec![Action::RunIteration { iteration, timeout, timeout_kind }]
+                vec![Action::RunIteration {
+                    iteration,
+                    timeout,
+                    timeout_kind,
+                }]
             }
-            Input::Progress { usage, cost, elapsed } => {
+            Input::Progress {
+                usage,
+                cost,
+                elapsed,
+            } => {
                 if self.running.is_none() || self.pending_stop.is_some() {
                     return Vec::new();
                 }
@@ -215,7 +236,11 @@ impl Machine {
                     None => Vec::new(),
                 }
             }
-            Input::Finished { outcome, elapsed, now_unix } => self.on_finished(outcome, elapsed, now_unix),
+            Input::Finished {
+                outcome,
+                elapsed,
+                now_unix,
+            } => self.on_finished(outcome, elapsed, now_unix),
         }
     }
 
@@ -229,7 +254,12 @@ impl Machine {
         }
     }
 
-    fn on_finished(&mut self, outcome: AgentOutcome, elapsed: Duration, now_unix: u64) -> Vec<Action> {
+    fn on_finished(
+        &mut self,
+        outcome: AgentOutcome,
+        elapsed: Duration,
+        now_unix: u64,
+    ) -> Vec<Action> {
         let Some(iteration) = self.running.take() else {
             return Vec::new();
         };
@@ -275,18 +305,28 @@ impl Machine {
                 if reset_at_unix.is_some() && !fits {
                     let message = format!(
                         "{}; the limit resets in {} s, after the remaining runtime",
-                        outcome.message.clone().unwrap_or_else(|| "usage limit reached".into()),
+                        outcome
+                            .message
+                            .clone()
+                            .unwrap_or_else(|| "usage limit reached".into()),
                         wait_for.as_secs()
                     );
-                    self.pending_stop.get_or_insert(StopReason::RateLimited { message });
+                    self.pending_stop
+                        .get_or_insert(StopReason::RateLimited { message });
                 } else {
-                    wait = Some(Action::WaitRateLimit { wait: wait_for, reset_at_unix: *reset_at_unix });
+                    wait = Some(Action::WaitRateLimit {
+                        wait: wait_for,
+                        reset_at_unix: *reset_at_unix,
+                    });
                 }
             }
             OutcomeStatus::Cancelled => {}
         }
 
-        actions.push(Action::Record { iteration, completed: completed.is_some() });
+        actions.push(Action::Record {
+            iteration,
+            completed: completed.is_some(),
+        });
         let interval = self.config.checkpoint_interval;
         if interval > 0 && iteration % interval == 0 {
             actions.push(Action::Checkpoint { iteration });
@@ -311,7 +351,10 @@ impl Machine {
             if let Some(r) = self.remaining_time() {
                 delay = delay.min(r);
             }
-            actions.push(Action::Backoff { delay, consecutive_failures: failures });
+            actions.push(Action::Backoff {
+                delay,
+                consecutive_failures: failures,
+            });
         }
         actions
     }
@@ -324,7 +367,10 @@ fn describe_failure(outcome: &AgentOutcome) -> String {
     }
     match &outcome.status {
         OutcomeStatus::TimedOut { kind } => format!("timed out ({kind:?} timeout)").to_lowercase(),
-        OutcomeStatus::Failed { kind, api_status: Some(s) } => format!("{kind:?} failure (HTTP {s})").to_lowercase(),
+        OutcomeStatus::Failed {
+            kind,
+            api_status: Some(s),
+        } => format!("{kind:?} failure (HTTP {s})").to_lowercase(),
         OutcomeStatus::Failed { kind, .. } => match outcome.exit_code {
             Some(code) => format!("{kind:?} failure (exit code {code})").to_lowercase(),
             None => format!("{kind:?} failure").to_lowercase(),
@@ -355,27 +401,49 @@ mod tests {
     }
 
     fn ready(m: &mut Machine, secs: u64) -> Vec<Action> {
-        m.step(Input::Ready { prompt_marked_complete: false, elapsed: Duration::from_secs(secs) })
+        m.step(Input::Ready {
+            prompt_marked_complete: false,
+            elapsed: Duration::from_secs(secs),
+        })
     }
 
     fn finished(m: &mut Machine, outcome: AgentOutcome, secs: u64) -> Vec<Action> {
-        m.step(Input::Finished { outcome, elapsed: Duration::from_secs(secs), now_unix: 1_000 })
+        m.step(Input::Finished {
+            outcome,
+            elapsed: Duration::from_secs(secs),
+            now_unix: 1_000,
+        })
     }
 
     fn failed(kind: FailureKind) -> AgentOutcome {
-        AgentOutcome { message: Some("HTTP 401".into()), ..AgentOutcome::new(OutcomeStatus::Failed { kind, api_status: Some(401) }) }
+        AgentOutcome {
+            message: Some("HTTP 401".into()),
+            ..AgentOutcome::new(OutcomeStatus::Failed {
+                kind,
+                api_status: Some(401),
+            })
+        }
     }
 
     #[test]
     fn promise_on_its_own_line_completes_the_run() {
         let mut m = machine(Limits::default());
-        assert!(matches!(ready(&mut m, 0)[..], [Action::RunIteration { iteration: 1, .. }]));
+        assert!(matches!(
+            ready(&mut m, 0)[..],
+            [Action::RunIteration { iteration: 1, .. }]
+        ));
         let actions = finished(&mut m, AgentOutcome::success("Done.\nLOOP_COMPLETE"), 1);
         assert_eq!(
             actions,
             vec![
-                Action::Record { iteration: 1, completed: true },
-                Action::Finish(StopReason::Completed { iteration: 1, source: CompletionSource::PromiseLine })
+                Action::Record {
+                    iteration: 1,
+                    completed: true
+                },
+                Action::Finish(StopReason::Completed {
+                    iteration: 1,
+                    source: CompletionSource::PromiseLine
+                })
             ]
         );
         assert!(m.is_finished());
@@ -383,14 +451,33 @@ mod tests {
 
     #[test]
     fn promise_in_a_sentence_runs_until_max_iterations() {
-        let mut m = machine(Limits { max_iterations: Some(2), ..Limits::default() });
+        let mut m = machine(Limits {
+            max_iterations: Some(2),
+            ..Limits::default()
+        });
         for i in 1..=2 {
-            assert!(matches!(ready(&mut m, i)[..], [Action::RunIteration { .. }]));
-            let actions = finished(&mut m, AgentOutcome::success("I will print LOOP_COMPLETE when done"), i);
+            assert!(matches!(
+                ready(&mut m, i)[..],
+                [Action::RunIteration { .. }]
+            ));
+            let actions = finished(
+                &mut m,
+                AgentOutcome::success("I will print LOOP_COMPLETE when done"),
+                i,
+            );
             if i == 1 {
-                assert_eq!(actions, vec![Action::Record { iteration: 1, completed: false }]);
+                assert_eq!(
+                    actions,
+                    vec![Action::Record {
+                        iteration: 1,
+                        completed: false
+                    }]
+                );
             } else {
-                assert_eq!(actions.last(), Some(&Action::Finish(StopReason::MaxIterations { limit: 2 })));
+                assert_eq!(
+                    actions.last(),
+                    Some(&Action::Finish(StopReason::MaxIterations { limit: 2 }))
+                );
             }
         }
         assert_eq!(m.stats().iterations, 2);
@@ -398,17 +485,26 @@ mod tests {
 
     #[test]
     fn failures_back_off_exponentially_and_stop_after_max_retries() {
-        let mut m = machine(Limits { max_retries: 2, ..Limits::default() });
+        let mut m = machine(Limits {
+            max_retries: 2,
+            ..Limits::default()
+        });
         let mut delays = Vec::new();
         for i in 1..=3 {
             ready(&mut m, 0);
             let actions = finished(&mut m, failed(FailureKind::Auth), 0);
             match actions.last().unwrap() {
-                Action::Backoff { delay, consecutive_failures } => {
+                Action::Backoff {
+                    delay,
+                    consecutive_failures,
+                } => {
                     assert_eq!(*consecutive_failures, i);
                     delays.push(*delay);
                 }
-                Action::Finish(StopReason::TooManyFailures { failures, last_failure }) => {
+                Action::Finish(StopReason::TooManyFailures {
+                    failures,
+                    last_failure,
+                }) => {
                     assert_eq!((i, *failures, last_failure.as_str()), (3, 3, "HTTP 401"));
                 }
                 other => panic!("unexpected {other:?}"),
@@ -420,7 +516,10 @@ mod tests {
 
     #[test]
     fn success_resets_consecutive_failures() {
-        let mut m = machine(Limits { max_retries: 1, ..Limits::default() });
+        let mut m = machine(Limits {
+            max_retries: 1,
+            ..Limits::default()
+        });
         ready(&mut m, 0);
         finished(&mut m, failed(FailureKind::Api), 0);
         ready(&mut m, 0);
@@ -428,20 +527,41 @@ mod tests {
         assert_eq!(m.stats().consecutive_failures, 0);
         ready(&mut m, 0);
         let actions = finished(&mut m, failed(FailureKind::Api), 0);
-        assert!(matches!(actions.last(), Some(Action::Backoff { .. })), "{actions:?}");
+        assert!(
+            matches!(actions.last(), Some(Action::Backoff { .. })),
+            "{actions:?}"
+        );
     }
 
     #[test]
     fn a_timeout_counts_as_a_failure_not_a_rate_limit() {
-        let mut m = machine(Limits { max_retries: 0, ..Limits::default() });
+        let mut m = machine(Limits {
+            max_retries: 0,
+            ..Limits::default()
+        });
         ready(&mut m, 0);
-        let actions = finished(&mut m, AgentOutcome::new(OutcomeStatus::TimedOut { kind: TimeoutKind::Iteration }), 5);
-        assert!(matches!(actions.last(), Some(Action::Finish(StopReason::TooManyFailures { .. }))), "{actions:?}");
+        let actions = finished(
+            &mut m,
+            AgentOutcome::new(OutcomeStatus::TimedOut {
+                kind: TimeoutKind::Iteration,
+            }),
+            5,
+        );
+        assert!(
+            matches!(
+                actions.last(),
+                Some(Action::Finish(StopReason::TooManyFailures { .. }))
+            ),
+            "{actions:?}"
+        );
     }
 
     #[test]
     fn runtime_limit_bounds_the_iteration_timeout() {
-        let mut m = machine(Limits { max_runtime: Some(Duration::from_secs(100)), ..Limits::default() });
+        let mut m = machine(Limits {
+            max_runtime: Some(Duration::from_secs(100)),
+            ..Limits::default()
+        });
         let actions = ready(&mut m, 70);
         assert_eq!(
             actions,
@@ -455,36 +575,90 @@ mod tests {
 
     #[test]
     fn token_limit_cancels_the_running_agent_as_usage_arrives() {
-        let mut m = machine(Limits { max_tokens: Some(1000), ..Limits::default() });
+        let mut m = machine(Limits {
+            max_tokens: Some(1000),
+            ..Limits::default()
+        });
         ready(&mut m, 0);
-        let small = Usage { input_tokens: 500, ..Default::default() };
-        assert!(m.step(Input::Progress { usage: small, cost: None, elapsed: Duration::ZERO }).is_empty());
-        let big = Usage { input_tokens: 900, output_tokens: 200, ..Default::default() };
-        assert_eq!(m.step(Input::Progress { usage: big, cost: None, elapsed: Duration::ZERO }), vec![Action::CancelAgent]);
-        let outcome = AgentOutcome { usage: big, ..AgentOutcome::new(OutcomeStatus::Cancelled) };
+        let small = Usage {
+            input_tokens: 500,
+            ..Default::default()
+        };
+        assert!(
+            m.step(Input::Progress {
+                usage: small,
+                cost: None,
+                elapsed: Duration::ZERO
+            })
+            .is_empty()
+        );
+        let big = Usage {
+            input_tokens: 900,
+            output_tokens: 200,
+            ..Default::default()
+        };
+        assert_eq!(
+            m.step(Input::Progress {
+                usage: big,
+                cost: None,
+                elapsed: Duration::ZERO
+            }),
+            vec![Action::CancelAgent]
+        );
+        let outcome = AgentOutcome {
+            usage: big,
+            ..AgentOutcome::new(OutcomeStatus::Cancelled)
+        };
         let actions = finished(&mut m, outcome, 1);
-        assert_eq!(actions.last(), Some(&Action::Finish(StopReason::MaxTokens { limit: 1000, used: 1100 })));
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Finish(StopReason::MaxTokens {
+                limit: 1000,
+                used: 1100
+            }))
+        );
     }
 
     #[test]
     fn cost_limit_stops_between_iterations() {
-        let mut m = machine(Limits { max_cost_usd: Some(1.0), ..Limits::default() });
+        let mut m = machine(Limits {
+            max_cost_usd: Some(1.0),
+            ..Limits::default()
+        });
         ready(&mut m, 0);
-        let outcome = AgentOutcome { cost: Some(Cost { usd: 0.6, estimated: false }), ..AgentOutcome::success("x") };
+        let outcome = AgentOutcome {
+            cost: Some(Cost {
+                usd: 0.6,
+                estimated: false,
+            }),
+            ..AgentOutcome::success("x")
+        };
         finished(&mut m, outcome.clone(), 0);
         ready(&mut m, 0);
         let actions = finished(&mut m, outcome, 0);
-        assert!(matches!(actions.last(), Some(Action::Finish(StopReason::MaxCost { .. }))), "{actions:?}");
+        assert!(
+            matches!(
+                actions.last(),
+                Some(Action::Finish(StopReason::MaxCost { .. }))
+            ),
+            "{actions:?}"
+        );
         assert!((m.stats().cost_usd - 1.2).abs() < 1e-9);
     }
 
     #[test]
     fn task_marker_completes_before_the_next_iteration() {
         let mut m = machine(Limits::default());
-        let actions = m.step(Input::Ready { prompt_marked_complete: true, elapsed: Duration::ZERO });
+        let actions = m.step(Input::Ready {
+            prompt_marked_complete: true,
+            elapsed: Duration::ZERO,
+        });
         assert_eq!(
             actions,
-            vec![Action::Finish(StopReason::Completed { iteration: 0, source: CompletionSource::TaskMarker })]
+            vec![Action::Finish(StopReason::Completed {
+                iteration: 0,
+                source: CompletionSource::TaskMarker
+            })]
         );
     }
 
@@ -511,50 +685,103 @@ mod tests {
         let mut m = Machine::new(cfg, Limits::default().policies(), LoopStats::default());
         ready(&mut m, 0);
         let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 0);
-        assert!(matches!(actions[0], Action::RejectCompletion { .. }), "{actions:?}");
+        assert!(
+            matches!(actions[0], Action::RejectCompletion { .. }),
+            "{actions:?}"
+        );
         ready(&mut m, 0);
         let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 0);
-        assert!(matches!(actions.last(), Some(Action::Finish(StopReason::Completed { iteration: 2, .. }))));
+        assert!(matches!(
+            actions.last(),
+            Some(Action::Finish(StopReason::Completed { iteration: 2, .. }))
+        ));
     }
 
     #[test]
     fn rate_limit_waits_for_reset_when_it_fits_and_is_not_a_failure() {
         let mut m = machine(Limits::default());
         ready(&mut m, 0);
-        let outcome = AgentOutcome::new(OutcomeStatus::RateLimited { reset_at_unix: Some(1_120) });
+        let outcome = AgentOutcome::new(OutcomeStatus::RateLimited {
+            reset_at_unix: Some(1_120),
+        });
         let actions = finished(&mut m, outcome, 0);
         assert_eq!(
             actions.last(),
-            Some(&Action::WaitRateLimit { wait: Duration::from_secs(120), reset_at_unix: Some(1_120) })
+            Some(&Action::WaitRateLimit {
+                wait: Duration::from_secs(120),
+                reset_at_unix: Some(1_120)
+            })
         );
         assert_eq!(m.stats().consecutive_failures, 0);
     }
 
     #[test]
     fn rate_limit_beyond_the_runtime_stops_with_a_reason() {
-        let mut m = machine(Limits { max_runtime: Some(Duration::from_secs(60)), ..Limits::default() });
+        let mut m = machine(Limits {
+            max_runtime: Some(Duration::from_secs(60)),
+            ..Limits::default()
+        });
         ready(&mut m, 0);
-        let outcome = AgentOutcome::new(OutcomeStatus::RateLimited { reset_at_unix: Some(1_000 + 3600) });
+        let outcome = AgentOutcome::new(OutcomeStatus::RateLimited {
+            reset_at_unix: Some(1_000 + 3600),
+        });
         let actions = finished(&mut m, outcome, 1);
-        assert!(matches!(actions.last(), Some(Action::Finish(StopReason::RateLimited { .. }))), "{actions:?}");
+        assert!(
+            matches!(
+                actions.last(),
+                Some(Action::Finish(StopReason::RateLimited { .. }))
+            ),
+            "{actions:?}"
+        );
     }
 
     #[test]
     fn stop_during_an_iteration_cancels_then_finishes() {
         let mut m = machine(Limits::default());
         ready(&mut m, 0);
-        let reason = StopReason::Interrupted { signal: "SIGINT".into() };
-        assert_eq!(m.step(Input::Stop(reason.clone())), vec![Action::CancelAgent]);
+        let reason = StopReason::Interrupted {
+            signal: "SIGINT".into(),
+        };
+        assert_eq!(
+            m.step(Input::Stop(reason.clone())),
+            vec![Action::CancelAgent]
+        );
         let actions = finished(&mut m, AgentOutcome::new(OutcomeStatus::Cancelled), 1);
-        assert_eq!(actions, vec![Action::Record { iteration: 1, completed: false }, Action::Finish(reason)]);
+        assert_eq!(
+            actions,
+            vec![
+                Action::Record {
+                    iteration: 1,
+                    completed: false
+                },
+                Action::Finish(reason)
+            ]
+        );
     }
 
     #[test]
     fn resumed_stats_keep_counting() {
-        let stats = LoopStats { iterations: 4, ..LoopStats::default() };
-        let mut m = Machine::new(config(), Limits { max_iterations: Some(5), ..Limits::default() }.policies(), stats);
-        assert!(matches!(ready(&mut m, 0)[..], [Action::RunIteration { iteration: 5, .. }]));
+        let stats = LoopStats {
+            iterations: 4,
+            ..LoopStats::default()
+        };
+        let mut m = Machine::new(
+            config(),
+            Limits {
+                max_iterations: Some(5),
+                ..Limits::default()
+            }
+            .policies(),
+            stats,
+        );
+        assert!(matches!(
+            ready(&mut m, 0)[..],
+            [Action::RunIteration { iteration: 5, .. }]
+        ));
         let actions = finished(&mut m, AgentOutcome::success("x"), 0);
-        assert_eq!(actions.last(), Some(&Action::Finish(StopReason::MaxIterations { limit: 5 })));
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Finish(StopReason::MaxIterations { limit: 5 }))
+        );
     }
 }

@@ -134,7 +134,10 @@ impl StopHandle {
     }
 
     fn reason(&self) -> Option<StopReason> {
-        self.reason.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -198,14 +201,18 @@ impl Engine {
             Ok(t) => t,
             Err(e) => return self.fail_early(e, started),
         };
-        let mut run = match run_state::begin(&*self.state, &self.config, self.agent.name(), &prompt_text) {
-            Ok(run_state::Begin::AlreadyFinished(summary)) => {
-                self.emit(LoopEvent::AlreadyFinished { run_id: summary.run_id.clone(), reason: summary.reason.clone() });
-                return summary;
-            }
-            Ok(run_state::Begin::Run(run)) => run,
-            Err(e) => return self.fail_early(e, started),
-        };
+        let mut run =
+            match run_state::begin(&*self.state, &self.config, self.agent.name(), &prompt_text) {
+                Ok(run_state::Begin::AlreadyFinished(summary)) => {
+                    self.emit(LoopEvent::AlreadyFinished {
+                        run_id: summary.run_id.clone(),
+                        reason: summary.reason.clone(),
+                    });
+                    return summary;
+                }
+                Ok(run_state::Begin::Run(run)) => run,
+                Err(e) => return self.fail_early(e, started),
+            };
         match run_state::recover(&*self.state, &mut run, self.agent.name()) {
             Ok(Some(warning)) => self.emit(LoopEvent::Warning { message: warning }),
             Ok(None) => {}
@@ -227,15 +234,25 @@ impl Engine {
             min_iterations: self.config.min_iterations,
             checkpoint_interval: self.config.checkpoint_interval,
             iteration_timeout: self.config.iteration_timeout,
-            backoff: Backoff::new(self.config.retry_delay, self.config.max_backoff, self.config.jitter_seed),
+            backoff: Backoff::new(
+                self.config.retry_delay,
+                self.config.max_backoff,
+                self.config.jitter_seed,
+            ),
             rate_limit_fallback_wait: self.config.rate_limit_fallback_wait,
         };
-        let mut machine = Machine::new(machine_config, policies, run_state::stats_of(&run, base_runtime));
+        let mut machine = Machine::new(
+            machine_config,
+            policies,
+            run_state::stats_of(&run, base_runtime),
+        );
         let elapsed = || base_runtime + started.elapsed();
 
         let mut pending: Vec<Action> = Vec::new();
         if let Err(e) = self.agent.preflight().await {
-            pending = machine.step(Input::Stop(StopReason::AgentUnavailable { message: e.to_string() }));
+            pending = machine.step(Input::Stop(StopReason::AgentUnavailable {
+                message: e.to_string(),
+            }));
         }
         let mut last_outcome: Option<(AgentOutcome, Instant, u64)> = None;
         let mut user_prompt = prompt_text;
@@ -243,53 +260,104 @@ impl Engine {
         loop {
             if pending.is_empty() {
                 if stop.is_stopped() {
-                    pending = machine.step(Input::Stop(stop.reason().unwrap_or(StopReason::Interrupted { signal: "stop".into() })));
+                    pending = machine.step(Input::Stop(stop.reason().unwrap_or(
+                        StopReason::Interrupted {
+                            signal: "stop".into(),
+                        },
+                    )));
                     continue;
                 }
                 // Re-read the prompt every iteration: users may edit it while the loop runs.
                 match self.config.prompt.load() {
                     Ok(t) => user_prompt = t,
                     Err(e) => {
-                        pending = machine.step(Input::Stop(StopReason::Error { message: e.to_string() }));
+                        pending = machine.step(Input::Stop(StopReason::Error {
+                            message: e.to_string(),
+                        }));
                         continue;
                     }
                 }
-                let marked = matches!(self.config.prompt, PromptSource::File(_)) && prompt_marks_complete(&user_prompt);
-                pending = machine.step(Input::Ready { prompt_marked_complete: marked, elapsed: elapsed() });
+                let marked = matches!(self.config.prompt, PromptSource::File(_))
+                    && prompt_marks_complete(&user_prompt);
+                pending = machine.step(Input::Ready {
+                    prompt_marked_complete: marked,
+                    elapsed: elapsed(),
+                });
                 continue;
             }
             let action = pending.remove(0);
             match action {
-                Action::RunIteration { iteration, timeout, timeout_kind } => {
+                Action::RunIteration {
+                    iteration,
+                    timeout,
+                    timeout_kind,
+                } => {
                     // Mark the iteration as started on disk first, so a crash during it is counted.
                     run_state::update(&mut run, machine.stats(), None);
                     run.in_progress = Some(iteration);
                     if let Err(e) = self.state.save(&run) {
-                        pending = machine.step(Input::Stop(StopReason::Error { message: e.to_string() }));
+                        pending = machine.step(Input::Stop(StopReason::Error {
+                            message: e.to_string(),
+                        }));
                         continue;
                     }
                     let (outcome, began, started_unix, prompt) = self
-                        .run_iteration(&mut machine, &stop, &user_prompt, &run.run_id, iteration, timeout, timeout_kind, &elapsed)
+                        .run_iteration(
+                            &mut machine,
+                            &stop,
+                            &user_prompt,
+                            &run.run_id,
+                            iteration,
+                            timeout,
+                            timeout_kind,
+                            &elapsed,
+                        )
                         .await;
-                    self.state.keep_transcript(&run.run_id, iteration, &prompt, &outcome.transcript);
+                    self.state.keep_transcript(
+                        &run.run_id,
+                        iteration,
+                        &prompt,
+                        &outcome.transcript,
+                    );
                     last_outcome = Some((outcome.clone(), began, started_unix));
-                    let mut next = machine.step(Input::Finished { outcome, elapsed: elapsed(), now_unix: unix_now() });
-                    if stop.is_stopped() && !machine.is_finished() && !next.iter().any(|a| matches!(a, Action::Finish(_))) {
+                    let mut next = machine.step(Input::Finished {
+                        outcome,
+                        elapsed: elapsed(),
+                        now_unix: unix_now(),
+                    });
+                    if stop.is_stopped()
+                        && !machine.is_finished()
+                        && !next.iter().any(|a| matches!(a, Action::Finish(_)))
+                    {
                         // A stop that raced with the agent finishing on its own.
-                        next.retain(|a| matches!(a, Action::Record { .. } | Action::Checkpoint { .. }));
-                        next.extend(machine.step(Input::Stop(stop.reason().unwrap_or(StopReason::Interrupted { signal: "stop".into() }))));
+                        next.retain(|a| {
+                            matches!(a, Action::Record { .. } | Action::Checkpoint { .. })
+                        });
+                        next.extend(machine.step(Input::Stop(stop.reason().unwrap_or(
+                            StopReason::Interrupted {
+                                signal: "stop".into(),
+                            },
+                        ))));
                     }
                     pending = next;
                 }
-                Action::Record { iteration, completed } => {
-                    let Some((outcome, began, started_unix)) = last_outcome.take() else { continue };
+                Action::Record {
+                    iteration,
+                    completed,
+                } => {
+                    let Some((outcome, began, started_unix)) = last_outcome.take() else {
+                        continue;
+                    };
                     let duration = began.elapsed().as_secs_f64();
                     let stats = machine.stats().clone();
-                    let checkpoint_due = pending.iter().any(|a| matches!(a, Action::Checkpoint { .. }));
+                    let checkpoint_due = pending
+                        .iter()
+                        .any(|a| matches!(a, Action::Checkpoint { .. }));
                     let checkpoint = if checkpoint_due {
                         // Take the interval checkpoint before recording, so the record names it.
                         pending.retain(|a| !matches!(a, Action::Checkpoint { .. }));
-                        self.checkpoint(&run.run_id, iteration, stats.cost_usd, false).await
+                        self.checkpoint(&run.run_id, iteration, stats.cost_usd, false)
+                            .await
                     } else {
                         None
                     };
@@ -321,12 +389,16 @@ impl Engine {
                         checkpoint,
                     };
                     if let Err(e) = self.state.record_iteration(&run.run_id, &record) {
-                        self.emit(LoopEvent::Warning { message: e.to_string() });
+                        self.emit(LoopEvent::Warning {
+                            message: e.to_string(),
+                        });
                     }
                     run_state::update(&mut run, &stats, Some(outcome.status.label()));
                     run.in_progress = None;
                     if let Err(e) = self.state.save(&run) {
-                        pending = vec![Action::Finish(StopReason::Error { message: e.to_string() })];
+                        pending = vec![Action::Finish(StopReason::Error {
+                            message: e.to_string(),
+                        })];
                     }
                 }
                 Action::Checkpoint { iteration } => {
@@ -337,25 +409,40 @@ impl Engine {
                     let iteration = machine.stats().iterations;
                     self.emit(LoopEvent::CompletionRejected { iteration, reason });
                 }
-                Action::Backoff { delay, consecutive_failures } => {
-                    self.emit(LoopEvent::Backoff { delay_secs: delay.as_secs_f64(), consecutive_failures });
+                Action::Backoff {
+                    delay,
+                    consecutive_failures,
+                } => {
+                    self.emit(LoopEvent::Backoff {
+                        delay_secs: delay.as_secs_f64(),
+                        consecutive_failures,
+                    });
                     self.sleep_unless_stopped(delay, &stop).await;
                 }
-                Action::WaitRateLimit { wait, reset_at_unix } => {
-                    self.emit(LoopEvent::RateLimitWait { wait_secs: wait.as_secs_f64(), reset_at_unix });
+                Action::WaitRateLimit {
+                    wait,
+                    reset_at_unix,
+                } => {
+                    self.emit(LoopEvent::RateLimitWait {
+                        wait_secs: wait.as_secs_f64(),
+                        reset_at_unix,
+                    });
                     self.sleep_unless_stopped(wait, &stop).await;
                 }
                 Action::CancelAgent => {}
                 Action::Finish(reason) => {
                     let stats = machine.stats().clone();
-                    self.checkpoint(&run.run_id, stats.iterations, stats.cost_usd, true).await;
+                    self.checkpoint(&run.run_id, stats.iterations, stats.cost_usd, true)
+                        .await;
                     let mut stats = stats;
                     stats.elapsed = elapsed();
                     run_state::update(&mut run, &stats, None);
                     run.status = RunStatus::Finished;
                     run.stop_reason = Some(reason.clone());
                     if let Err(e) = self.state.save(&run) {
-                        self.emit(LoopEvent::Warning { message: format!("final state not saved: {e}") });
+                        self.emit(LoopEvent::Warning {
+                            message: format!("final state not saved: {e}"),
+                        });
                     }
                     let summary = RunSummary {
                         run_id: run.run_id.clone(),
@@ -395,7 +482,12 @@ impl Engine {
         timeout_kind: TimeoutKind,
         elapsed: &impl Fn() -> Duration,
     ) -> (AgentOutcome, Instant, u64, String) {
-        let prompt = self.config.template.assemble(user_prompt, &self.config.completion_promise, iteration, None);
+        let prompt = self.config.template.assemble(
+            user_prompt,
+            &self.config.completion_promise,
+            iteration,
+            None,
+        );
         self.emit(LoopEvent::IterationStarted {
             iteration,
             max_iterations: self.config.limits.max_iterations,
@@ -448,14 +540,23 @@ impl Engine {
                 };
                 AgentOutcome {
                     message: Some(format!("{agent_name}: {e}")),
-                    ..AgentOutcome::new(OutcomeStatus::Failed { kind, api_status: None })
+                    ..AgentOutcome::new(OutcomeStatus::Failed {
+                        kind,
+                        api_status: None,
+                    })
                 }
             }
         };
         (outcome, began, started_unix, prompt)
     }
 
-    async fn checkpoint(&mut self, run_id: &str, iteration: u64, cost_usd: f64, is_final: bool) -> Option<String> {
+    async fn checkpoint(
+        &mut self,
+        run_id: &str,
+        iteration: u64,
+        cost_usd: f64,
+        is_final: bool,
+    ) -> Option<String> {
         let request = CheckpointRequest {
             run_id: run_id.to_string(),
             iteration,
@@ -466,11 +567,17 @@ impl Engine {
         match self.checkpointer.checkpoint(&request).await {
             Ok(id) => {
                 let id = id.map(|i| i.0);
-                self.emit(LoopEvent::Checkpoint { iteration, id: id.clone(), is_final });
+                self.emit(LoopEvent::Checkpoint {
+                    iteration,
+                    id: id.clone(),
+                    is_final,
+                });
                 id
             }
             Err(e) => {
-                self.emit(LoopEvent::Warning { message: e.to_string() });
+                self.emit(LoopEvent::Warning {
+                    message: e.to_string(),
+                });
                 None
             }
         }
@@ -484,7 +591,9 @@ impl Engine {
     }
 
     fn fail_early(&mut self, error: Error, started: Instant) -> RunSummary {
-        let reason = StopReason::Error { message: error.to_string() };
+        let reason = StopReason::Error {
+            message: error.to_string(),
+        };
         self.emit(LoopEvent::RunFinished {
             reason: reason.clone(),
             iterations: 0,
@@ -515,13 +624,20 @@ fn handle_agent_event(
     elapsed: Duration,
 ) {
     if let AgentEvent::Usage { usage, cost } = &event {
-        for a in machine.step(Input::Progress { usage: *usage, cost: *cost, elapsed }) {
+        for a in machine.step(Input::Progress {
+            usage: *usage,
+            cost: *cost,
+            elapsed,
+        }) {
             if a == Action::CancelAgent {
                 cancel.cancel();
             }
         }
     }
-    let event = LoopEvent::Agent { iteration, activity: event };
+    let event = LoopEvent::Agent {
+        iteration,
+        activity: event,
+    };
     for o in observers.iter_mut() {
         o.on_event(&event);
     }
@@ -529,7 +645,10 @@ fn handle_agent_event(
 
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl LoopStats {

@@ -1,10 +1,10 @@
 //! Starting, resuming and updating the persisted [`RunState`].
 
 use super::{RunSummary, unix_now};
+use crate::agent::OutcomeStatus;
 use crate::engine::EngineConfig;
 use crate::error::Error;
 use crate::limits::LoopStats;
-use crate::agent::OutcomeStatus;
 use crate::state::{IterationRecord, RunState, RunStatus, STATE_VERSION, StateStore};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -17,7 +17,12 @@ pub(super) enum Begin {
 }
 
 /// Decides between a new run, a resumed one, and "already finished" (SPEC §6).
-pub(super) fn begin(store: &dyn StateStore, config: &EngineConfig, agent: &str, prompt: &str) -> Result<Begin, Error> {
+pub(super) fn begin(
+    store: &dyn StateStore,
+    config: &EngineConfig,
+    agent: &str,
+    prompt: &str,
+) -> Result<Begin, Error> {
     let prompt_sha256 = sha256_hex(prompt);
     if !config.fresh {
         if let Some(saved) = store.load()? {
@@ -67,8 +72,14 @@ pub(super) fn begin(store: &dyn StateStore, config: &EngineConfig, agent: &str, 
 
 /// After a crash during iteration `state.in_progress`: folds that iteration's record into the counters if
 /// it was written, otherwise writes a record saying the iteration was cut short. Returns a warning.
-pub(super) fn recover(store: &dyn StateStore, state: &mut RunState, agent: &str) -> Result<Option<String>, Error> {
-    let Some(n) = state.in_progress.take() else { return Ok(None) };
+pub(super) fn recover(
+    store: &dyn StateStore,
+    state: &mut RunState,
+    agent: &str,
+) -> Result<Option<String>, Error> {
+    let Some(n) = state.in_progress.take() else {
+        return Ok(None);
+    };
     state.iteration = state.iteration.max(n);
     let warning = match store.last_record(&state.run_id) {
         Some(rec) if rec.iteration == n => {
@@ -79,11 +90,15 @@ pub(super) fn recover(store: &dyn StateStore, state: &mut RunState, agent: &str)
             state.runtime_secs += rec.duration_secs;
             match rec.outcome {
                 OutcomeStatus::Success => state.consecutive_failures = 0,
-                OutcomeStatus::Failed { .. } | OutcomeStatus::TimedOut { .. } => state.consecutive_failures += 1,
+                OutcomeStatus::Failed { .. } | OutcomeStatus::TimedOut { .. } => {
+                    state.consecutive_failures += 1
+                }
                 _ => {}
             }
             state.last_outcome = Some(rec.outcome.label().to_string());
-            format!("ralph stopped after recording iteration {n} but before saving its state; recovered it from the iteration record")
+            format!(
+                "ralph stopped after recording iteration {n} but before saving its state; recovered it from the iteration record"
+            )
         }
         _ => {
             let record = IterationRecord {
@@ -92,7 +107,10 @@ pub(super) fn recover(store: &dyn StateStore, state: &mut RunState, agent: &str)
                 started_at_unix: state.updated_at_unix,
                 duration_secs: 0.0,
                 outcome: OutcomeStatus::Cancelled,
-                message: Some("ralph stopped during this iteration (killed or crashed); its usage is unknown".into()),
+                message: Some(
+                    "ralph stopped during this iteration (killed or crashed); its usage is unknown"
+                        .into(),
+                ),
                 usage: Default::default(),
                 cost_usd: 0.0,
                 cost_estimated: false,
@@ -102,7 +120,9 @@ pub(super) fn recover(store: &dyn StateStore, state: &mut RunState, agent: &str)
             };
             store.record_iteration(&state.run_id, &record)?;
             state.last_outcome = Some("cancelled".into());
-            format!("iteration {n} was cut short when ralph stopped; it counts as run, with unknown usage")
+            format!(
+                "iteration {n} was cut short when ralph stopped; it counts as run, with unknown usage"
+            )
         }
     };
     store.save(state)?;
@@ -139,7 +159,10 @@ pub(super) fn update(state: &mut RunState, stats: &LoopStats, last_outcome: Opti
 
 /// SHA-256 of `text`, lowercase hex.
 pub(crate) fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `YYYYMMDD-HHMMSS-xxxx` in UTC with 4 random hex digits: sortable and unique enough per workspace.
@@ -171,7 +194,11 @@ mod tests {
 
     #[test]
     fn run_id_is_a_utc_timestamp() {
-        assert!(new_run_id(1_795_996_800).starts_with("20261130-000000-"), "{}", new_run_id(1_795_996_800));
+        assert!(
+            new_run_id(1_795_996_800).starts_with("20261130-000000-"),
+            "{}",
+            new_run_id(1_795_996_800)
+        );
         assert!(new_run_id(951_782_400 + 3_723).starts_with("20000229-010203-"));
     }
 }

@@ -25,7 +25,13 @@ struct Scripted {
 impl Scripted {
     fn new(steps: Vec<Step>) -> (Self, Arc<Mutex<Vec<AgentRequest>>>) {
         let runs = Arc::new(Mutex::new(Vec::new()));
-        (Scripted { steps: Mutex::new(steps.into()), runs: runs.clone() }, runs)
+        (
+            Scripted {
+                steps: Mutex::new(steps.into()),
+                runs: runs.clone(),
+            },
+            runs,
+        )
     }
 }
 
@@ -34,9 +40,19 @@ impl Agent for Scripted {
     fn name(&self) -> &str {
         "scripted"
     }
-    async fn run(&self, req: AgentRequest, events: EventSender, cancel: CancellationToken) -> Result<AgentOutcome, Error> {
+    async fn run(
+        &self,
+        req: AgentRequest,
+        events: EventSender,
+        cancel: CancellationToken,
+    ) -> Result<AgentOutcome, Error> {
         self.runs.lock().unwrap().push(req.clone());
-        let step = self.steps.lock().unwrap().pop_front().unwrap_or(Step::Answer("working", 0, 0.0));
+        let step = self
+            .steps
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or(Step::Answer("working", 0, 0.0));
         let deadline = req.deadline.map(tokio::time::Instant::from_std);
         let wait = async {
             match deadline {
@@ -46,16 +62,28 @@ impl Agent for Scripted {
         };
         match step {
             Step::Answer(text, tokens, usd) => Ok(AgentOutcome {
-                usage: Usage { input_tokens: tokens, ..Default::default() },
-                cost: Some(Cost { usd, estimated: false }),
+                usage: Usage {
+                    input_tokens: tokens,
+                    ..Default::default()
+                },
+                cost: Some(Cost {
+                    usd,
+                    estimated: false,
+                }),
                 ..AgentOutcome::success(text)
             }),
             Step::Fail => Ok(AgentOutcome {
                 message: Some("HTTP 401: invalid key".into()),
-                ..AgentOutcome::new(OutcomeStatus::Failed { kind: FailureKind::Auth, api_status: Some(401) })
+                ..AgentOutcome::new(OutcomeStatus::Failed {
+                    kind: FailureKind::Auth,
+                    api_status: Some(401),
+                })
             }),
             Step::UsageThenHang(tokens) => {
-                let usage = Usage { output_tokens: tokens, ..Default::default() };
+                let usage = Usage {
+                    output_tokens: tokens,
+                    ..Default::default()
+                };
                 let _ = events.send(AgentEvent::Usage { usage, cost: None });
                 tokio::select! {
                     _ = cancel.cancelled() => Ok(AgentOutcome { usage, ..AgentOutcome::new(OutcomeStatus::Cancelled) }),
@@ -80,7 +108,12 @@ fn config(dir: &std::path::Path) -> EngineConfig {
 fn collect(engine: Engine) -> (Engine, Arc<Mutex<Vec<LoopEvent>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    (engine.with_observer(Box::new(move |e: &LoopEvent| sink.lock().unwrap().push(e.clone()))), events)
+    (
+        engine.with_observer(Box::new(move |e: &LoopEvent| {
+            sink.lock().unwrap().push(e.clone())
+        })),
+        events,
+    )
 }
 
 #[tokio::test]
@@ -92,15 +125,28 @@ async fn runs_until_the_agent_prints_the_promise_and_sums_usage() {
         Step::Answer("All done\nLOOP_COMPLETE", 30, 0.125),
     ]);
     let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
-    let engine = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone()));
+    let engine =
+        Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone()));
     let summary = engine.run(StopHandle::new()).await;
-    assert!(matches!(summary.reason, StopReason::Completed { iteration: 3, .. }), "{:?}", summary.reason);
+    assert!(
+        matches!(summary.reason, StopReason::Completed { iteration: 3, .. }),
+        "{:?}",
+        summary.reason
+    );
     assert_eq!(runs.lock().unwrap().len(), 3);
     assert_eq!(summary.usage.input_tokens, 60);
     assert!((summary.cost_usd - 0.875).abs() < 1e-9);
     let saved = store.load().unwrap().unwrap();
-    assert_eq!((saved.iteration, saved.status, saved.usage.input_tokens), (3, RunStatus::Finished, 60));
-    let prompts: Vec<String> = runs.lock().unwrap().iter().map(|r| r.prompt.clone()).collect();
+    assert_eq!(
+        (saved.iteration, saved.status, saved.usage.input_tokens),
+        (3, RunStatus::Finished, 60)
+    );
+    let prompts: Vec<String> = runs
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.prompt.clone())
+        .collect();
     assert!(prompts.iter().all(|p| p.ends_with("Do the task.")));
 }
 
@@ -114,10 +160,18 @@ async fn consecutive_failures_stop_the_run_after_max_retries() {
     let summary = engine.run(StopHandle::new()).await;
     assert_eq!(runs.lock().unwrap().len(), 3);
     match summary.reason {
-        StopReason::TooManyFailures { failures: 3, last_failure } => assert!(last_failure.contains("401")),
+        StopReason::TooManyFailures {
+            failures: 3,
+            last_failure,
+        } => assert!(last_failure.contains("401")),
         other => panic!("{other:?}"),
     }
-    let backoffs = events.lock().unwrap().iter().filter(|e| matches!(e, LoopEvent::Backoff { .. })).count();
+    let backoffs = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, LoopEvent::Backoff { .. }))
+        .count();
     assert_eq!(backoffs, 2);
 }
 
@@ -127,10 +181,19 @@ async fn token_limit_interrupts_the_running_agent() {
     let (agent, runs) = Scripted::new(vec![Step::UsageThenHang(5_000)]);
     let mut c = config(dir.path());
     c.limits.max_tokens = Some(1_000);
-    let summary = tokio::time::timeout(Duration::from_secs(10), Engine::new(c, Box::new(agent)).run(StopHandle::new()))
-        .await
-        .expect("the engine must cancel the agent instead of waiting for it");
-    assert_eq!(summary.reason, StopReason::MaxTokens { limit: 1_000, used: 5_000 });
+    let summary = tokio::time::timeout(
+        Duration::from_secs(10),
+        Engine::new(c, Box::new(agent)).run(StopHandle::new()),
+    )
+    .await
+    .expect("the engine must cancel the agent instead of waiting for it");
+    assert_eq!(
+        summary.reason,
+        StopReason::MaxTokens {
+            limit: 1_000,
+            used: 5_000
+        }
+    );
     assert_eq!(runs.lock().unwrap().len(), 1);
 }
 
@@ -155,10 +218,19 @@ async fn a_stop_request_cancels_the_agent_and_reports_the_signal() {
     let trigger = stop.clone();
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        trigger.stop(StopReason::Interrupted { signal: "SIGTERM".into() });
+        trigger.stop(StopReason::Interrupted {
+            signal: "SIGTERM".into(),
+        });
     });
-    let summary = Engine::new(config(dir.path()), Box::new(agent)).run(stop).await;
-    assert_eq!(summary.reason, StopReason::Interrupted { signal: "SIGTERM".into() });
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .run(stop)
+        .await;
+    assert_eq!(
+        summary.reason,
+        StopReason::Interrupted {
+            signal: "SIGTERM".into()
+        }
+    );
     assert_eq!(summary.iterations, 1);
 }
 
@@ -170,10 +242,14 @@ async fn an_unfinished_run_resumes_and_a_finished_one_is_not_run_again() {
     let (agent, _) = Scripted::new(vec![Step::Answer("step", 7, 0.1), Step::Hang]);
     let stop = StopHandle::new();
     let trigger = stop.clone();
-    let (engine, events) = collect(Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())));
+    let (engine, events) = collect(
+        Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())),
+    );
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        trigger.stop(StopReason::Interrupted { signal: "SIGINT".into() });
+        trigger.stop(StopReason::Interrupted {
+            signal: "SIGINT".into(),
+        });
     });
     let first = engine.run(stop).await;
     assert_eq!(first.iterations, 2);
@@ -185,14 +261,24 @@ async fn an_unfinished_run_resumes_and_a_finished_one_is_not_run_again() {
     store.save(&saved).unwrap();
 
     let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 3, 0.2)]);
-    let second = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())).run(StopHandle::new()).await;
+    let second = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
     assert_eq!(second.run_id, first.run_id);
-    assert!(matches!(second.reason, StopReason::Completed { iteration: 3, .. }), "{:?}", second.reason);
+    assert!(
+        matches!(second.reason, StopReason::Completed { iteration: 3, .. }),
+        "{:?}",
+        second.reason
+    );
     assert_eq!(second.usage.input_tokens, 10);
     assert_eq!(runs.lock().unwrap()[0].iteration, 3);
 
     let (agent, runs) = Scripted::new(vec![]);
-    let third = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store)).run(StopHandle::new()).await;
+    let third = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store))
+        .run(StopHandle::new())
+        .await;
     assert!(third.already_finished);
     assert_eq!(third.reason, second.reason);
     assert!(runs.lock().unwrap().is_empty());
@@ -202,7 +288,10 @@ async fn an_unfinished_run_resumes_and_a_finished_one_is_not_run_again() {
 async fn a_missing_prompt_file_is_a_clear_error_before_any_iteration() {
     let dir = tempfile::tempdir().unwrap();
     let (agent, runs) = Scripted::new(vec![]);
-    let c = EngineConfig::new(PromptSource::File(dir.path().join("PROMPT.md")), dir.path().to_path_buf());
+    let c = EngineConfig::new(
+        PromptSource::File(dir.path().join("PROMPT.md")),
+        dir.path().to_path_buf(),
+    );
     let summary = Engine::new(c, Box::new(agent)).run(StopHandle::new()).await;
     match summary.reason {
         StopReason::Error { message } => assert!(message.contains("PROMPT.md"), "{message}"),
@@ -218,15 +307,28 @@ async fn the_task_marker_in_the_prompt_file_completes_before_the_next_iteration(
     std::fs::write(&prompt, "# Task\nPrint LOOP_COMPLETE when done.\n").unwrap();
     let (agent, runs) = Scripted::new(vec![Step::Answer("working", 1, 0.0)]);
     let marker_writer = prompt.clone();
-    let (engine, events) = collect(Engine::new(EngineConfig::new(PromptSource::File(prompt), dir.path().to_path_buf()), Box::new(agent)));
+    let (engine, events) = collect(Engine::new(
+        EngineConfig::new(PromptSource::File(prompt), dir.path().to_path_buf()),
+        Box::new(agent),
+    ));
     let engine = engine.with_observer(Box::new(move |e: &LoopEvent| {
         if matches!(e, LoopEvent::IterationFinished { .. }) {
             std::fs::write(&marker_writer, "# Task\n- [x] TASK_COMPLETE\n").unwrap();
         }
     }));
     let summary = engine.run(StopHandle::new()).await;
-    assert_eq!(summary.reason, StopReason::Completed { iteration: 1, source: crate::completion::CompletionSource::TaskMarker });
-    assert_eq!(runs.lock().unwrap().len(), 1, "the promise word in the prompt must not complete the run");
+    assert_eq!(
+        summary.reason,
+        StopReason::Completed {
+            iteration: 1,
+            source: crate::completion::CompletionSource::TaskMarker
+        }
+    );
+    assert_eq!(
+        runs.lock().unwrap().len(),
+        1,
+        "the promise word in the prompt must not complete the run"
+    );
     drop(events);
 }
 
@@ -247,18 +349,40 @@ async fn a_crash_during_an_iteration_counts_it_once_on_resume() {
     let (agent, _) = Scripted::new(vec![Step::Answer("a", 5, 0.5)]);
     let mut c = config(dir.path());
     c.limits.max_iterations = Some(1);
-    Engine::new(c, Box::new(agent)).with_state_store(Box::new(store.clone())).run(StopHandle::new()).await;
+    Engine::new(c, Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
     // As if ralph had been killed during iteration 2 (state saved at its start, no record).
     let before = crashed_state(&store, 2);
 
     let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.25)]);
-    let summary = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())).run(StopHandle::new()).await;
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
     assert_eq!(summary.run_id, before.run_id);
-    assert_eq!(runs.lock().unwrap()[0].iteration, 3, "the cut-short iteration 2 is counted, not repeated");
-    let text = std::fs::read_to_string(store.run_dir(&before.run_id).join("iterations.jsonl")).unwrap();
-    let numbers: Vec<u64> = text.lines().map(|l| serde_json::from_str::<IterationRecord>(l).unwrap().iteration).collect();
+    assert_eq!(
+        runs.lock().unwrap()[0].iteration,
+        3,
+        "the cut-short iteration 2 is counted, not repeated"
+    );
+    let text =
+        std::fs::read_to_string(store.run_dir(&before.run_id).join("iterations.jsonl")).unwrap();
+    let numbers: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<IterationRecord>(l)
+                .unwrap()
+                .iteration
+        })
+        .collect();
     assert_eq!(numbers, vec![1, 2, 3]);
-    assert!((summary.cost_usd - 0.75).abs() < 1e-9, "{}", summary.cost_usd);
+    assert!(
+        (summary.cost_usd - 0.75).abs() < 1e-9,
+        "{}",
+        summary.cost_usd
+    );
 }
 
 #[tokio::test]
@@ -268,7 +392,10 @@ async fn a_crash_after_the_record_but_before_the_state_save_is_recovered_from_th
     let (agent, _) = Scripted::new(vec![Step::Answer("a", 5, 0.5), Step::Answer("b", 7, 0.5)]);
     let mut c = config(dir.path());
     c.limits.max_iterations = Some(2);
-    Engine::new(c, Box::new(agent)).with_state_store(Box::new(store.clone())).run(StopHandle::new()).await;
+    Engine::new(c, Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
     // Roll the state back to "iteration 2 started", keeping iteration 2's record.
     let mut s = crashed_state(&store, 2);
     s.usage.input_tokens = 5;
@@ -276,8 +403,14 @@ async fn a_crash_after_the_record_but_before_the_state_save_is_recovered_from_th
     store.save(&s).unwrap();
 
     let (agent, _) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 0, 0.0)]);
-    let summary = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())).run(StopHandle::new()).await;
-    assert_eq!(summary.usage.input_tokens, 12, "iteration 2's tokens counted exactly once");
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
+    assert_eq!(
+        summary.usage.input_tokens, 12,
+        "iteration 2's tokens counted exactly once"
+    );
     assert!((summary.cost_usd - 1.0).abs() < 1e-9);
     assert_eq!(summary.iterations, 3);
 }

@@ -1,0 +1,390 @@
+//! Claude Code's `stream-json` output, mapped to [`AgentEvent`]s and an [`AgentOutcome`].
+//!
+//! Format source: Claude Code 2.1.197, `claude -p --output-format stream-json --verbose` (recorded
+//! streams in `tests/fixtures/claude/`). One JSON object per line:
+//!
+//! | `type` (`subtype`) | fields used | mapped to |
+//! |---|---|---|
+//! | `system` (`init`) | `session_id`, `model` | [`AgentEvent::Session`] |
+//! | `system` (`api_retry`) | `attempt`, `max_retries`, `retry_delay_ms`, `error_status`, `error` | [`AgentEvent::Retry`] |
+//! | `assistant` | `message.id`, `message.model`, `message.content[]` (`text`, `tool_use`), `message.usage`, `error` | [`AgentEvent::Text`], [`AgentEvent::ToolUse`], [`AgentEvent::Usage`] |
+//! | `rate_limit_event` | `rate_limit_info.status`, `rate_limit_info.resetsAt` (Unix seconds) | reset time of a usage limit |
+//! | `result` | `subtype`, `is_error`, `api_error_status`, `result`, `num_turns`, `total_cost_usd`, `usage`, `modelUsage`, `session_id` | the outcome |
+//!
+//! `user` events (tool results) are ignored on purpose: what a tool printed says nothing about the
+//! agent's own state, and must never be mistaken for a usage limit.
+//!
+//! Usage while running is the sum of the `usage` of each distinct assistant message (Claude repeats a
+//! message's usage on every content block, and reports `output_tokens` as of the message's start, so the
+//! running figure undercounts output). The `result` event then gives the authoritative totals (summed over
+//! `modelUsage`, which includes sub-agents) and the cost in USD.
+
+use super::classify::{Classified, classify};
+use crate::lines::{Line, truncate_text};
+use crate::process::{ProcessExit, StreamHandler};
+use crate::secrets::mask_secrets;
+use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, Usage};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Longest tool summary in [`AgentEvent::ToolUse`], in bytes.
+const SUMMARY_MAX: usize = 200;
+
+/// Reads Claude Code's stream-json and classifies the run (a [`StreamHandler`]).
+#[derive(Debug, Default)]
+pub struct ClaudeStream {
+    workspace: PathBuf,
+    session_id: Option<String>,
+    model: Option<String>,
+    /// Usage of each assistant message seen, by message id.
+    message_usage: BTreeMap<String, Usage>,
+    last_usage: Usage,
+    result: Option<ResultEvent>,
+    /// `Some(reset)` once a `rate_limit_event` said `rejected`.
+    limit_rejected: Option<Option<u64>>,
+    /// The `error` tag of the last synthetic assistant message (`authentication_failed`, `rate_limit`...).
+    assistant_error: Option<String>,
+    unparsed_lines: u64,
+}
+
+impl ClaudeStream {
+    /// A handler for a run in `workspace` (tool summaries show paths relative to it).
+    pub fn new(workspace: impl Into<PathBuf>) -> Self {
+        ClaudeStream {
+            workspace: workspace.into(),
+            ..ClaudeStream::default()
+        }
+    }
+
+    fn on_event(&mut self, event: StreamEvent, events: &EventSender) {
+        match event {
+            StreamEvent::System(s) => self.on_system(s, events),
+            StreamEvent::Assistant(a) => self.on_assistant(a, events),
+            StreamEvent::RateLimitEvent(r) => {
+                if r.rate_limit_info.status.as_deref() == Some("rejected") {
+                    let reset = r.rate_limit_info.resets_at.and_then(unix_seconds);
+                    self.limit_rejected = Some(reset);
+                }
+            }
+            StreamEvent::Result(r) => {
+                if self.session_id.is_none() {
+                    self.session_id = r.session_id.clone();
+                }
+                if let Some(usage) = r.total_usage() {
+                    self.last_usage = usage;
+                    let cost = r.total_cost_usd.map(|usd| Cost {
+                        usd,
+                        estimated: false,
+                    });
+                    let _ = events.send(AgentEvent::Usage { usage, cost });
+                }
+                self.result = Some(r);
+            }
+            StreamEvent::Other => {}
+        }
+    }
+
+    fn on_system(&mut self, s: SystemEvent, events: &EventSender) {
+        match s.subtype.as_deref() {
+            Some("init") => {
+                self.session_id = s.session_id.clone().or(self.session_id.take());
+                self.model = s.model.clone().or(self.model.take());
+                let _ = events.send(AgentEvent::Session {
+                    session_id: s.session_id,
+                    model: s.model,
+                });
+            }
+            Some("api_retry") => {
+                let mut message = match (s.error_status, s.error.as_deref()) {
+                    (Some(status), Some(e)) => format!("API error {status} ({e})"),
+                    (Some(status), None) => format!("API error {status}"),
+                    (None, Some(e)) => format!("API error ({e})"),
+                    (None, None) => "API error".to_string(),
+                };
+                if let Some(max) = s.max_retries {
+                    message.push_str(&format!("; retry {} of {max}", s.attempt.unwrap_or(0)));
+                }
+                if let Some(ms) = s.retry_delay_ms {
+                    message.push_str(&format!(" in {:.1} s", ms / 1000.0));
+                }
+                let _ = events.send(AgentEvent::Retry {
+                    attempt: s.attempt.unwrap_or(0),
+                    message,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn on_assistant(&mut self, a: AssistantEvent, events: &EventSender) {
+        // Claude Code reports API failures as a synthetic assistant message carrying an `error` tag.
+        let synthetic = a.message.model.as_deref() == Some("<synthetic>");
+        if a.error.is_some() {
+            self.assistant_error = a.error;
+        }
+        if !synthetic && a.parent_tool_use_id.is_none() {
+            if let Some(m) = &a.message.model {
+                self.model = Some(m.clone());
+            }
+        }
+        for block in a.message.content {
+            match block {
+                ContentBlock::Text { text } if !text.trim().is_empty() => {
+                    let _ = events.send(AgentEvent::Text { text });
+                }
+                ContentBlock::ToolUse { name, input } => {
+                    let summary = tool_summary(&name, &input, &self.workspace);
+                    let _ = events.send(AgentEvent::ToolUse { name, summary });
+                }
+                _ => {}
+            }
+        }
+        if let (Some(id), Some(usage), false) = (a.message.id, a.message.usage, synthetic) {
+            self.message_usage.insert(id, usage.into());
+            let mut total = Usage::default();
+            for u in self.message_usage.values() {
+                total += *u;
+            }
+            if total != self.last_usage {
+                self.last_usage = total;
+                let _ = events.send(AgentEvent::Usage {
+                    usage: total,
+                    cost: None,
+                });
+            }
+        }
+    }
+}
+
+impl StreamHandler for ClaudeStream {
+    fn on_stdout(&mut self, line: Line, events: &EventSender) {
+        if line.is_truncated() {
+            tracing::warn!(
+                bytes = line.original_len(),
+                "claude printed an over-long line; ignored"
+            );
+            self.unparsed_lines += 1;
+            return;
+        }
+        match serde_json::from_slice::<StreamEvent>(line.as_bytes()) {
+            Ok(event) => self.on_event(event, events),
+            Err(e) => {
+                self.unparsed_lines += 1;
+                tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not a stream-json event");
+            }
+        }
+    }
+
+    fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome {
+        let Classified { status, message } = classify(
+            self.result.as_ref(),
+            self.limit_rejected,
+            self.assistant_error.as_deref(),
+            self.unparsed_lines,
+            exit,
+        );
+        let mut outcome = AgentOutcome::new(status);
+        outcome.message = message;
+        outcome.usage = self.last_usage;
+        outcome.session_id = self.session_id.clone();
+        outcome.model = self.model.clone();
+        if let Some(r) = &self.result {
+            outcome.final_text = r.result.clone();
+            outcome.cost = r.total_cost_usd.map(|usd| Cost {
+                usd,
+                estimated: false,
+            });
+        }
+        outcome
+    }
+}
+
+/// One-line description of a tool call: the file for file tools, the command for Bash, the pattern,
+/// URL or query for search tools, else the first string in the input; secrets masked, truncated.
+fn tool_summary(name: &str, input: &Value, workspace: &std::path::Path) -> String {
+    let field = |k: &str| input.get(k).and_then(Value::as_str);
+    let chosen = match name {
+        "Write" | "Edit" | "MultiEdit" | "Read" => field("file_path").map(|p| {
+            std::path::Path::new(p)
+                .strip_prefix(workspace)
+                .map(|r| r.display().to_string())
+                .unwrap_or_else(|_| p.to_string())
+        }),
+        "NotebookEdit" => field("notebook_path").map(str::to_string),
+        "Bash" => field("command").map(str::to_string),
+        "Glob" | "Grep" => field("pattern").map(str::to_string),
+        "WebFetch" => field("url").map(str::to_string),
+        "WebSearch" => field("query").map(str::to_string),
+        "Task" | "Agent" => field("description").map(str::to_string),
+        _ => None,
+    };
+    let text = chosen
+        .or_else(|| {
+            input
+                .as_object()
+                .and_then(|o| o.values().find_map(Value::as_str))
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    truncate_text(&mask_secrets(&one_line), SUMMARY_MAX)
+}
+
+/// A number of Unix seconds (or milliseconds, from releases that sent those) as whole seconds.
+fn unix_seconds(n: f64) -> Option<u64> {
+    if !n.is_finite() || n <= 0.0 {
+        return None;
+    }
+    let secs = if n > 100_000_000_000.0 { n / 1000.0 } else { n };
+    Some(secs as u64)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum StreamEvent {
+    System(SystemEvent),
+    Assistant(AssistantEvent),
+    RateLimitEvent(RateLimitEvent),
+    Result(ResultEvent),
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+struct SystemEvent {
+    subtype: Option<String>,
+    session_id: Option<String>,
+    model: Option<String>,
+    attempt: Option<u32>,
+    max_retries: Option<u32>,
+    retry_delay_ms: Option<f64>,
+    error_status: Option<u16>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AssistantEvent {
+    message: AssistantMessage,
+    parent_tool_use_id: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AssistantMessage {
+    id: Option<String>,
+    model: Option<String>,
+    #[serde(default)]
+    content: Vec<ContentBlock>,
+    usage: Option<RawUsage>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ContentBlock {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        name: String,
+        #[serde(default)]
+        input: Value,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Deserialize)]
+struct RateLimitEvent {
+    rate_limit_info: RateLimitInfo,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RateLimitInfo {
+    status: Option<String>,
+    resets_at: Option<f64>,
+}
+
+/// Token counts of the Anthropic `usage` object (snake case, in `assistant` and `result` events).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+struct RawUsage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl From<RawUsage> for Usage {
+    fn from(u: RawUsage) -> Usage {
+        Usage {
+            input_tokens: u.input_tokens.unwrap_or(0),
+            output_tokens: u.output_tokens.unwrap_or(0),
+            cache_creation_input_tokens: u.cache_creation_input_tokens.unwrap_or(0),
+            cache_read_input_tokens: u.cache_read_input_tokens.unwrap_or(0),
+            reasoning_output_tokens: 0,
+        }
+    }
+}
+
+/// Per-model token counts of `result.modelUsage` (camel case).
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModelUsage {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+}
+
+/// The final `result` event.
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct ResultEvent {
+    pub(super) subtype: Option<String>,
+    pub(super) is_error: Option<bool>,
+    /// HTTP status of the API error (a number; `null` when there was none).
+    pub(super) api_error_status: Option<Value>,
+    /// The final answer (or the error text when `is_error`); absent for `error_max_turns`.
+    pub(super) result: Option<String>,
+    pub(super) num_turns: Option<u64>,
+    total_cost_usd: Option<f64>,
+    usage: Option<RawUsage>,
+    #[serde(rename = "modelUsage")]
+    model_usage: Option<BTreeMap<String, ModelUsage>>,
+    session_id: Option<String>,
+}
+
+impl ResultEvent {
+    /// The HTTP status of the API error, if any.
+    pub(super) fn api_status(&self) -> Option<u16> {
+        match self.api_error_status.as_ref()? {
+            Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
+            Value::String(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    /// Tokens of the whole run: the sum over `modelUsage` (includes sub-agents and helper models) when
+    /// present, else `usage`.
+    fn total_usage(&self) -> Option<Usage> {
+        if let Some(models) = self.model_usage.as_ref().filter(|m| !m.is_empty()) {
+            let mut total = Usage::default();
+            for m in models.values() {
+                total += Usage {
+                    input_tokens: m.input_tokens.unwrap_or(0),
+                    output_tokens: m.output_tokens.unwrap_or(0),
+                    cache_creation_input_tokens: m.cache_creation_input_tokens.unwrap_or(0),
+                    cache_read_input_tokens: m.cache_read_input_tokens.unwrap_or(0),
+                    reasoning_output_tokens: 0,
+                };
+            }
+            return Some(total);
+        }
+        self.usage.map(Usage::from)
+    }
+}
+
+#[cfg(test)]
+#[path = "stream_tests.rs"]
+mod tests;

@@ -1,0 +1,146 @@
+//! `ralph status` and `ralph clean`: read-only and housekeeping commands over the state directory.
+
+use crate::cli::{CleanArgs, StatusArgs};
+use crate::exit_codes;
+use ralph_core::lock::RunLock;
+use ralph_core::state::{FileStateStore, RunStatus, StateStore};
+use std::path::{Path, PathBuf};
+
+/// The state directory from `-C`/`--state-dir` or `RALPH_WORKSPACE`/`RALPH_STATE_DIR`.
+fn state_dir(workspace: &Option<PathBuf>, state_dir: &Option<PathBuf>) -> PathBuf {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let workspace = workspace
+        .clone()
+        .or_else(|| std::env::var_os("RALPH_WORKSPACE").map(PathBuf::from))
+        .map(|w| cwd.join(w))
+        .unwrap_or(cwd);
+    let dir = state_dir
+        .clone()
+        .or_else(|| std::env::var_os("RALPH_STATE_DIR").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".agent"));
+    workspace.join(dir)
+}
+
+/// `ralph status`: prints the saved run state and whether a run is active. Exit 0, or 2 when there is no
+/// state (or it cannot be read).
+pub fn status(args: &StatusArgs) -> u8 {
+    let dir = state_dir(&args.workspace, &args.state_dir);
+    let store = FileStateStore::existing(&dir);
+    let state = match store.load() {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            eprintln!(
+                "ralph: no run in {} (nothing has run in this workspace yet)",
+                dir.display()
+            );
+            return exit_codes::USAGE;
+        }
+        Err(e) => {
+            eprintln!("ralph: error: {e}");
+            return exit_codes::USAGE;
+        }
+    };
+    let holder = RunLock::holder(&dir);
+    if args.json {
+        let mut v = serde_json::to_value(&state).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert("active".into(), holder.is_some().into());
+            o.insert("pid".into(), holder.flatten().into());
+        }
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return exit_codes::COMPLETED;
+    }
+    let status = match (&state.status, holder) {
+        (_, Some(pid)) => format!(
+            "running (pid {})",
+            pid.map(|p| p.to_string())
+                .unwrap_or_else(|| "unknown".into())
+        ),
+        (RunStatus::Finished, None) => match &state.stop_reason {
+            Some(r) => format!("finished: {r}"),
+            None => "finished".into(),
+        },
+        (RunStatus::Running, None) => {
+            "stopped before finishing (the next `ralph run` resumes it)".into()
+        }
+    };
+    println!("run        {}", state.run_id);
+    println!("status     {status}");
+    println!("agent      {}", state.agent);
+    println!("iteration  {}", state.iteration);
+    println!(
+        "tokens     {} (input {}, cache write {}, output {}; cache read {})",
+        state.tokens_total,
+        state.usage.input_tokens,
+        state.usage.cache_creation_input_tokens,
+        state.usage.output_tokens,
+        state.usage.cache_read_input_tokens
+    );
+    let est = if state.cost_estimated {
+        " (estimated)"
+    } else {
+        ""
+    };
+    println!("cost       ${:.4}{est}", state.cost_usd);
+    println!("runtime    {:.1}s", state.runtime_secs);
+    if let Some(o) = &state.last_outcome {
+        println!("last       {o}");
+    }
+    exit_codes::COMPLETED
+}
+
+/// `ralph clean`: removes `runs/<id>` directories of runs other than the current one.
+pub fn clean(args: &CleanArgs) -> u8 {
+    let dir = state_dir(&args.workspace, &args.state_dir);
+    let store = FileStateStore::existing(&dir);
+    let current = match store.load() {
+        Ok(s) => s.map(|s| s.run_id),
+        Err(e) => {
+            eprintln!("ralph: error: {e}; not cleaning while the current run is unknown");
+            return exit_codes::USAGE;
+        }
+    };
+    let mut removed = 0u64;
+    let mut bytes = 0u64;
+    for id in store.run_ids() {
+        if Some(&id) == current.as_ref() {
+            continue;
+        }
+        let path = store.run_dir(&id);
+        let size = dir_size(&path);
+        if args.dry_run {
+            println!("would remove {} ({size} bytes)", path.display());
+        } else if let Err(e) = std::fs::remove_dir_all(&path) {
+            eprintln!("ralph: cannot remove {}: {e}", path.display());
+            return exit_codes::FAILED;
+        } else {
+            println!("removed {} ({size} bytes)", path.display());
+        }
+        removed += 1;
+        bytes += size;
+    }
+    let verb = if args.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    println!(
+        "{verb} {removed} earlier run(s), {bytes} bytes; kept the current run{}",
+        current.map(|c| format!(" {c}")).unwrap_or_default()
+    );
+    exit_codes::COMPLETED
+}
+
+fn dir_size(path: &Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
