@@ -59,7 +59,7 @@ pub(crate) fn lock(repo: &gix::Repository, timeout: Duration) -> Result<LockStat
                     return if lock_path.exists() {
                         Ok(LockState::Busy(lock_path))
                     } else {
-                        Err(Error::git("lock the index", err.into()))
+                        Err(Error::git("lock the index", err))
                     };
                 }
                 std::thread::sleep(delay);
@@ -162,16 +162,16 @@ pub(crate) fn apply(
     changed
 }
 
-/// Writes `state` through `lock` and renames it into place.
+/// Writes `index` through `lock` and renames it into place.
 ///
 /// The tree-cache extension is dropped (gix does not recompute it, and a stale one would make `git commit`
 /// reuse outdated subtrees); so are the untracked cache and the fsmonitor data, which git rebuilds.
 pub(crate) fn write(
     repo: &gix::Repository,
-    state: &mut gix::index::State,
+    index: &mut gix::index::File,
     lock: IndexLock,
 ) -> Result<(), Error> {
-    state.remove_tree();
+    index.remove_tree();
     let skip_hash = repo
         .config_snapshot()
         .boolean("index.skipHash")
@@ -184,7 +184,8 @@ pub(crate) fn write(
         skip_hash,
     };
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, lock.file);
-    state.write_to(&mut out, options).ctx("write the index")?;
+    // `File::write_to` (not `State::write_to`) appends the checksum git verifies.
+    index.write_to(&mut out, options).ctx("write the index")?;
     out.flush()
         .map_err(|e| Error::io("write", repo.index_path(), e))?;
     let file = out

@@ -129,7 +129,7 @@ pub(crate) fn open(workspace: &Path) -> Result<Workspace, Error> {
         .map_err(|e| Error::io("open the working tree", workdir, e))?;
     let prefix = workspace
         .strip_prefix(&workdir)
-        .map(|rel| crate::paths::to_repo(rel))
+        .map(crate::paths::to_repo)
         .unwrap_or_default();
     Ok(Workspace {
         repo,

@@ -89,7 +89,7 @@ impl Filter {
         let state_dir = state_dir
             .strip_prefix(&ws.workdir)
             .ok()
-            .map(|rel| crate::paths::to_repo(rel))
+            .map(crate::paths::to_repo)
             .filter(|rel| !rel.is_empty());
         Filter {
             state_dir,

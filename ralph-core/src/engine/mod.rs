@@ -218,6 +218,7 @@ impl Engine {
             Ok(None) => {}
             Err(e) => return self.fail_early(e, started),
         }
+        run.stop_reason = None;
         let base_runtime = Duration::from_secs_f64(run.runtime_secs);
         let resumed = run.iteration > 0;
         self.emit(LoopEvent::RunStarted {
@@ -437,7 +438,7 @@ impl Engine {
                     let mut stats = stats;
                     stats.elapsed = elapsed();
                     run_state::update(&mut run, &stats, None);
-                    run.status = RunStatus::Finished;
+                    run.status = if reason.is_resumable() { RunStatus::Running } else { RunStatus::Finished };
                     run.stop_reason = Some(reason.clone());
                     if let Err(e) = self.state.save(&run) {
                         self.emit(LoopEvent::Warning {

@@ -414,3 +414,20 @@ async fn a_crash_after_the_record_but_before_the_state_save_is_recovered_from_th
     assert!((summary.cost_usd - 1.0).abs() < 1e-9);
     assert_eq!(summary.iterations, 3);
 }
+
+#[tokio::test]
+async fn an_interrupted_run_is_resumed_by_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let (agent, _) = Scripted::new(vec![Step::Hang]);
+    let stop = StopHandle::new();
+    stop.stop(StopReason::Interrupted { signal: "SIGTERM".into() });
+    let first = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())).run(stop).await;
+    assert_eq!(first.reason, StopReason::Interrupted { signal: "SIGTERM".into() });
+    assert_eq!(store.load().unwrap().unwrap().status, RunStatus::Running);
+
+    let (agent, _) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 0, 0.0)]);
+    let second = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store)).run(StopHandle::new()).await;
+    assert_eq!(second.run_id, first.run_id);
+    assert!(second.reason.is_completed());
+}

@@ -1,0 +1,4 @@
+//! Integration tests of `ralph-git` against real repositories, with the git CLI as the oracle.
+
+mod checkpoint;
+mod support;
