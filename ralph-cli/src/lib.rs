@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod exit_codes;
 pub mod inspect;
+pub mod orphans;
 pub mod output;
 pub mod pid1;
 pub mod run;

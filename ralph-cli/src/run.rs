@@ -3,6 +3,7 @@
 
 use crate::cli::RunArgs;
 use crate::exit_codes;
+use crate::orphans;
 use crate::output::Terminal;
 use crate::settings::{self, LogFormat, RunSettings};
 use ralph_agents::AgentSettings;
@@ -77,10 +78,15 @@ pub async fn run(args: RunArgs) -> u8 {
         }
         Err(e) => return usage_error(&e.to_string()),
     };
+    if let Some(pgid) = orphans::kill_stale_agent(store.dir()) {
+        tracing::warn!("killed process group {pgid}, an agent left running by an earlier ralph that was killed");
+    }
 
     let config = engine_config(&settings, prompt);
+    let store_dir = store.dir().to_path_buf();
     let engine = Engine::new(config, agent)
         .with_state_store(Box::new(store))
+        .with_observer(Box::new(orphans::AgentPidFile::new(&store_dir)))
         .with_observer(Box::new(Terminal::new(
             settings.log_format,
             settings.verbose,

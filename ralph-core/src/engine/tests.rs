@@ -431,3 +431,37 @@ async fn an_interrupted_run_is_resumed_by_the_next_run() {
     assert_eq!(second.run_id, first.run_id);
     assert!(second.reason.is_completed());
 }
+
+mockall::mock! {
+    Store {}
+    impl StateStore for Store {
+        fn load(&self) -> Result<Option<RunState>, Error>;
+        fn save(&self, state: &RunState) -> Result<(), Error>;
+        fn record_iteration(&self, run_id: &str, record: &IterationRecord) -> Result<(), Error>;
+    }
+}
+
+#[tokio::test]
+async fn a_state_store_that_fails_stops_the_run_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = MockStore::new();
+    store.expect_load().returning(|| Ok(None));
+    store.expect_record_iteration().returning(|_, _| Ok(()));
+    let mut saves = 0;
+    store.expect_save().times(4).returning(move |_| {
+        saves += 1;
+        // The new run's first save and "iteration 1 started" succeed; the end of iteration 1 fails.
+        if saves <= 2 {
+            Ok(())
+        } else {
+            Err(Error::State { path: "/state/state.json".into(), message: "cannot write: No space left on device".into(), source: None })
+        }
+    });
+    let (agent, runs) = Scripted::new(vec![Step::Answer("working", 1, 0.0)]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store)).run(StopHandle::new()).await;
+    match summary.reason {
+        StopReason::Error { message } => assert!(message.contains("No space left"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(runs.lock().unwrap().len(), 1, "no further iteration runs without saved state");
+}

@@ -115,3 +115,25 @@ async fn the_checkpointer_trait_returns_the_commit_id_or_none() {
     assert_eq!(id.map(|id| id.0), Some(fx.rev("HEAD")));
     assert_eq!(none, None);
 }
+
+#[test]
+fn a_workspace_inside_a_larger_repository_commits_only_its_own_files() {
+    let fx = Fixture::new("new_repo; mkdir pkg other; echo p > pkg/p; echo o > other/o; git add -A; git commit -qm i");
+    fx.sh("echo p2 >> pkg/p; echo n > pkg/new; echo o2 >> other/o; echo stray > stray.txt; echo s > other/staged; git add other/staged");
+    let git = ralph_git::GitCheckpointer::open(fx.file("pkg"), CheckpointOptions::default()).unwrap();
+
+    let outcome = git.checkpoint_blocking(&request("r", 1)).unwrap();
+
+    // The oracle: `git add -A -- pkg` on a copy whose index has nothing else staged.
+    let expected = {
+        fx.sh("cp -a . ../scoped");
+        let tree = fx.sh_in(&fx.file("../scoped"), "git reset -q && git add -A -- pkg && git write-tree");
+        fx.sh("rm -rf ../scoped");
+        tree.trim().to_owned()
+    };
+    assert_eq!(committed(&outcome).tree.0, expected);
+    let mut status = fx.status();
+    status.sort();
+    assert_eq!(status, [" M other/o", "?? stray.txt", "A  other/staged"], "outside the workspace nothing changes");
+    fx.assert_fsck_clean();
+}

@@ -204,6 +204,8 @@ pub fn committed(outcome: &CheckpointOutcome) -> &ralph_git::Checkpoint {
 pub fn assert_checkpoint_matches_git(fx: &Fixture, outcome: &CheckpointOutcome, skipped: &[&str]) {
     let checkpoint = committed(outcome);
     assert_eq!(fx.rev("HEAD"), checkpoint.commit.0, "HEAD is the checkpoint");
+    // Before anything refreshes the index: every entry's stat must match its file, or git would hash them all.
+    assert_eq!(fx.git(&["diff-files", "--name-only"]), "", "index entries whose stat does not match the file");
     assert_eq!(checkpoint.tree.0, fx.oracle_tree(skipped), "tree equals `git add -A && git write-tree`");
     let expected_status: Vec<String> = skipped.iter().map(|p| format!("?? {p}")).collect();
     let mut status = fx.status();

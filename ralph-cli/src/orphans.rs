@@ -1,0 +1,104 @@
+//! Agents left behind by a ralph that was killed with SIGKILL.
+//!
+//! ralph stops its agents on every path it controls, but nothing runs in a process killed by `kill -9`
+//! (or by the OOM killer), and an agent runs in its own process group, so it survives its parent. While an
+//! agent runs, ralph therefore keeps `<state dir>/agent.pid` with the agent's process group id and the
+//! leader's start time; the next `ralph run` in the workspace kills that group if it is still the same one
+//! (same start time, so a recycled pid is never hit) before it resumes.
+
+use ralph_core::{AgentEvent, LoopEvent, Observer};
+use std::path::{Path, PathBuf};
+
+const FILE: &str = "agent.pid";
+
+/// `(process group id, start time in clock ticks since boot)` of process `pid`, from `/proc/<pid>/stat`
+/// (fields 5 and 22), if it exists.
+fn group_and_start(pid: i32) -> Option<(i32, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces and parentheses: fields resume after the last ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+    Some((fields.get(2)?.parse().ok()?, fields.get(19)?.parse().ok()?))
+}
+
+fn start_time(pid: i32) -> Option<u64> {
+    group_and_start(pid).map(|(_, start)| start)
+}
+
+/// True when some process is in group `pgid` and started no earlier than `start` (so it belongs to the
+/// recorded agent, not to a later owner of a recycled pgid).
+fn group_alive_since(pgid: i32, start: u64) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(group_and_start)
+        .any(|(group, started)| group == pgid && started >= start)
+}
+
+/// Records the running agent's process group in the state directory.
+pub struct AgentPidFile {
+    path: PathBuf,
+}
+
+impl AgentPidFile {
+    /// An observer that keeps `<state_dir>/agent.pid` up to date.
+    pub fn new(state_dir: &Path) -> Self {
+        AgentPidFile { path: state_dir.join(FILE) }
+    }
+}
+
+impl Observer for AgentPidFile {
+    fn on_event(&mut self, event: &LoopEvent) {
+        match event {
+            LoopEvent::Agent { activity: AgentEvent::Started { pid: Some(pid), .. }, .. } => {
+                let Ok(pgid) = i32::try_from(*pid) else { return };
+                if let Some(start) = start_time(pgid) {
+                    let _ = ralph_core::state::write_atomic(&self.path, format!("{pgid} {start}\n").as_bytes());
+                }
+            }
+            LoopEvent::IterationFinished { .. } | LoopEvent::RunFinished { .. } => {
+                let _ = std::fs::remove_file(&self.path);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Kills the agent process group recorded in `state_dir` if it is still alive and still the same
+/// processes; returns its pgid when it did. Call only while holding the run lock.
+pub fn kill_stale_agent(state_dir: &Path) -> Option<i32> {
+    let path = state_dir.join(FILE);
+    let text = std::fs::read_to_string(&path).ok()?;
+    let _ = std::fs::remove_file(&path);
+    let mut parts = text.split_whitespace();
+    let pgid: i32 = parts.next()?.parse().ok()?;
+    let start: u64 = parts.next()?.parse().ok()?;
+    // The leader may have exited while its children (same group) live on.
+    let leader_matches = start_time(pgid) == Some(start);
+    if pgid <= 1 || !(leader_matches || (start_time(pgid).is_none() && group_alive_since(pgid, start))) {
+        return None;
+    }
+    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL).ok()?;
+    Some(pgid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_of_this_process_is_known_and_stable() {
+        let me = std::process::id() as i32;
+        let a = start_time(me).unwrap();
+        assert_eq!(start_time(me), Some(a));
+        assert_eq!(start_time(i32::MAX), None);
+    }
+
+    #[test]
+    fn a_recorded_group_with_another_start_time_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = std::process::id() as i32;
+        std::fs::write(dir.path().join(FILE), format!("{me} 1\n")).unwrap();
+        assert_eq!(kill_stale_agent(dir.path()), None);
+        assert!(!dir.path().join(FILE).exists());
+    }
+}
