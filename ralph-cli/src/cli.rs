@@ -35,6 +35,18 @@ pub enum Command {
     Status(StatusArgs),
     /// Remove the records of earlier runs from the state directory (never the current run's).
     Clean(CleanArgs),
+    /// Write a PROMPT.md template, a ralph.yml with every setting at its default, and the state directory
+    /// (existing files are kept).
+    Init {
+        /// Directory to initialise [default: current directory].
+        #[arg(short = 'C', long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+    },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Options of `ralph run`. Each has a `RALPH_*` variable and a `ralph.yml` key; a flag wins over both.

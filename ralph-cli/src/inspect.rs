@@ -47,7 +47,7 @@ pub fn status(args: &StatusArgs) -> u8 {
             o.insert("active".into(), holder.is_some().into());
             o.insert("pid".into(), holder.flatten().into());
         }
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        crate::say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return exit_codes::COMPLETED;
     }
     let status = match (&state.status, holder) {
@@ -64,11 +64,11 @@ pub fn status(args: &StatusArgs) -> u8 {
             "stopped before finishing (the next `ralph run` resumes it)".into()
         }
     };
-    println!("run        {}", state.run_id);
-    println!("status     {status}");
-    println!("agent      {}", state.agent);
-    println!("iteration  {}", state.iteration);
-    println!(
+    crate::say!("run        {}", state.run_id);
+    crate::say!("status     {status}");
+    crate::say!("agent      {}", state.agent);
+    crate::say!("iteration  {}", state.iteration);
+    crate::say!(
         "tokens     {} (input {}, cache write {}, output {}; cache read {})",
         state.tokens_total,
         state.usage.input_tokens,
@@ -81,10 +81,10 @@ pub fn status(args: &StatusArgs) -> u8 {
     } else {
         ""
     };
-    println!("cost       ${:.4}{est}", state.cost_usd);
-    println!("runtime    {:.1}s", state.runtime_secs);
+    crate::say!("cost       ${:.4}{est}", state.cost_usd);
+    crate::say!("runtime    {:.1}s", state.runtime_secs);
     if let Some(o) = &state.last_outcome {
-        println!("last       {o}");
+        crate::say!("last       {o}");
     }
     exit_codes::COMPLETED
 }
@@ -109,12 +109,12 @@ pub fn clean(args: &CleanArgs) -> u8 {
         let path = store.run_dir(&id);
         let size = dir_size(&path);
         if args.dry_run {
-            println!("would remove {} ({size} bytes)", path.display());
+            crate::say!("would remove {} ({size} bytes)", path.display());
         } else if let Err(e) = std::fs::remove_dir_all(&path) {
             eprintln!("ralph: cannot remove {}: {e}", path.display());
             return exit_codes::FAILED;
         } else {
-            println!("removed {} ({size} bytes)", path.display());
+            crate::say!("removed {} ({size} bytes)", path.display());
         }
         removed += 1;
         bytes += size;
@@ -124,7 +124,7 @@ pub fn clean(args: &CleanArgs) -> u8 {
     } else {
         "removed"
     };
-    println!(
+    crate::say!(
         "{verb} {removed} earlier run(s), {bytes} bytes; kept the current run{}",
         current.map(|c| format!(" {c}")).unwrap_or_default()
     );

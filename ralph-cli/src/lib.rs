@@ -14,6 +14,7 @@
 
 pub mod cli;
 pub mod exit_codes;
+pub mod init;
 pub mod inspect;
 pub mod orphans;
 pub mod output;
@@ -22,6 +23,15 @@ pub mod run;
 pub mod settings;
 
 use clap::Parser;
+
+/// `println!` that ignores a closed stdout (`ralph status | head`) instead of panicking.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 use std::process::ExitCode;
 
 /// Runs `ralph` with the process's arguments and environment; returns the exit code.
@@ -44,6 +54,18 @@ pub fn main() -> ExitCode {
         Some(cli::Command::Run(args)) => args,
         Some(cli::Command::Status(args)) => return ExitCode::from(inspect::status(&args)),
         Some(cli::Command::Clean(args)) => return ExitCode::from(inspect::clean(&args)),
+        Some(cli::Command::Init { workspace }) => {
+            let dir = workspace.unwrap_or_else(|| std::path::PathBuf::from("."));
+            return ExitCode::from(init::init(&dir));
+        }
+        Some(cli::Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli::Cli::command(), "ralph", &mut script);
+            use std::io::Write as _;
+            let _ = std::io::stdout().lock().write_all(&script);
+            return ExitCode::SUCCESS;
+        }
         None => cli.run,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -314,5 +314,5 @@ fn print_plan(
         "api keys",
         ralph_agents::describe_keys(&|k| std::env::var(k).ok()),
     );
-    print!("{out}");
+    crate::say!("{}", out.trim_end());
 }
