@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ralph_testkit::{
-    ApiError, Block, HermeticEnv, Iteration, ModelServer, RunOutput, Script, TestDir, Turn, Usage,
-    install_claude, procs, run_with_timeout,
+    Answer, ApiError, Block, HermeticEnv, Iteration, ModelServer, RunOutput, Script, TestDir, Turn,
+    Usage, install_claude, procs, run_with_timeout,
 };
 use serde_json::Value;
 
@@ -322,7 +322,16 @@ fn a_model_that_never_answers_is_cut_off_by_the_iteration_timeout_and_leaves_no_
         "3 s timeout plus the stop grace period took {:?}",
         start.elapsed()
     );
-    assert_eq!(server.sessions().len(), 1, "{}", server.log());
+    // One agent run; on a loaded machine Claude may not even have reached the model within 3 s.
+    assert!(server.sessions().len() <= 1, "{}", server.log());
+    assert!(
+        server
+            .requests()
+            .iter()
+            .all(|r| matches!(r.answer, Answer::Probe | Answer::Hang)),
+        "the model answered something\n{}",
+        server.log()
+    );
     let state = state(&dir);
     let records = read_jsonl(&run_dir(&dir, &state).join("iterations.jsonl"));
     assert_eq!(records.len(), 1, "{records:#?}");

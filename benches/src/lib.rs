@@ -41,6 +41,9 @@ impl BenchRepo {
         git(path, &["init", "-q", "-b", "main"])?;
         git(path, &["config", "user.name", "Bench"])?;
         git(path, &["config", "user.email", "bench@example.com"])?;
+        // A background `git gc --auto` would race with copying the repository and add noise to the timings.
+        git(path, &["config", "gc.auto", "0"])?;
+        git(path, &["config", "maintenance.auto", "false"])?;
         git(path, &["add", "-A"])?;
         git(path, &["commit", "-q", "-m", "generated"])?;
         Ok(BenchRepo {

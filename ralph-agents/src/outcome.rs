@@ -22,10 +22,8 @@ pub(crate) fn spawn_failed(
     install_hint: Option<&str>,
 ) -> AgentOutcome {
     let mut message = format!("cannot start `{}`: {error}", program.display());
-    if error.kind() == io::ErrorKind::NotFound {
-        if let Some(hint) = install_hint {
-            message.push_str(&format!("; install it with `{hint}`"));
-        }
+    if let (io::ErrorKind::NotFound, Some(hint)) = (error.kind(), install_hint) {
+        message.push_str(&format!("; install it with `{hint}`"));
     }
     tracing::warn!(%message, "agent not started");
     let mut outcome = AgentOutcome::new(OutcomeStatus::Failed {

@@ -342,7 +342,7 @@ pub async fn supervise(
             _ = &mut kill, if kill_at.is_some() && status.is_none() => {
                 tracing::debug!(?pid, "grace period over: SIGKILL to the agent's group");
                 if let Some(g) = &group {
-                    let _ = g;
+                    g.signal(Signal::SIGKILL);
                 }
                 kill_at = None;
                 None
@@ -478,10 +478,6 @@ async fn drain_stderr(stderr: tokio::process::ChildStderr, tx: mpsc::Sender<Stri
 /// `grace`), then waits briefly until the group is empty so that nothing outlives the run.
 async fn clean_group(group: Group, kill_at: Option<TokioInstant>, grace: Duration) {
     const POLL: Duration = Duration::from_millis(20);
-    if kill_at.is_none() {
-        group.release();
-        return;
-    }
     reap_own_zombies(&group);
     let kill_at = match kill_at {
         Some(at) => at,

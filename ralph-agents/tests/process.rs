@@ -61,7 +61,11 @@ async fn run(
     cancel: CancellationToken,
 ) -> (AgentOutcome, Vec<AgentEvent>) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let outcome = agent.run(request, tx, cancel).await.unwrap();
+    // A broken supervisor hangs rather than fails: bound every run.
+    let outcome = tokio::time::timeout(Duration::from_secs(20), agent.run(request, tx, cancel))
+        .await
+        .expect("the run did not end within 20 s")
+        .unwrap();
     let mut events = Vec::new();
     while let Ok(e) = rx.try_recv() {
         events.push(e);

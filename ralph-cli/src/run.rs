@@ -31,7 +31,7 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     let prompt_problem = prompt.load().err().map(|e| e.to_string());
     let agent_settings = agent_settings(&settings);
-    let agent = ralph_agents::build(&agent_settings);
+    let agent = ralph_agents::build_chain(&agent_settings);
 
     if settings.dry_run {
         print_plan(
@@ -105,26 +105,37 @@ fn usage_error(message: &str) -> u8 {
 }
 
 /// The agent's settings: name, `adapters.<name>` from the config file, and the arguments after `--`.
-fn agent_settings(s: &RunSettings) -> AgentSettings {
-    let name = s.agent.clone();
-    let adapter = s.adapters.get(&name).cloned().unwrap_or_default();
-    let mut args = adapter.args.clone();
-    let mut command = adapter.command.as_ref().map(|c| c.argv());
-    if name == "command" && command.is_none() && !s.agent_args.is_empty() {
-        // For the generic command agent the arguments after `--` are the command itself.
-        command = Some(s.agent_args.clone());
-    } else {
-        args.extend(s.agent_args.iter().cloned());
-    }
-    AgentSettings {
-        name,
-        command,
-        args,
-        model: adapter.model.clone(),
-        env: adapter.env.clone(),
-        enabled: adapter.enabled.unwrap_or(true),
-        ..AgentSettings::default()
-    }
+/// The settings of each agent named by `--agent` (one, or a comma list = fallback chain): the name,
+/// `adapters.<name>` from the config file, and the arguments after `--` (given to the first agent only:
+/// per-agent arguments of a chain belong in `adapters.<name>.args`).
+fn agent_settings(s: &RunSettings) -> Vec<AgentSettings> {
+    s.agent
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .enumerate()
+        .map(|(i, name)| {
+            let adapter = s.adapters.get(name).cloned().unwrap_or_default();
+            let mut args = adapter.args.clone();
+            let mut command = adapter.command.as_ref().map(|c| c.argv());
+            let extra = if i == 0 { s.agent_args.clone() } else { Vec::new() };
+            if name == "command" && command.is_none() && !extra.is_empty() {
+                // For the generic command agent the arguments after `--` are the command itself.
+                command = Some(extra);
+            } else {
+                args.extend(extra);
+            }
+            AgentSettings {
+                name: name.to_string(),
+                command,
+                args,
+                model: adapter.model.clone(),
+                env: adapter.env.clone(),
+                enabled: adapter.enabled.unwrap_or(true),
+                ..AgentSettings::default()
+            }
+        })
+        .collect()
 }
 
 fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
@@ -214,7 +225,7 @@ fn init_logging(s: &RunSettings) {
 fn print_plan(
     s: &RunSettings,
     prompt: &PromptSource,
-    agent_settings: &AgentSettings,
+    agent_settings: &[AgentSettings],
     agent: Result<&dyn Agent, &ralph_agents::Error>,
     prompt_problem: Option<&str>,
 ) {
@@ -223,12 +234,11 @@ fn print_plan(
     out.push_str("ralph dry run: nothing will be executed\n");
     match agent {
         Ok(_) => {
-            line(&mut out, "agent", ralph_agents::describe(agent_settings));
-            line(
-                &mut out,
-                "argv",
-                ralph_agents::dry_run_argv(agent_settings).join(" "),
-            );
+            for (i, a) in agent_settings.iter().enumerate() {
+                let (k1, k2) = if i == 0 { ("agent", "argv") } else { ("fallback agent", "fallback argv") };
+                line(&mut out, k1, ralph_agents::describe(a));
+                line(&mut out, k2, ralph_agents::dry_run_argv(a).join(" "));
+            }
         }
         Err(e) => line(&mut out, "agent", format!("{} (problem: {e})", s.agent)),
     }

@@ -124,10 +124,9 @@ impl ClaudeStream {
         if a.error.is_some() {
             self.assistant_error = a.error;
         }
-        if !synthetic && a.parent_tool_use_id.is_none() {
-            if let Some(m) = &a.message.model {
-                self.model = Some(m.clone());
-            }
+        // The model that served the main conversation (sub-agents may use another one).
+        if let (false, None, Some(m)) = (synthetic, &a.parent_tool_use_id, &a.message.model) {
+            self.model = Some(m.clone());
         }
         for block in a.message.content {
             match block {
