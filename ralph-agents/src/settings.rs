@@ -342,6 +342,25 @@ mod tests {
     }
 
     #[test]
+    fn describe_names_the_program_and_how_the_prompt_is_passed() {
+        let missing = AgentSettings {
+            command: Some(vec!["/nonexistent/claude".into()]),
+            ..named("claude")
+        };
+        assert_eq!(
+            describe(&missing),
+            "claude (`/nonexistent/claude` not installed: npm install -g @anthropic-ai/claude-code)"
+        );
+        let command = AgentSettings {
+            command: Some(vec!["sh".into(), "-c".into(), "agent {prompt_file}".into()]),
+            ..named("command")
+        };
+        let text = describe(&command);
+        assert!(text.starts_with("command (/"), "{text}");
+        assert!(text.ends_with("; prompt in a file)"), "{text}");
+    }
+
+    #[test]
     fn dry_run_argv_masks_secrets() {
         let s = AgentSettings {
             model: Some("claude-sonnet-4-5".into()),

@@ -475,7 +475,7 @@ async fn claude_success_runs_headless_with_the_prompt_on_stdin() {
     );
     let env = std::fs::read_to_string(f.dir.path().join("env")).unwrap();
     assert!(env.lines().any(|l| l == "RALPH_TEST=1"));
-    if nix::unistd::geteuid().is_root() && std::env::var_os("IS_SANDBOX").is_none() {
+    if nix::unistd::geteuid().is_root() {
         assert!(env.lines().any(|l| l == "IS_SANDBOX=1"));
     }
     assert!(matches!(events.get(1), Some(AgentEvent::Session { .. })));

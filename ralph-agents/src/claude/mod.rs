@@ -142,8 +142,9 @@ impl ClaudeAgent {
 /// Environment additions for Claude Code, from the environment `lookup`:
 /// - `ANTHROPIC_API_KEY` from `CLAUDE_API_KEY` (or from `ANTHROPIC_API_KEY_FILE` / `CLAUDE_API_KEY_FILE`)
 ///   when `ANTHROPIC_API_KEY` itself is unset;
-/// - `IS_SANDBOX=1` when running as root and it is unset: Claude refuses `--dangerously-skip-permissions`
-///   as root otherwise (containers and CI run as root);
+/// - `IS_SANDBOX=1` when running as root, unless it is `1` already (or `CLAUDE_CODE_BUBBLEWRAP` is
+///   set): Claude refuses `--dangerously-skip-permissions` as root otherwise (containers and CI run as
+///   root);
 /// - then the configured `extra` variables, which win.
 fn claude_env(
     lookup: &dyn Fn(&str) -> Option<String>,
@@ -159,7 +160,10 @@ fn claude_env(
             env.insert("ANTHROPIC_API_KEY".to_string(), key);
         }
     }
-    if is_root && lookup("IS_SANDBOX").is_none() {
+    // Claude 2.1.197 checks `IS_SANDBOX === "1"` exactly: "yes" or "true" do not count.
+    let sandboxed =
+        lookup("IS_SANDBOX").as_deref() == Some("1") || lookup("CLAUDE_CODE_BUBBLEWRAP").is_some();
+    if is_root && !sandboxed {
         env.insert("IS_SANDBOX".to_string(), "1".to_string());
     }
     env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -255,12 +259,12 @@ mod tests {
     }
 
     #[test]
-    fn root_gets_is_sandbox_unless_already_set() {
-        assert_eq!(
-            env_of(&[], true).get("IS_SANDBOX").map(String::as_str),
-            Some("1")
-        );
-        assert_eq!(env_of(&[("IS_SANDBOX", "0")], true).get("IS_SANDBOX"), None);
+    fn root_gets_is_sandbox_1_unless_already_1() {
+        let sandbox = |vars: &[(&str, &str)]| env_of(vars, true).get("IS_SANDBOX").cloned();
+        assert_eq!(sandbox(&[]).as_deref(), Some("1"));
+        // Claude accepts only the exact value "1".
+        assert_eq!(sandbox(&[("IS_SANDBOX", "yes")]).as_deref(), Some("1"));
+        assert_eq!(sandbox(&[("IS_SANDBOX", "1")]), None);
         assert_eq!(env_of(&[], false).get("IS_SANDBOX"), None);
     }
 }
