@@ -49,6 +49,7 @@ mod fallback;
 mod group;
 pub mod lines;
 mod outcome;
+pub mod pricing;
 pub mod process;
 mod secrets;
 mod settings;
