@@ -69,7 +69,10 @@ workspace: .
 /// Writes the templates into `dir` (skipping files that exist) and creates the state directory.
 pub fn init(dir: &Path) -> u8 {
     let mut created = Vec::new();
-    for (name, content) in [("PROMPT.md", PROMPT_TEMPLATE), ("ralph.yml", CONFIG_TEMPLATE)] {
+    for (name, content) in [
+        ("PROMPT.md", PROMPT_TEMPLATE),
+        ("ralph.yml", CONFIG_TEMPLATE),
+    ] {
         let path = dir.join(name);
         if path.exists() {
             crate::say!("kept {} (exists)", path.display());
@@ -90,7 +93,9 @@ pub fn init(dir: &Path) -> u8 {
         }
     }
     if created.contains(&"PROMPT.md") {
-        crate::say!("next: describe the task in PROMPT.md, then `ralph run --dry-run` and `ralph run`");
+        crate::say!(
+            "next: describe the task in PROMPT.md, then `ralph run --dry-run` and `ralph run`"
+        );
     }
     exit_codes::COMPLETED
 }
@@ -102,20 +107,30 @@ mod tests {
 
     #[test]
     fn the_prompt_template_never_completes_a_run_by_itself() {
-        assert!(!ralph_core::completion::prompt_marks_complete(PROMPT_TEMPLATE));
+        assert!(!ralph_core::completion::prompt_marks_complete(
+            PROMPT_TEMPLATE
+        ));
         assert!(ralph_core::completion::find_promise(PROMPT_TEMPLATE, "LOOP_COMPLETE").is_none());
     }
 
     #[test]
     fn the_config_template_lists_every_setting_and_parses_to_the_defaults() {
         for s in SETTINGS {
-            assert!(CONFIG_TEMPLATE.contains(&format!("{}:", s.key)), "{} missing", s.key);
+            assert!(
+                CONFIG_TEMPLATE.contains(&format!("{}:", s.key)),
+                "{} missing",
+                s.key
+            );
         }
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ralph.yml"), CONFIG_TEMPLATE).unwrap();
-        let args = crate::cli::RunArgs { config: Some(dir.path().join("ralph.yml")), ..Default::default() };
+        let args = crate::cli::RunArgs {
+            config: Some(dir.path().join("ralph.yml")),
+            ..Default::default()
+        };
         let from_file = crate::settings::resolve(&args, &|_| None, dir.path()).unwrap();
-        let defaults = crate::settings::resolve(&Default::default(), &|_| None, dir.path()).unwrap();
+        let defaults =
+            crate::settings::resolve(&Default::default(), &|_| None, dir.path()).unwrap();
         assert_eq!(from_file.max_iterations, defaults.max_iterations);
         assert_eq!(from_file.max_cost, defaults.max_cost);
         assert_eq!(from_file.retry_delay, defaults.retry_delay);
@@ -129,8 +144,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("PROMPT.md"), "mine").unwrap();
         assert_eq!(init(dir.path()), 0);
-        assert_eq!(std::fs::read_to_string(dir.path().join("PROMPT.md")).unwrap(), "mine");
-        assert_eq!(std::fs::read_to_string(dir.path().join("ralph.yml")).unwrap(), CONFIG_TEMPLATE);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("PROMPT.md")).unwrap(),
+            "mine"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("ralph.yml")).unwrap(),
+            CONFIG_TEMPLATE
+        );
         assert!(dir.path().join(".agent/.gitignore").exists());
     }
 }

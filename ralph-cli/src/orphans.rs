@@ -2,14 +2,52 @@
 //!
 //! ralph stops its agents on every path it controls, but nothing runs in a process killed by `kill -9`
 //! (or by the OOM killer), and an agent runs in its own process group, so it survives its parent. While an
-//! agent runs, ralph therefore keeps `<state dir>/agent.pid` with the agent's process group id and the
-//! leader's start time; the next `ralph run` in the workspace kills that group if it is still the same one
-//! (same start time, so a recycled pid is never hit) before it resumes.
+//! agent runs, ralph therefore marks it, and everything it starts, with the environment variable
+//! `RALPH_AGENT_OF=<state dir>`, and keeps `<state dir>/agent.pid` with the agent's process group id and
+//! the leader's start time. The next `ralph run` in the workspace, holding the run lock (so no live ralph
+//! owns these processes), kills every process carrying the marker and the recorded group if it is still
+//! the same one (same start time, so a recycled pid is never hit) before it resumes. The marker covers
+//! the moment between starting the agent and recording its pid; the pid file covers processes that clear
+//! their environment.
 
 use ralph_core::{AgentEvent, LoopEvent, Observer};
 use std::path::{Path, PathBuf};
 
 const FILE: &str = "agent.pid";
+
+/// The environment variable that marks an agent's processes with the state directory they work for.
+pub const MARKER_VAR: &str = "RALPH_AGENT_OF";
+
+/// Kills every process (other than this one) whose environment holds `RALPH_AGENT_OF=<state_dir>`;
+/// returns how many. Call only while holding the run lock.
+pub fn kill_marked(state_dir: &Path) -> usize {
+    let marker = format!("{MARKER_VAR}={}", state_dir.display()).into_bytes();
+    let me = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    for pid in entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        if pid == me {
+            continue;
+        }
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+            continue;
+        };
+        if environ
+            .split(|b| *b == 0)
+            .any(|var| var == marker.as_slice())
+            && nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .is_ok()
+        {
+            killed += 1;
+        }
+    }
+    killed
+}
 
 /// `(process group id, start time in clock ticks since boot)` of process `pid`, from `/proc/<pid>/stat`
 /// (fields 5 and 22), if it exists.
@@ -27,7 +65,9 @@ fn start_time(pid: i32) -> Option<u64> {
 /// True when some process is in group `pgid` and started no earlier than `start` (so it belongs to the
 /// recorded agent, not to a later owner of a recycled pgid).
 fn group_alive_since(pgid: i32, start: u64) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
     entries
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(group_and_start)
@@ -42,17 +82,26 @@ pub struct AgentPidFile {
 impl AgentPidFile {
     /// An observer that keeps `<state_dir>/agent.pid` up to date.
     pub fn new(state_dir: &Path) -> Self {
-        AgentPidFile { path: state_dir.join(FILE) }
+        AgentPidFile {
+            path: state_dir.join(FILE),
+        }
     }
 }
 
 impl Observer for AgentPidFile {
     fn on_event(&mut self, event: &LoopEvent) {
         match event {
-            LoopEvent::Agent { activity: AgentEvent::Started { pid: Some(pid), .. }, .. } => {
-                let Ok(pgid) = i32::try_from(*pid) else { return };
+            LoopEvent::Agent {
+                activity: AgentEvent::Started { pid: Some(pid), .. },
+                ..
+            } => {
+                let Ok(pgid) = i32::try_from(*pid) else {
+                    return;
+                };
                 if let Some(start) = start_time(pgid) {
-                    let _ = ralph_core::state::write_atomic(&self.path, format!("{pgid} {start}\n").as_bytes());
+                    // No fsync: the file must outlive ralph, not the machine, and every millisecond
+                    // before it exists is a window in which a `kill -9` would go unnoticed.
+                    let _ = std::fs::write(&self.path, format!("{pgid} {start}\n"));
                 }
             }
             LoopEvent::IterationFinished { .. } | LoopEvent::RunFinished { .. } => {
@@ -68,17 +117,31 @@ impl Observer for AgentPidFile {
 pub fn kill_stale_agent(state_dir: &Path) -> Option<i32> {
     let path = state_dir.join(FILE);
     let text = std::fs::read_to_string(&path).ok()?;
-    let _ = std::fs::remove_file(&path);
+    let _remove_after_the_kill = RemoveOnDrop(&path);
     let mut parts = text.split_whitespace();
     let pgid: i32 = parts.next()?.parse().ok()?;
     let start: u64 = parts.next()?.parse().ok()?;
     // The leader may have exited while its children (same group) live on.
     let leader_matches = start_time(pgid) == Some(start);
-    if pgid <= 1 || !(leader_matches || (start_time(pgid).is_none() && group_alive_since(pgid, start))) {
+    if pgid <= 1
+        || !(leader_matches || (start_time(pgid).is_none() && group_alive_since(pgid, start)))
+    {
         return None;
     }
-    nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL).ok()?;
+    nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .ok()?;
     Some(pgid)
+}
+
+struct RemoveOnDrop<'a>(&'a Path);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
+    }
 }
 
 #[cfg(test)]

@@ -30,7 +30,13 @@ pub async fn run(args: RunArgs) -> u8 {
         None => PromptSource::File(settings.prompt_file.clone()),
     };
     let prompt_problem = prompt.load().err().map(|e| e.to_string());
-    let agent_settings = agent_settings(&settings);
+    let mut agent_settings = agent_settings(&settings);
+    for a in &mut agent_settings {
+        a.env.insert(
+            orphans::MARKER_VAR.into(),
+            settings.state_dir.display().to_string(),
+        );
+    }
     let agent = ralph_agents::build_chain(&agent_settings);
 
     if settings.dry_run {
@@ -78,8 +84,16 @@ pub async fn run(args: RunArgs) -> u8 {
         }
         Err(e) => return usage_error(&e.to_string()),
     };
+    let marked = orphans::kill_marked(store.dir());
+    if marked > 0 {
+        tracing::warn!(
+            "killed {marked} agent process(es) left running by an earlier ralph that was killed"
+        );
+    }
     if let Some(pgid) = orphans::kill_stale_agent(store.dir()) {
-        tracing::warn!("killed process group {pgid}, an agent left running by an earlier ralph that was killed");
+        tracing::warn!(
+            "killed process group {pgid}, an agent left running by an earlier ralph that was killed"
+        );
     }
 
     let config = engine_config(&settings, prompt);
@@ -118,7 +132,11 @@ fn agent_settings(s: &RunSettings) -> Vec<AgentSettings> {
             let adapter = s.adapters.get(name).cloned().unwrap_or_default();
             let mut args = adapter.args.clone();
             let mut command = adapter.command.as_ref().map(|c| c.argv());
-            let extra = if i == 0 { s.agent_args.clone() } else { Vec::new() };
+            let extra = if i == 0 {
+                s.agent_args.clone()
+            } else {
+                Vec::new()
+            };
             if name == "command" && command.is_none() && !extra.is_empty() {
                 // For the generic command agent the arguments after `--` are the command itself.
                 command = Some(extra);
@@ -235,7 +253,11 @@ fn print_plan(
     match agent {
         Ok(_) => {
             for (i, a) in agent_settings.iter().enumerate() {
-                let (k1, k2) = if i == 0 { ("agent", "argv") } else { ("fallback agent", "fallback argv") };
+                let (k1, k2) = if i == 0 {
+                    ("agent", "argv")
+                } else {
+                    ("fallback agent", "fallback argv")
+                };
                 line(&mut out, k1, ralph_agents::describe(a));
                 line(&mut out, k2, ralph_agents::dry_run_argv(a).join(" "));
             }

@@ -30,7 +30,10 @@ impl Workspace {
 
     fn ralph(&self) -> Command {
         let mut c = Command::new(RALPH);
-        c.current_dir(&self.path).stdin(Stdio::null()).env_remove("RALPH_AGENT").env("NO_COLOR", "1");
+        c.current_dir(&self.path)
+            .stdin(Stdio::null())
+            .env_remove("RALPH_AGENT")
+            .env("NO_COLOR", "1");
         for (k, _) in std::env::vars() {
             if k.starts_with("RALPH_") || k.ends_with("_API_KEY") {
                 c.env_remove(k);
@@ -40,16 +43,22 @@ impl Workspace {
     }
 
     fn state(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.path.join(".agent/state.json")).unwrap()).unwrap()
+        serde_json::from_slice(&std::fs::read(self.path.join(".agent/state.json")).unwrap())
+            .unwrap()
     }
 
     fn records(&self) -> Vec<serde_json::Value> {
         let run = self.state()["run_id"].as_str().unwrap().to_string();
-        std::fs::read_to_string(self.path.join(".agent/runs").join(run).join("iterations.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
+        std::fs::read_to_string(
+            self.path
+                .join(".agent/runs")
+                .join(run)
+                .join("iterations.jsonl"),
+        )
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
     }
 }
 
@@ -72,37 +81,58 @@ fn counter(ws: &Workspace, complete_on: u32) -> PathBuf {
 }
 
 fn runs(ws: &Workspace) -> usize {
-    std::fs::read_to_string(ws.path.join("runs.txt")).map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string(ws.path.join("runs.txt"))
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 #[test]
 fn completes_when_the_agent_prints_the_promise_and_exits_0() {
     let ws = Workspace::new("Count to three.");
     let agent = counter(&ws, 3);
-    let out = run(ws.ralph().args(["--agent", "command", "--retry-delay", "0", "--"]).arg(&agent));
+    let out = run(ws
+        .ralph()
+        .args(["--agent", "command", "--retry-delay", "0", "--"])
+        .arg(&agent));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(runs(&ws), 3);
     assert_eq!(ws.state()["status"], "finished");
     assert_eq!(ws.records().len(), 3);
     let err = stderr(&out);
-    assert!(err.contains("iteration 1/100 success") && err.contains("completed in iteration 3"), "{err}");
+    assert!(
+        err.contains("iteration 1/100 success") && err.contains("completed in iteration 3"),
+        "{err}"
+    );
 }
 
 #[test]
 fn max_iterations_stops_with_exit_3_and_a_finished_run_is_not_started_again() {
     let ws = Workspace::new("Never done.");
     let agent = counter(&ws, 99);
-    let out = run(ws.ralph().args(["run", "--agent", "command", "-i", "2", "--"]).arg(&agent));
+    let out = run(ws
+        .ralph()
+        .args(["run", "--agent", "command", "-i", "2", "--"])
+        .arg(&agent));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(runs(&ws), 2);
     // Same prompt again: nothing runs, same exit code (restart policies must not re-spend).
-    let again = run(ws.ralph().args(["run", "--agent", "command", "-i", "2", "--"]).arg(&agent));
+    let again = run(ws
+        .ralph()
+        .args(["run", "--agent", "command", "-i", "2", "--"])
+        .arg(&agent));
     assert_eq!(again.status.code(), Some(3));
     assert_eq!(runs(&ws), 2);
-    assert!(stderr(&again).contains("already finished"), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("already finished"),
+        "{}",
+        stderr(&again)
+    );
     // A changed prompt starts a new run.
     std::fs::write(ws.path.join("PROMPT.md"), "Never done, really.").unwrap();
-    let changed = run(ws.ralph().args(["run", "--agent", "command", "-i", "1", "--"]).arg(&agent));
+    let changed = run(ws
+        .ralph()
+        .args(["run", "--agent", "command", "-i", "1", "--"])
+        .arg(&agent));
     assert_eq!(changed.status.code(), Some(3));
     assert_eq!(runs(&ws), 3);
 }
@@ -110,42 +140,96 @@ fn max_iterations_stops_with_exit_3_and_a_finished_run_is_not_started_again() {
 #[test]
 fn consecutive_failures_exit_1_naming_the_cause() {
     let ws = Workspace::new("Fail.");
-    let agent = ws.agent("agent.sh", "cat > /dev/null\necho run >> runs.txt\necho 'boom: model refused' >&2\nexit 7");
-    let out = run(ws.ralph().args(["--agent", "command", "--max-retries", "2", "--retry-delay", "0", "--"]).arg(&agent));
+    let agent = ws.agent(
+        "agent.sh",
+        "cat > /dev/null\necho run >> runs.txt\necho 'boom: model refused' >&2\nexit 7",
+    );
+    let out = run(ws
+        .ralph()
+        .args([
+            "--agent",
+            "command",
+            "--max-retries",
+            "2",
+            "--retry-delay",
+            "0",
+            "--",
+        ])
+        .arg(&agent));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     assert_eq!(runs(&ws), 3);
     let err = stderr(&out);
-    assert!(err.contains("3 consecutive failed iterations") && err.contains("boom: model refused"), "{err}");
+    assert!(
+        err.contains("3 consecutive failed iterations") && err.contains("boom: model refused"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_missing_prompt_file_exits_2_before_anything_runs() {
     let ws = Workspace::new("x");
     let agent = counter(&ws, 1);
-    let out = run(ws.ralph().args(["--agent", "command", "--prompt", "nope.md", "--"]).arg(&agent));
+    let out = run(ws
+        .ralph()
+        .args(["--agent", "command", "--prompt", "nope.md", "--"])
+        .arg(&agent));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("nope.md: file not found"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nope.md: file not found"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(runs(&ws), 0);
-    assert!(!ws.path.join(".agent").exists(), "nothing is created before the inputs are valid");
+    assert!(
+        !ws.path.join(".agent").exists(),
+        "nothing is created before the inputs are valid"
+    );
 }
 
 #[test]
 fn a_missing_agent_cli_exits_2_with_the_install_command() {
     let ws = Workspace::new("x");
-    let out = run(ws.ralph().args(["--agent", "claude"]).env("PATH", "/usr/bin:/bin"));
+    let out = run(ws
+        .ralph()
+        .args(["--agent", "claude"])
+        .env("PATH", "/usr/bin:/bin"));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("npm install -g @anthropic-ai/claude-code"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("npm install -g @anthropic-ai/claude-code"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn invalid_settings_exit_2_naming_their_source() {
     let ws = Workspace::new("x");
     let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
-        (vec![], vec![("RALPH_MAX_ITERATIONS", "abc")], "RALPH_MAX_ITERATIONS: `abc` is not valid"),
-        (vec!["--max-cost", "-1"], vec![], "--max-cost: `-1` is not valid"),
-        (vec!["--retry-delay", "soon"], vec![], "--retry-delay: `soon` is not valid"),
-        (vec!["--log-format", "xml"], vec![], "--log-format: `xml` is not a log format"),
-        (vec![], vec![("RALPH_VERBOSE", "perhaps")], "RALPH_VERBOSE: `perhaps` is not valid"),
+        (
+            vec![],
+            vec![("RALPH_MAX_ITERATIONS", "abc")],
+            "RALPH_MAX_ITERATIONS: `abc` is not valid",
+        ),
+        (
+            vec!["--max-cost", "-1"],
+            vec![],
+            "--max-cost: `-1` is not valid",
+        ),
+        (
+            vec!["--retry-delay", "soon"],
+            vec![],
+            "--retry-delay: `soon` is not valid",
+        ),
+        (
+            vec!["--log-format", "xml"],
+            vec![],
+            "--log-format: `xml` is not a log format",
+        ),
+        (
+            vec![],
+            vec![("RALPH_VERBOSE", "perhaps")],
+            "RALPH_VERBOSE: `perhaps` is not valid",
+        ),
     ];
     for (args, env, expected) in cases {
         let mut cmd = ws.ralph();
@@ -155,23 +239,46 @@ fn invalid_settings_exit_2_naming_their_source() {
         }
         let out = run(&mut cmd);
         assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
-        assert!(stderr(&out).contains(expected), "{args:?} {env:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{args:?} {env:?}: {}",
+            stderr(&out)
+        );
     }
-    std::fs::write(ws.path.join("ralph.yml"), "agent: command\nmax_iteratons: 3\n").unwrap();
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        "agent: command\nmax_iteratons: 3\n",
+    )
+    .unwrap();
     let out = run(ws.ralph().args(["--", "true"]));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("ralph.yml:2: unknown key `max_iteratons`; did you mean `max_iterations`?"), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("ralph.yml:2: unknown key `max_iteratons`; did you mean `max_iterations`?"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn settings_from_ralph_yml_and_environment_apply_with_flags_winning() {
     let ws = Workspace::new("Never done.");
     let agent = counter(&ws, 99);
-    std::fs::write(ws.path.join("ralph.yml"), format!("agent: command\nmax_iterations: 5\nadapters:\n  command:\n    command: {}\n", agent.display())).unwrap();
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        format!(
+            "agent: command\nmax_iterations: 5\nadapters:\n  command:\n    command: {}\n",
+            agent.display()
+        ),
+    )
+    .unwrap();
     let out = run(ws.ralph().env("RALPH_MAX_ITERATIONS", "3"));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert_eq!(runs(&ws), 3, "the environment beats the file");
-    let out = run(ws.ralph().args(["--fresh", "--max-iterations", "1"]).env("RALPH_MAX_ITERATIONS", "3"));
+    let out = run(ws
+        .ralph()
+        .args(["--fresh", "--max-iterations", "1"])
+        .env("RALPH_MAX_ITERATIONS", "3"));
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(runs(&ws), 4, "the flag beats the environment");
 }
@@ -181,7 +288,16 @@ fn dry_run_prints_the_plan_masks_keys_and_runs_nothing() {
     let ws = Workspace::new("x");
     let out = run(ws
         .ralph()
-        .args(["--dry-run", "--agent", "claude", "--max-iterations", "7", "--", "--model", "claude-sonnet-4-5"])
+        .args([
+            "--dry-run",
+            "--agent",
+            "claude",
+            "--max-iterations",
+            "7",
+            "--",
+            "--model",
+            "claude-sonnet-4-5",
+        ])
         .env("PATH", "/usr/bin:/bin")
         .env("CLAUDE_API_KEY", "sk-ant-very-secret-value"));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -202,16 +318,35 @@ fn help_lists_the_seed_flags() {
 fn a_second_run_in_the_same_workspace_fails_fast_naming_the_holder() {
     let ws = Workspace::new("x");
     let agent = ws.agent("slow.sh", "cat > /dev/null\nsleep 30");
-    let mut first = ws.ralph().args(["--agent", "command", "--"]).arg(&agent).stderr(Stdio::null()).spawn().unwrap();
-    wait_for(|| ws.path.join(".agent/lock").metadata().map(|m| m.len() > 0).unwrap_or(false));
+    let mut first = ws
+        .ralph()
+        .args(["--agent", "command", "--"])
+        .arg(&agent)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(|| {
+        ws.path
+            .join(".agent/lock")
+            .metadata()
+            .map(|m| m.len() > 0)
+            .unwrap_or(false)
+    });
     let began = Instant::now();
     let second = run(ws.ralph().args(["--agent", "command", "--"]).arg(&agent));
     assert!(began.elapsed() < Duration::from_secs(5));
     assert_eq!(second.status.code(), Some(2));
-    assert!(stderr(&second).contains(&format!("pid {}", first.id())), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains(&format!("pid {}", first.id())),
+        "{}",
+        stderr(&second)
+    );
     let status = run(ws.ralph().args(["status", "--json"]));
     let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
-    assert_eq!((v["active"].as_bool(), v["pid"].as_u64()), (Some(true), Some(u64::from(first.id()))));
+    assert_eq!(
+        (v["active"].as_bool(), v["pid"].as_u64()),
+        (Some(true), Some(u64::from(first.id())))
+    );
     signal(first.id(), "TERM");
     assert_eq!(first.wait().unwrap().code(), Some(143));
 }
@@ -219,18 +354,38 @@ fn a_second_run_in_the_same_workspace_fails_fast_naming_the_holder() {
 #[test]
 fn sigint_stops_gracefully_with_130_kills_the_agent_tree_and_the_run_resumes() {
     let ws = Workspace::new("x");
-    let agent = ws.agent("agent.sh", "cat > /dev/null\necho run >> runs.txt\n(sleep 300; echo leaked > leaked.txt) &\nsleep 300");
-    let mut child = ws.ralph().args(["--agent", "command", "--"]).arg(&agent).stderr(Stdio::piped()).spawn().unwrap();
+    let agent = ws.agent(
+        "agent.sh",
+        "cat > /dev/null\necho run >> runs.txt\n(sleep 300; echo leaked > leaked.txt) &\nsleep 300",
+    );
+    let mut child = ws
+        .ralph()
+        .args(["--agent", "command", "--"])
+        .arg(&agent)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for(|| runs(&ws) == 1);
     signal(child.id(), "INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(no_process_mentions(&ws.path), "no process of the agent's tree may survive");
-    assert_eq!(ws.state()["status"], "running", "an interrupted run stays resumable");
+    assert!(
+        no_process_mentions(&ws.path),
+        "no process of the agent's tree may survive"
+    );
+    assert_eq!(
+        ws.state()["status"],
+        "running",
+        "an interrupted run stays resumable"
+    );
     let done = counter(&ws, 2);
     let out = run(ws.ralph().args(["--agent", "command", "--"]).arg(&done));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(ws.state()["iteration"], 2, "the resumed run continues the count");
+    assert_eq!(
+        ws.state()["iteration"],
+        2,
+        "the resumed run continues the count"
+    );
     assert!(stderr(&out).contains("resuming run"), "{}", stderr(&out));
 }
 
@@ -238,14 +393,23 @@ fn sigint_stops_gracefully_with_130_kills_the_agent_tree_and_the_run_resumes() {
 fn status_and_clean_report_and_keep_the_current_run() {
     let ws = Workspace::new("Never done.");
     let agent = counter(&ws, 99);
-    run(ws.ralph().args(["--agent", "command", "-i", "1", "--"]).arg(&agent));
+    run(ws
+        .ralph()
+        .args(["--agent", "command", "-i", "1", "--"])
+        .arg(&agent));
     let old = ws.state()["run_id"].as_str().unwrap().to_string();
-    run(ws.ralph().args(["--agent", "command", "-i", "1", "--fresh", "--"]).arg(&agent));
+    run(ws
+        .ralph()
+        .args(["--agent", "command", "-i", "1", "--fresh", "--"])
+        .arg(&agent));
     let current = ws.state()["run_id"].as_str().unwrap().to_string();
     assert_ne!(old, current);
     let status = run(ws.ralph().arg("status"));
     let text = String::from_utf8_lossy(&status.stdout);
-    assert!(text.contains(&current) && text.contains("max iterations reached (1)"), "{text}");
+    assert!(
+        text.contains(&current) && text.contains("max iterations reached (1)"),
+        "{text}"
+    );
     let clean = run(ws.ralph().arg("clean"));
     assert_eq!(clean.status.code(), Some(0));
     assert!(!ws.path.join(".agent/runs").join(&old).exists());
@@ -253,13 +417,20 @@ fn status_and_clean_report_and_keep_the_current_run() {
 }
 
 fn signal(pid: u32, sig: &str) {
-    Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
 }
 
 fn wait_for(cond: impl Fn() -> bool) {
     let began = Instant::now();
     while !cond() {
-        assert!(began.elapsed() < Duration::from_secs(20), "timed out waiting");
+        assert!(
+            began.elapsed() < Duration::from_secs(20),
+            "timed out waiting"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -271,8 +442,17 @@ fn no_process_mentions(dir: &Path) -> bool {
         let alive = std::fs::read_dir("/proc")
             .unwrap()
             .filter_map(|e| e.ok())
-            .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
-            .any(|e| std::fs::read_link(e.path().join("cwd")).map(|c| c.starts_with(dir)).unwrap_or(false));
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
+            })
+            .any(|e| {
+                std::fs::read_link(e.path().join("cwd"))
+                    .map(|c| c.starts_with(dir))
+                    .unwrap_or(false)
+            });
         if !alive {
             return true;
         }

@@ -53,7 +53,10 @@ impl Ws {
 
     fn ralph(&self) -> Command {
         let mut c = Command::new(RALPH);
-        c.current_dir(&self.path).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
+        c.current_dir(&self.path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         for (k, _) in std::env::vars() {
             if k.starts_with("RALPH_") || k.ends_with("_API_KEY") {
                 c.env_remove(k);
@@ -64,20 +67,33 @@ impl Ws {
 
     fn state(&self) -> Option<serde_json::Value> {
         let bytes = std::fs::read(self.path.join(".agent/state.json")).ok()?;
-        Some(serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("state.json must always parse: {e}")))
+        Some(
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("state.json must always parse: {e}")),
+        )
     }
 
     fn records(&self) -> Vec<serde_json::Value> {
-        let run = self.state().unwrap()["run_id"].as_str().unwrap().to_string();
-        std::fs::read_to_string(self.path.join(".agent/runs").join(run).join("iterations.jsonl"))
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("every record line parses"))
-            .collect()
+        let run = self.state().unwrap()["run_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        std::fs::read_to_string(
+            self.path
+                .join(".agent/runs")
+                .join(run)
+                .join("iterations.jsonl"),
+        )
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every record line parses"))
+        .collect()
     }
 
     fn agent_runs(&self) -> usize {
-        std::fs::read_to_string(self.path.join("runs.txt")).map(|s| s.lines().count()).unwrap_or(0)
+        std::fs::read_to_string(self.path.join("runs.txt"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
     }
 }
 
@@ -86,7 +102,11 @@ fn processes_in(dir: &Path) -> Vec<i32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| std::fs::read_link(format!("/proc/{pid}/cwd")).map(|c| c.starts_with(dir)).unwrap_or(false))
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .map(|c| c.starts_with(dir))
+                .unwrap_or(false)
+        })
         .collect()
 }
 
@@ -119,26 +139,67 @@ fn trial(seed: u64, kills: usize) -> (usize, usize) {
     }
     let out: Output = ws.ralph().output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "seed {seed}: the run ends at max_iterations: {stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "seed {seed}: the run ends at max_iterations: {stderr}"
+    );
 
     let state = ws.state().unwrap();
     let records = ws.records();
-    let numbers: Vec<u64> = records.iter().map(|r| r["iteration"].as_u64().unwrap()).collect();
-    assert_eq!(numbers, (1..=MAX_ITERATIONS).collect::<Vec<_>>(), "seed {seed}: no lost or repeated iteration: {stderr}");
+    let numbers: Vec<u64> = records
+        .iter()
+        .map(|r| r["iteration"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        (1..=MAX_ITERATIONS).collect::<Vec<_>>(),
+        "seed {seed}: no lost or repeated iteration: {stderr}"
+    );
     assert_eq!(state["iteration"], MAX_ITERATIONS, "seed {seed}");
-    let sum = |key: &str| records.iter().map(|r| r["usage"][key].as_u64().unwrap()).sum::<u64>();
-    assert_eq!(state["usage"]["input_tokens"].as_u64().unwrap(), sum("input_tokens"), "seed {seed}: tokens counted once");
-    assert_eq!(state["usage"]["output_tokens"].as_u64().unwrap(), sum("output_tokens"), "seed {seed}");
-    let cost: f64 = records.iter().map(|r| r["cost_usd"].as_f64().unwrap()).sum();
-    assert!((state["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-9, "seed {seed}: cost counted once");
-    let successes = records.iter().filter(|r| r["outcome"]["status"] == "success").count();
-    assert!(successes <= ws.agent_runs() && ws.agent_runs() <= records.len(), "seed {seed}: agent runs {} vs records {}", ws.agent_runs(), records.len());
+    let sum = |key: &str| {
+        records
+            .iter()
+            .map(|r| r["usage"][key].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert_eq!(
+        state["usage"]["input_tokens"].as_u64().unwrap(),
+        sum("input_tokens"),
+        "seed {seed}: tokens counted once"
+    );
+    assert_eq!(
+        state["usage"]["output_tokens"].as_u64().unwrap(),
+        sum("output_tokens"),
+        "seed {seed}"
+    );
+    let cost: f64 = records
+        .iter()
+        .map(|r| r["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(
+        (state["cost_usd"].as_f64().unwrap() - cost).abs() < 1e-9,
+        "seed {seed}: cost counted once"
+    );
+    let successes = records
+        .iter()
+        .filter(|r| r["outcome"]["status"] == "success")
+        .count();
+    assert!(
+        successes <= ws.agent_runs() && ws.agent_runs() <= records.len(),
+        "seed {seed}: agent runs {} vs records {}",
+        ws.agent_runs(),
+        records.len()
+    );
     (hits, wait_gone(&ws.path).len())
 }
 
 #[test]
 fn kill_9_at_random_moments_loses_and_double_counts_nothing() {
-    let trials: u64 = std::env::var("RALPH_FAULT_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let trials: u64 = std::env::var("RALPH_FAULT_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     let handles: Vec<_> = (0..4)
         .map(|worker| {
             std::thread::spawn(move || {
@@ -159,8 +220,13 @@ fn kill_9_at_random_moments_loses_and_double_counts_nothing() {
         hits += a;
         orphans += b;
     }
-    eprintln!("fault injection: {trials} trials, {hits} kill -9 of a running ralph, lost iterations: 0, orphan processes: {orphans}");
-    assert!(hits >= trials as usize, "most kills must hit a running ralph ({hits})");
+    eprintln!(
+        "fault injection: {trials} trials, {hits} kill -9 of a running ralph, lost iterations: 0, orphan processes: {orphans}"
+    );
+    assert!(
+        hits >= trials as usize,
+        "most kills must hit a running ralph ({hits})"
+    );
     assert_eq!(orphans, 0, "no process of an agent's tree survives");
 }
 
@@ -168,17 +234,26 @@ fn kill_9_at_random_moments_loses_and_double_counts_nothing() {
 fn an_unwritable_state_dir_is_a_clear_error_before_anything_runs() {
     let ws = Ws::new();
     // Nothing can be created under /proc, not even by root.
-    let out = ws.ralph().env("RALPH_STATE_DIR", "/proc/ralph-no-such-dir").output().unwrap();
+    let out = ws
+        .ralph()
+        .env("RALPH_STATE_DIR", "/proc/ralph-no-such-dir")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("/proc/ralph-no-such-dir") && stderr.contains("--state-dir"), "{stderr}");
+    assert!(
+        stderr.contains("/proc/ralph-no-such-dir") && stderr.contains("--state-dir"),
+        "{stderr}"
+    );
     assert_eq!(ws.agent_runs(), 0);
 }
 
 #[test]
 fn a_prompt_file_deleted_during_the_run_gives_a_clear_outcome() {
     let ws = Ws::new();
-    let yml = std::fs::read_to_string(ws.path.join("ralph.yml")).unwrap().replace("max_iterations: 6", "max_iterations: 50");
+    let yml = std::fs::read_to_string(ws.path.join("ralph.yml"))
+        .unwrap()
+        .replace("max_iterations: 6", "max_iterations: 50");
     std::fs::write(ws.path.join("ralph.yml"), yml).unwrap();
     let child = ws.ralph().env("FAKE_MAX_MS", "300").spawn().unwrap();
     let began = Instant::now();
@@ -191,19 +266,27 @@ fn a_prompt_file_deleted_during_the_run_gives_a_clear_outcome() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("PROMPT.md: file not found"), "{stderr}");
-    assert_eq!(ws.state().unwrap()["status"], "running", "resumable once the prompt is back");
+    assert_eq!(
+        ws.state().unwrap()["status"],
+        "running",
+        "resumable once the prompt is back"
+    );
     assert!(wait_gone(&ws.path).is_empty());
 }
 
 #[test]
 fn as_pid_1_ralph_reaps_orphans_and_stops_gracefully_on_sigterm() {
-    let probe = Command::new("unshare").args(["--pid", "--fork", "--mount-proc", "true"]).status();
+    let probe = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc", "true"])
+        .status();
     if !matches!(probe, Ok(s) if s.success()) {
         eprintln!("skipped: unshare --pid is not permitted here");
         return;
     }
     let ws = Ws::new();
-    let yml = std::fs::read_to_string(ws.path.join("ralph.yml")).unwrap().replace("max_iterations: 6", "max_iterations: 1000");
+    let yml = std::fs::read_to_string(ws.path.join("ralph.yml"))
+        .unwrap()
+        .replace("max_iterations: 6", "max_iterations: 1000");
     std::fs::write(ws.path.join("ralph.yml"), yml).unwrap();
     let mut child = Command::new("unshare")
         .args(["--pid", "--fork", "--mount-proc", "--kill-child"])
@@ -216,7 +299,10 @@ fn as_pid_1_ralph_reaps_orphans_and_stops_gracefully_on_sigterm() {
         .unwrap();
     let began = Instant::now();
     while ws.agent_runs() < 5 {
-        assert!(began.elapsed() < Duration::from_secs(30), "the loop runs under PID 1");
+        assert!(
+            began.elapsed() < Duration::from_secs(30),
+            "the loop runs under PID 1"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Every iteration left a `sleep 120` grandchild whose group was killed; as PID 1 ralph must reap them:
@@ -225,11 +311,19 @@ fn as_pid_1_ralph_reaps_orphans_and_stops_gracefully_on_sigterm() {
     assert_eq!(zombies, 0, "zombies under PID 1");
     // SIGTERM to PID 1 of the namespace, as `docker stop` does.
     let init = find_namespace_init(child.id()).expect("ralph as PID 1");
-    Command::new("kill").args(["-TERM", &init.to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &init.to_string()])
+        .status()
+        .unwrap();
     let status = child.wait().unwrap();
     let mut stderr = String::new();
     use std::io::Read;
-    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
     assert_eq!(status.code(), Some(143), "{stderr}");
     assert_eq!(ws.state().unwrap()["stop_reason"]["signal"], "SIGTERM");
     assert!(wait_gone(&ws.path).is_empty());
@@ -253,7 +347,11 @@ fn processes_zombie_under(root: u32) -> usize {
     let mut zombies = 0;
     while let Some(p) = stack.pop() {
         if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
-            if stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z')) {
+            if stat
+                .rsplit(')')
+                .next()
+                .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+            {
                 zombies += 1;
             }
         }

@@ -127,7 +127,12 @@ impl StopReason {
     /// True when the next run should resume this one (interrupted, internal error, agent missing) rather
     /// than report it as finished: nothing about the task or the budgets says it is over.
     pub fn is_resumable(&self) -> bool {
-        matches!(self, StopReason::Interrupted { .. } | StopReason::Error { .. } | StopReason::AgentUnavailable { .. })
+        matches!(
+            self,
+            StopReason::Interrupted { .. }
+                | StopReason::Error { .. }
+                | StopReason::AgentUnavailable { .. }
+        )
     }
 
     /// True for the limits that stop a run before completion (iterations, runtime, tokens, cost, custom).

@@ -361,12 +361,17 @@ mod tests {
         let store = FileStateStore::open(dir.path()).unwrap();
         store.save(&sample()).unwrap();
         // Make the temporary file impossible to create, as a full or read-only disk would.
-        let tmp = dir.path().join(format!(".state.json.tmp.{}", std::process::id()));
+        let tmp = dir
+            .path()
+            .join(format!(".state.json.tmp.{}", std::process::id()));
         std::fs::create_dir(&tmp).unwrap();
         let mut next = sample();
         next.iteration = 3;
         let msg = store.save(&next).unwrap_err().to_string();
-        assert!(msg.contains("state.json") && msg.contains("cannot write"), "{msg}");
+        assert!(
+            msg.contains("state.json") && msg.contains("cannot write"),
+            "{msg}"
+        );
         assert_eq!(store.load().unwrap(), Some(sample()));
     }
 

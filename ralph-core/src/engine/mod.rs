@@ -438,7 +438,11 @@ impl Engine {
                     let mut stats = stats;
                     stats.elapsed = elapsed();
                     run_state::update(&mut run, &stats, None);
-                    run.status = if reason.is_resumable() { RunStatus::Running } else { RunStatus::Finished };
+                    run.status = if reason.is_resumable() {
+                        RunStatus::Running
+                    } else {
+                        RunStatus::Finished
+                    };
                     run.stop_reason = Some(reason.clone());
                     if let Err(e) = self.state.save(&run) {
                         self.emit(LoopEvent::Warning {

@@ -421,13 +421,26 @@ async fn an_interrupted_run_is_resumed_by_the_next_run() {
     let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
     let (agent, _) = Scripted::new(vec![Step::Hang]);
     let stop = StopHandle::new();
-    stop.stop(StopReason::Interrupted { signal: "SIGTERM".into() });
-    let first = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store.clone())).run(stop).await;
-    assert_eq!(first.reason, StopReason::Interrupted { signal: "SIGTERM".into() });
+    stop.stop(StopReason::Interrupted {
+        signal: "SIGTERM".into(),
+    });
+    let first = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(stop)
+        .await;
+    assert_eq!(
+        first.reason,
+        StopReason::Interrupted {
+            signal: "SIGTERM".into()
+        }
+    );
     assert_eq!(store.load().unwrap().unwrap().status, RunStatus::Running);
 
     let (agent, _) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 0, 0.0)]);
-    let second = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store)).run(StopHandle::new()).await;
+    let second = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store))
+        .run(StopHandle::new())
+        .await;
     assert_eq!(second.run_id, first.run_id);
     assert!(second.reason.is_completed());
 }
@@ -454,14 +467,25 @@ async fn a_state_store_that_fails_stops_the_run_with_a_clear_error() {
         if saves <= 2 {
             Ok(())
         } else {
-            Err(Error::State { path: "/state/state.json".into(), message: "cannot write: No space left on device".into(), source: None })
+            Err(Error::State {
+                path: "/state/state.json".into(),
+                message: "cannot write: No space left on device".into(),
+                source: None,
+            })
         }
     });
     let (agent, runs) = Scripted::new(vec![Step::Answer("working", 1, 0.0)]);
-    let summary = Engine::new(config(dir.path()), Box::new(agent)).with_state_store(Box::new(store)).run(StopHandle::new()).await;
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store))
+        .run(StopHandle::new())
+        .await;
     match summary.reason {
         StopReason::Error { message } => assert!(message.contains("No space left"), "{message}"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(runs.lock().unwrap().len(), 1, "no further iteration runs without saved state");
+    assert_eq!(
+        runs.lock().unwrap().len(),
+        1,
+        "no further iteration runs without saved state"
+    );
 }
