@@ -42,6 +42,21 @@ pub enum Command {
         #[arg(short = 'C', long, value_name = "DIR")]
         workspace: Option<PathBuf>,
     },
+    /// List the agent CLIs ralph knows: installed, version, adapter, API key set.
+    Agents {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check that everything a run needs is in place (config, prompt, agents, keys, git, state dir).
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// The run options to check (as for `ralph run`).
+        #[command(flatten)]
+        run: RunArgs,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
         /// The shell.

@@ -13,6 +13,7 @@
 //! ```
 
 pub mod cli;
+pub mod doctor;
 pub mod exit_codes;
 pub mod init;
 pub mod inspect;
@@ -54,6 +55,8 @@ pub fn main() -> ExitCode {
         Some(cli::Command::Run(args)) => args,
         Some(cli::Command::Status(args)) => return ExitCode::from(inspect::status(&args)),
         Some(cli::Command::Clean(args)) => return ExitCode::from(inspect::clean(&args)),
+        Some(cli::Command::Agents { json }) => return ExitCode::from(doctor::agents(json)),
+        Some(cli::Command::Doctor { json, run }) => return ExitCode::from(doctor::doctor(&run, json)),
         Some(cli::Command::Init { workspace }) => {
             let dir = workspace.unwrap_or_else(|| std::path::PathBuf::from("."));
             return ExitCode::from(init::init(&dir));

@@ -462,3 +462,49 @@ fn no_process_mentions(dir: &Path) -> bool {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn agents_lists_installed_clis_with_versions_and_keys_without_showing_them() {
+    let ws = Workspace::new("x");
+    let bin = ws.path.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let fake = bin.join("claude");
+    std::fs::write(&fake, "#!/bin/sh\necho '2.1.197 (Claude Code)'\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let secret = ws.path.join("claude_key");
+    std::fs::write(&secret, "sk-ant-from-a-secret-file\n").unwrap();
+    let out = run(ws
+        .ralph()
+        .args(["agents", "--json"])
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
+        .env("CLAUDE_API_KEY_FILE", &secret));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("from-a-secret-file"), "{text}");
+    let list: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let claude = list.iter().find(|a| a["name"] == "claude").unwrap();
+    assert_eq!(claude["version"], "2.1.197 (Claude Code)");
+    assert_eq!(claude["key"], "CLAUDE_API_KEY");
+    assert_eq!(claude["path"], fake.display().to_string());
+    assert_eq!(list[0]["name"], "claude", "listed in auto priority order");
+}
+
+#[test]
+fn doctor_names_each_problem_with_its_fix() {
+    let ws = Workspace::new("x");
+    std::fs::remove_file(ws.path.join("PROMPT.md")).unwrap();
+    let out = run(ws.ralph().args(["doctor", "--json", "--agent", "claude"]).env("PATH", "/usr/bin:/bin"));
+    assert_eq!(out.status.code(), Some(1));
+    let checks: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let by_name = |n: &str| checks.iter().find(|c| c["name"] == n).unwrap_or_else(|| panic!("{n}: {checks:?}")).clone();
+    assert_eq!(by_name("prompt")["status"], "error");
+    assert_eq!(by_name("agent claude")["status"], "error");
+    assert_eq!(by_name("agent claude")["fix"], "npm install -g @anthropic-ai/claude-code");
+    assert_eq!(by_name("git")["status"], "warn");
+    assert_eq!(by_name("state dir")["status"], "ok");
+
+    std::fs::write(ws.path.join("PROMPT.md"), "x").unwrap();
+    let ok = run(ws.ralph().args(["doctor", "--agent", "command", "--no-git"]));
+    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+}

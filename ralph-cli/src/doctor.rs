@@ -1,0 +1,250 @@
+//! `ralph agents` (which agent CLIs are installed, their versions, whether a key is set) and `ralph doctor`
+//! (everything a run needs, each problem with its fix).
+
+use crate::cli::RunArgs;
+use crate::exit_codes;
+use crate::settings;
+use ralph_agents::{KNOWN_AGENTS, KnownAgent, resolve_key, resolve_program};
+use serde::Serialize;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a `--version` probe may take before it is abandoned.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The API key variables each agent reads (any one is enough; each also as `NAME_FILE`).
+fn key_vars(agent: &str) -> &'static [&'static str] {
+    match agent {
+        "claude" => &["ANTHROPIC_API_KEY", "CLAUDE_API_KEY"],
+        "gemini" => &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+        "codex" | "qwen" | "opencode" => &["OPENAI_API_KEY"],
+        "q" | "kiro" => &["Q_API_KEY"],
+        _ => &[],
+    }
+}
+
+/// One agent CLI as `ralph agents` reports it.
+#[derive(Debug, Serialize)]
+pub struct AgentReport {
+    /// `--agent` name.
+    pub name: &'static str,
+    /// Whether ralph has an adapter for it.
+    pub supported: bool,
+    /// Path of the program, when installed.
+    pub path: Option<PathBuf>,
+    /// First line of `PROGRAM --version`, when it answered.
+    pub version: Option<String>,
+    /// The key variable that is set, if any (its value is never shown).
+    pub key: Option<&'static str>,
+    /// How to install it.
+    pub install: &'static str,
+}
+
+fn report(agent: &KnownAgent, env: &dyn Fn(&str) -> Option<String>) -> AgentReport {
+    let path = resolve_program(agent.program);
+    let version = path.as_deref().and_then(probe_version);
+    let key = key_vars(agent.name).iter().copied().find(|k| resolve_key(k, env).is_some());
+    AgentReport { name: agent.name, supported: agent.supported, path, version, key, install: agent.install }
+}
+
+/// Runs `program --version` with stdin closed and a timeout; the first non-empty output line.
+fn probe_version(program: &Path) -> Option<String> {
+    let mut child = Command::new(program)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let began = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => break,
+            Ok(None) if began.elapsed() < PROBE_TIMEOUT => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+    let mut out = String::new();
+    child.stdout.take()?.read_to_string(&mut out).ok()?;
+    out.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
+}
+
+fn env(k: &str) -> Option<String> {
+    std::env::var(k).ok()
+}
+
+/// `ralph agents [--json]`: every known agent CLI in `auto` priority order.
+pub fn agents(json: bool) -> u8 {
+    let reports: Vec<AgentReport> = KNOWN_AGENTS.iter().map(|a| report(a, &env)).collect();
+    if json {
+        crate::say!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default());
+        return exit_codes::COMPLETED;
+    }
+    crate::say!("{:<10} {:<10} {:<28} {:<18} key", "agent", "adapter", "version", "installed");
+    for r in &reports {
+        let installed = if r.path.is_some() { "yes" } else { "no" };
+        crate::say!(
+            "{:<10} {:<10} {:<28} {:<18} {}",
+            r.name,
+            if r.supported { "yes" } else { "not yet" },
+            r.version.as_deref().unwrap_or("-"),
+            installed,
+            r.key.unwrap_or("-")
+        );
+    }
+    let missing: Vec<String> =
+        reports.iter().filter(|r| r.path.is_none() && r.supported).map(|r| format!("  {}: {}", r.name, r.install)).collect();
+    if !missing.is_empty() {
+        crate::say!("\nto install:\n{}", missing.join("\n"));
+    }
+    exit_codes::COMPLETED
+}
+
+/// One check of `ralph doctor`.
+#[derive(Debug, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: String,
+    /// `ok`, `warn` or `error`.
+    pub status: &'static str,
+    /// What was found.
+    pub detail: String,
+    /// How to fix it, for `warn` and `error`.
+    pub fix: Option<String>,
+}
+
+fn check(name: impl Into<String>, status: &'static str, detail: impl Into<String>, fix: Option<String>) -> Check {
+    Check { name: name.into(), status, detail: detail.into(), fix }
+}
+
+/// `ralph doctor [--json] [run options]`: config, prompt, agents, keys, git, state dir. Exit 0 when
+/// nothing is an error, 1 otherwise.
+pub fn doctor(args: &RunArgs, json: bool) -> u8 {
+    let checks = run_checks(args);
+    let errors = checks.iter().filter(|c| c.status == "error").count();
+    if json {
+        crate::say!("{}", serde_json::to_string_pretty(&checks).unwrap_or_default());
+    } else {
+        for c in &checks {
+            let mark = match c.status {
+                "ok" => "ok   ",
+                "warn" => "warn ",
+                _ => "ERROR",
+            };
+            crate::say!("{mark} {:<14} {}", c.name, c.detail);
+            if let Some(fix) = &c.fix {
+                crate::say!("      {:<14} fix: {fix}", "");
+            }
+        }
+        crate::say!("{}", if errors == 0 { "ready to run" } else { "not ready: fix the errors above" });
+    }
+    if errors == 0 { exit_codes::COMPLETED } else { exit_codes::FAILED }
+}
+
+fn run_checks(args: &RunArgs) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let s = match settings::resolve(args, &env, &cwd) {
+        Ok(s) => {
+            let source = s.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "defaults".into());
+            checks.push(check("config", "ok", format!("valid ({source})"), None));
+            s
+        }
+        Err(e) => {
+            checks.push(check("config", "error", e.to_string(), Some("correct the value named above".into())));
+            return checks;
+        }
+    };
+    match &s.prompt_text {
+        Some(_) => checks.push(check("prompt", "ok", "inline --prompt-text", None)),
+        None => match ralph_core::prompt::PromptSource::File(s.prompt_file.clone()).load() {
+            Ok(t) => checks.push(check("prompt", "ok", format!("{} ({} bytes)", s.prompt_file.display(), t.len()), None)),
+            Err(e) => checks.push(check("prompt", "error", e.to_string(), Some("`ralph init` writes a template".into()))),
+        },
+    }
+    let names: Vec<&str> = s.agent.split(',').map(str::trim).collect();
+    for name in names {
+        let known = if name == "auto" {
+            KNOWN_AGENTS.iter().find(|a| a.supported && resolve_program(a.program).is_some())
+        } else {
+            KNOWN_AGENTS.iter().find(|a| a.name == name)
+        };
+        match (name, known) {
+            ("command", _) => checks.push(check("agent command", "ok", "runs the command after `--`", None)),
+            ("auto", None) => checks.push(check(
+                "agent auto",
+                "error",
+                "no supported agent CLI is installed",
+                Some(KNOWN_AGENTS.iter().filter(|a| a.supported).map(|a| a.install).collect::<Vec<_>>().join(" or ")),
+            )),
+            (_, None) => checks.push(check(format!("agent {name}"), "error", "unknown agent", Some("see `ralph agents`".into()))),
+            (_, Some(a)) => {
+                let r = report(a, &env);
+                let label = format!("agent {}", a.name);
+                match (&r.path, a.supported) {
+                    (_, false) => checks.push(check(label, "error", "ralph has no adapter for it yet", Some("run it with `--agent command -- <argv>`".into()))),
+                    (None, _) => checks.push(check(label, "error", format!("`{}` is not installed", a.program), Some(a.install.into()))),
+                    (Some(p), _) => checks.push(check(
+                        label,
+                        "ok",
+                        format!("{} ({})", p.display(), r.version.as_deref().unwrap_or("version unknown")),
+                        None,
+                    )),
+                }
+                let vars = key_vars(a.name);
+                match r.key {
+                    Some(k) => checks.push(check(format!("key {}", a.name), "ok", format!("{k} is set"), None)),
+                    None if !vars.is_empty() => checks.push(check(
+                        format!("key {}", a.name),
+                        "warn",
+                        format!("none of {} is set (fine if the CLI is logged in by itself)", vars.join(", ")),
+                        Some(format!("export {}=... (or {}_FILE=/run/secrets/...)", vars[0], vars[0])),
+                    )),
+                    None => {}
+                }
+            }
+        }
+    }
+    checks.push(git_check(&s.workspace, s.no_git));
+    checks.push(state_dir_check(&s.state_dir));
+    checks
+}
+
+fn git_check(workspace: &Path, no_git: bool) -> Check {
+    if no_git {
+        return check("git", "ok", "checkpoints disabled (--no-git)", None);
+    }
+    let repo = workspace.ancestors().find(|d| d.join(".git").exists());
+    match repo {
+        Some(r) => check("git", "ok", format!("repository at {}", r.display()), None),
+        None => check(
+            "git",
+            "warn",
+            format!("{} is not in a git repository: no checkpoints", workspace.display()),
+            Some("`git init` (or run with --no-git)".into()),
+        ),
+    }
+}
+
+fn state_dir_check(dir: &Path) -> Check {
+    let probe_in = if dir.exists() { dir.to_path_buf() } else { dir.parent().map(Path::to_path_buf).unwrap_or_default() };
+    let probe = probe_in.join(format!(".ralph-doctor-{}", std::process::id()));
+    match std::fs::write(&probe, b"") {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&probe);
+            check("state dir", "ok", format!("{} is writable", dir.display()), None)
+        }
+        Err(e) => check(
+            "state dir",
+            "error",
+            format!("cannot write in {}: {e}", probe_in.display()),
+            Some("pass --state-dir to a writable directory".into()),
+        ),
+    }
+}
