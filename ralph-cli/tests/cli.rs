@@ -508,3 +508,43 @@ fn doctor_names_each_problem_with_its_fix() {
     let ok = run(ws.ralph().args(["doctor", "--agent", "command", "--no-git"]));
     assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
 }
+
+#[test]
+fn a_second_sigint_stops_at_once_and_still_leaves_no_agent_process() {
+    let ws = Workspace::new("x");
+    // An agent that ignores SIGTERM: the graceful stop would wait out the grace period.
+    let agent = ws.agent("stubborn.sh", "cat > /dev/null\necho run >> runs.txt\ntrap '' TERM\n(trap '' TERM; sleep 300) &\nsleep 300");
+    let child = ws.ralph().args(["--agent", "command", "--"]).arg(&agent).stderr(Stdio::piped()).spawn().unwrap();
+    wait_for(|| runs(&ws) == 1);
+    std::thread::sleep(Duration::from_millis(200));
+    signal(child.id(), "INT");
+    std::thread::sleep(Duration::from_millis(300));
+    let began = Instant::now();
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert!(began.elapsed() < Duration::from_secs(2), "the second Ctrl-C does not wait for the grace period");
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(stderr(&out).contains("again: stopping now"), "{}", stderr(&out));
+    assert!(no_process_mentions(&ws.path), "the hard stop kills the agent's group too");
+}
+
+#[test]
+fn a_lock_left_by_a_dead_process_is_taken_over_with_a_warning() {
+    let ws = Workspace::new("x");
+    std::fs::create_dir_all(ws.path.join(".agent")).unwrap();
+    std::fs::write(ws.path.join(".agent/lock"), "999999\n").unwrap();
+    let agent = counter(&ws, 1);
+    let out = run(ws.ralph().args(["--agent", "command", "--"]).arg(&agent));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("999999"), "{}", stderr(&out));
+}
+
+#[test]
+fn an_emptied_prompt_file_stops_the_run_with_a_clear_error() {
+    let ws = Workspace::new("Do it.");
+    let agent = ws.agent("agent.sh", "cat > /dev/null\necho run >> runs.txt\n: > PROMPT.md\necho working");
+    let out = run(ws.ralph().args(["--agent", "command", "--"]).arg(&agent));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("the prompt is empty"), "{}", stderr(&out));
+    assert_eq!(runs(&ws), 1);
+}
