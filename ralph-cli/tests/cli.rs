@@ -204,7 +204,8 @@ fn a_missing_agent_cli_exits_2_with_the_install_command() {
 #[test]
 fn invalid_settings_exit_2_naming_their_source() {
     let ws = Workspace::new("x");
-    let cases: Vec<(Vec<&str>, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             vec![],
             vec![("RALPH_MAX_ITERATIONS", "abc")],
@@ -358,7 +359,7 @@ fn sigint_stops_gracefully_with_130_kills_the_agent_tree_and_the_run_resumes() {
         "agent.sh",
         "cat > /dev/null\necho run >> runs.txt\n(sleep 300; echo leaked > leaked.txt) &\nsleep 300",
     );
-    let mut child = ws
+    let child = ws
         .ralph()
         .args(["--agent", "command", "--"])
         .arg(&agent)

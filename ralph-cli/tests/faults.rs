@@ -346,15 +346,14 @@ fn processes_zombie_under(root: u32) -> usize {
     let mut stack = vec![root as i32];
     let mut zombies = 0;
     while let Some(p) = stack.pop() {
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
-            if stat
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            && stat
                 .rsplit(')')
                 .next()
                 .is_some_and(|rest| rest.trim_start().starts_with('Z'))
             {
                 zombies += 1;
             }
-        }
         stack.extend(children_of(p));
     }
     zombies

@@ -24,8 +24,8 @@ pub(super) fn begin(
     prompt: &str,
 ) -> Result<Begin, Error> {
     let prompt_sha256 = sha256_hex(prompt);
-    if !config.fresh {
-        if let Some(saved) = store.load()? {
+    if !config.fresh
+        && let Some(saved) = store.load()? {
             match saved.status {
                 RunStatus::Running => return Ok(Begin::Run(saved)),
                 RunStatus::Finished if saved.prompt_sha256 == prompt_sha256 => {
@@ -45,7 +45,6 @@ pub(super) fn begin(
                 RunStatus::Finished => {}
             }
         }
-    }
     let now = unix_now();
     let state = RunState {
         version: STATE_VERSION,
