@@ -45,8 +45,18 @@ pub struct AgentReport {
 fn report(agent: &KnownAgent, env: &dyn Fn(&str) -> Option<String>) -> AgentReport {
     let path = resolve_program(agent.program);
     let version = path.as_deref().and_then(probe_version);
-    let key = key_vars(agent.name).iter().copied().find(|k| resolve_key(k, env).is_some());
-    AgentReport { name: agent.name, supported: agent.supported, path, version, key, install: agent.install }
+    let key = key_vars(agent.name)
+        .iter()
+        .copied()
+        .find(|k| resolve_key(k, env).is_some());
+    AgentReport {
+        name: agent.name,
+        supported: agent.supported,
+        path,
+        version,
+        key,
+        install: agent.install,
+    }
 }
 
 /// Runs `program --version` with stdin closed and a timeout; the first non-empty output line.
@@ -62,7 +72,9 @@ fn probe_version(program: &Path) -> Option<String> {
     loop {
         match child.try_wait() {
             Ok(Some(_)) => break,
-            Ok(None) if began.elapsed() < PROBE_TIMEOUT => std::thread::sleep(Duration::from_millis(20)),
+            Ok(None) if began.elapsed() < PROBE_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
@@ -72,7 +84,10 @@ fn probe_version(program: &Path) -> Option<String> {
     }
     let mut out = String::new();
     child.stdout.take()?.read_to_string(&mut out).ok()?;
-    out.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
+    out.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
 }
 
 fn env(k: &str) -> Option<String> {
@@ -83,10 +98,19 @@ fn env(k: &str) -> Option<String> {
 pub fn agents(json: bool) -> u8 {
     let reports: Vec<AgentReport> = KNOWN_AGENTS.iter().map(|a| report(a, &env)).collect();
     if json {
-        crate::say!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default());
+        crate::say!(
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        );
         return exit_codes::COMPLETED;
     }
-    crate::say!("{:<10} {:<10} {:<28} {:<18} key", "agent", "adapter", "version", "installed");
+    crate::say!(
+        "{:<10} {:<10} {:<28} {:<18} key",
+        "agent",
+        "adapter",
+        "version",
+        "installed"
+    );
     for r in &reports {
         let installed = if r.path.is_some() { "yes" } else { "no" };
         crate::say!(
@@ -98,8 +122,11 @@ pub fn agents(json: bool) -> u8 {
             r.key.unwrap_or("-")
         );
     }
-    let missing: Vec<String> =
-        reports.iter().filter(|r| r.path.is_none() && r.supported).map(|r| format!("  {}: {}", r.name, r.install)).collect();
+    let missing: Vec<String> = reports
+        .iter()
+        .filter(|r| r.path.is_none() && r.supported)
+        .map(|r| format!("  {}: {}", r.name, r.install))
+        .collect();
     if !missing.is_empty() {
         crate::say!("\nto install:\n{}", missing.join("\n"));
     }
@@ -119,8 +146,18 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-fn check(name: impl Into<String>, status: &'static str, detail: impl Into<String>, fix: Option<String>) -> Check {
-    Check { name: name.into(), status, detail: detail.into(), fix }
+fn check(
+    name: impl Into<String>,
+    status: &'static str,
+    detail: impl Into<String>,
+    fix: Option<String>,
+) -> Check {
+    Check {
+        name: name.into(),
+        status,
+        detail: detail.into(),
+        fix,
+    }
 }
 
 /// `ralph doctor [--json] [run options]`: config, prompt, agents, keys, git, state dir. Exit 0 when
@@ -129,7 +166,10 @@ pub fn doctor(args: &RunArgs, json: bool) -> u8 {
     let checks = run_checks(args);
     let errors = checks.iter().filter(|c| c.status == "error").count();
     if json {
-        crate::say!("{}", serde_json::to_string_pretty(&checks).unwrap_or_default());
+        crate::say!(
+            "{}",
+            serde_json::to_string_pretty(&checks).unwrap_or_default()
+        );
     } else {
         for c in &checks {
             let mark = match c.status {
@@ -142,9 +182,20 @@ pub fn doctor(args: &RunArgs, json: bool) -> u8 {
                 crate::say!("      {:<14} fix: {fix}", "");
             }
         }
-        crate::say!("{}", if errors == 0 { "ready to run" } else { "not ready: fix the errors above" });
+        crate::say!(
+            "{}",
+            if errors == 0 {
+                "ready to run"
+            } else {
+                "not ready: fix the errors above"
+            }
+        );
     }
-    if errors == 0 { exit_codes::COMPLETED } else { exit_codes::FAILED }
+    if errors == 0 {
+        exit_codes::COMPLETED
+    } else {
+        exit_codes::FAILED
+    }
 }
 
 fn run_checks(args: &RunArgs) -> Vec<Check> {
@@ -152,59 +203,122 @@ fn run_checks(args: &RunArgs) -> Vec<Check> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let s = match settings::resolve(args, &env, &cwd) {
         Ok(s) => {
-            let source = s.config_file.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "defaults".into());
+            let source = s
+                .config_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "defaults".into());
             checks.push(check("config", "ok", format!("valid ({source})"), None));
             s
         }
         Err(e) => {
-            checks.push(check("config", "error", e.to_string(), Some("correct the value named above".into())));
+            checks.push(check(
+                "config",
+                "error",
+                e.to_string(),
+                Some("correct the value named above".into()),
+            ));
             return checks;
         }
     };
     match &s.prompt_text {
         Some(_) => checks.push(check("prompt", "ok", "inline --prompt-text", None)),
         None => match ralph_core::prompt::PromptSource::File(s.prompt_file.clone()).load() {
-            Ok(t) => checks.push(check("prompt", "ok", format!("{} ({} bytes)", s.prompt_file.display(), t.len()), None)),
-            Err(e) => checks.push(check("prompt", "error", e.to_string(), Some("`ralph init` writes a template".into()))),
+            Ok(t) => checks.push(check(
+                "prompt",
+                "ok",
+                format!("{} ({} bytes)", s.prompt_file.display(), t.len()),
+                None,
+            )),
+            Err(e) => checks.push(check(
+                "prompt",
+                "error",
+                e.to_string(),
+                Some("`ralph init` writes a template".into()),
+            )),
         },
     }
     let names: Vec<&str> = s.agent.split(',').map(str::trim).collect();
     for name in names {
         let known = if name == "auto" {
-            KNOWN_AGENTS.iter().find(|a| a.supported && resolve_program(a.program).is_some())
+            KNOWN_AGENTS
+                .iter()
+                .find(|a| a.supported && resolve_program(a.program).is_some())
         } else {
             KNOWN_AGENTS.iter().find(|a| a.name == name)
         };
         match (name, known) {
-            ("command", _) => checks.push(check("agent command", "ok", "runs the command after `--`", None)),
+            ("command", _) => checks.push(check(
+                "agent command",
+                "ok",
+                "runs the command after `--`",
+                None,
+            )),
             ("auto", None) => checks.push(check(
                 "agent auto",
                 "error",
                 "no supported agent CLI is installed",
-                Some(KNOWN_AGENTS.iter().filter(|a| a.supported).map(|a| a.install).collect::<Vec<_>>().join(" or ")),
+                Some(
+                    KNOWN_AGENTS
+                        .iter()
+                        .filter(|a| a.supported)
+                        .map(|a| a.install)
+                        .collect::<Vec<_>>()
+                        .join(" or "),
+                ),
             )),
-            (_, None) => checks.push(check(format!("agent {name}"), "error", "unknown agent", Some("see `ralph agents`".into()))),
+            (_, None) => checks.push(check(
+                format!("agent {name}"),
+                "error",
+                "unknown agent",
+                Some("see `ralph agents`".into()),
+            )),
             (_, Some(a)) => {
                 let r = report(a, &env);
                 let label = format!("agent {}", a.name);
                 match (&r.path, a.supported) {
-                    (_, false) => checks.push(check(label, "error", "ralph has no adapter for it yet", Some("run it with `--agent command -- <argv>`".into()))),
-                    (None, _) => checks.push(check(label, "error", format!("`{}` is not installed", a.program), Some(a.install.into()))),
+                    (_, false) => checks.push(check(
+                        label,
+                        "error",
+                        "ralph has no adapter for it yet",
+                        Some("run it with `--agent command -- <argv>`".into()),
+                    )),
+                    (None, _) => checks.push(check(
+                        label,
+                        "error",
+                        format!("`{}` is not installed", a.program),
+                        Some(a.install.into()),
+                    )),
                     (Some(p), _) => checks.push(check(
                         label,
                         "ok",
-                        format!("{} ({})", p.display(), r.version.as_deref().unwrap_or("version unknown")),
+                        format!(
+                            "{} ({})",
+                            p.display(),
+                            r.version.as_deref().unwrap_or("version unknown")
+                        ),
                         None,
                     )),
                 }
                 let vars = key_vars(a.name);
                 match r.key {
-                    Some(k) => checks.push(check(format!("key {}", a.name), "ok", format!("{k} is set"), None)),
+                    Some(k) => checks.push(check(
+                        format!("key {}", a.name),
+                        "ok",
+                        format!("{k} is set"),
+                        None,
+                    )),
                     None if !vars.is_empty() => checks.push(check(
                         format!("key {}", a.name),
                         "warn",
-                        format!("none of {} is set (fine if the CLI is logged in by itself)", vars.join(", ")),
-                        Some(format!("export {}=... (or {}_FILE=/run/secrets/...)", vars[0], vars[0])),
+                        format!(
+                            "none of {} is set (fine if the CLI is logged in by itself)",
+                            vars.join(", ")
+                        ),
+                        Some(format!(
+                            "export {}=... (or {}_FILE=/run/secrets/...)",
+                            vars[0], vars[0]
+                        )),
                     )),
                     None => {}
                 }
@@ -226,19 +340,31 @@ fn git_check(workspace: &Path, no_git: bool) -> Check {
         None => check(
             "git",
             "warn",
-            format!("{} is not in a git repository: no checkpoints", workspace.display()),
+            format!(
+                "{} is not in a git repository: no checkpoints",
+                workspace.display()
+            ),
             Some("`git init` (or run with --no-git)".into()),
         ),
     }
 }
 
 fn state_dir_check(dir: &Path) -> Check {
-    let probe_in = if dir.exists() { dir.to_path_buf() } else { dir.parent().map(Path::to_path_buf).unwrap_or_default() };
+    let probe_in = if dir.exists() {
+        dir.to_path_buf()
+    } else {
+        dir.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
     let probe = probe_in.join(format!(".ralph-doctor-{}", std::process::id()));
     match std::fs::write(&probe, b"") {
         Ok(()) => {
             let _ = std::fs::remove_file(&probe);
-            check("state dir", "ok", format!("{} is writable", dir.display()), None)
+            check(
+                "state dir",
+                "ok",
+                format!("{} is writable", dir.display()),
+                None,
+            )
         }
         Err(e) => check(
             "state dir",

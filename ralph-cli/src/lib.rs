@@ -20,6 +20,7 @@ pub mod inspect;
 pub mod orphans;
 pub mod output;
 pub mod pid1;
+pub mod redact;
 pub mod run;
 pub mod settings;
 
@@ -56,7 +57,9 @@ pub fn main() -> ExitCode {
         Some(cli::Command::Status(args)) => return ExitCode::from(inspect::status(&args)),
         Some(cli::Command::Clean(args)) => return ExitCode::from(inspect::clean(&args)),
         Some(cli::Command::Agents { json }) => return ExitCode::from(doctor::agents(json)),
-        Some(cli::Command::Doctor { json, run }) => return ExitCode::from(doctor::doctor(&run, json)),
+        Some(cli::Command::Doctor { json, run }) => {
+            return ExitCode::from(doctor::doctor(&run, json));
+        }
         Some(cli::Command::Init { workspace }) => {
             let dir = workspace.unwrap_or_else(|| std::path::PathBuf::from("."));
             return ExitCode::from(init::init(&dir));

@@ -2,28 +2,39 @@
 //! with `--verbose`, and an end-of-run summary. With `--log-format json`, every loop event is one JSON
 //! object per line instead.
 
+use crate::redact::Redactor;
 use crate::settings::LogFormat;
 use ralph_core::{AgentEvent, LoopEvent, Observer, OutcomeStatus, StopReason, Usage};
 use std::io::Write;
+use std::sync::Arc;
 
 /// Prints loop events to stderr.
 pub struct Terminal {
     format: LogFormat,
     verbose: bool,
     max_iterations: Option<u64>,
+    redactor: Arc<Redactor>,
 }
 
 impl Terminal {
     /// A printer in `format`; `verbose` streams the agent's text and tool calls.
     pub fn new(format: LogFormat, verbose: bool, max_iterations: Option<u64>) -> Self {
         Terminal {
+            redactor: Arc::default(),
             format,
             verbose,
             max_iterations,
         }
     }
 
+    /// Masks secrets in everything printed (the agent's text may echo a key).
+    pub fn with_redactor(mut self, redactor: Arc<Redactor>) -> Self {
+        self.redactor = redactor;
+        self
+    }
+
     fn line(&self, text: &str) {
+        let text = self.redactor.text(text);
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "{text}");
     }

@@ -5,12 +5,14 @@ use crate::cli::RunArgs;
 use crate::exit_codes;
 use crate::orphans;
 use crate::output::Terminal;
+use crate::redact::{RedactingStore, Redactor};
 use crate::settings::{self, LogFormat, RunSettings};
 use ralph_agents::AgentSettings;
 use ralph_core::lock::RunLock;
 use ralph_core::prompt::{PromptSource, PromptTemplate};
 use ralph_core::state::FileStateStore;
 use ralph_core::{Agent, Engine, EngineConfig, Limits, StopHandle, StopReason};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Runs `ralph run` with `args`; returns the exit code.
@@ -98,14 +100,18 @@ pub async fn run(args: RunArgs) -> u8 {
 
     let config = engine_config(&settings, prompt);
     let store_dir = store.dir().to_path_buf();
+    let redactor = Arc::new(Redactor::from_env(&|k| std::env::var(k).ok()));
     let engine = Engine::new(config, agent)
-        .with_state_store(Box::new(store))
+        .with_state_store(Box::new(RedactingStore::new(store, redactor.clone())))
         .with_observer(Box::new(orphans::AgentPidFile::new(&store_dir)))
-        .with_observer(Box::new(Terminal::new(
-            settings.log_format,
-            settings.verbose,
-            settings.max_iterations,
-        )));
+        .with_observer(Box::new(
+            Terminal::new(
+                settings.log_format,
+                settings.verbose,
+                settings.max_iterations,
+            )
+            .with_redactor(redactor),
+        ));
     let stop = StopHandle::new();
     let signals = tokio::spawn(watch_signals(stop.clone()));
     let summary = engine.run(stop).await;

@@ -495,19 +495,38 @@ fn agents_lists_installed_clis_with_versions_and_keys_without_showing_them() {
 fn doctor_names_each_problem_with_its_fix() {
     let ws = Workspace::new("x");
     std::fs::remove_file(ws.path.join("PROMPT.md")).unwrap();
-    let out = run(ws.ralph().args(["doctor", "--json", "--agent", "claude"]).env("PATH", "/usr/bin:/bin"));
+    let out = run(ws
+        .ralph()
+        .args(["doctor", "--json", "--agent", "claude"])
+        .env("PATH", "/usr/bin:/bin"));
     assert_eq!(out.status.code(), Some(1));
     let checks: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
-    let by_name = |n: &str| checks.iter().find(|c| c["name"] == n).unwrap_or_else(|| panic!("{n}: {checks:?}")).clone();
+    let by_name = |n: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == n)
+            .unwrap_or_else(|| panic!("{n}: {checks:?}"))
+            .clone()
+    };
     assert_eq!(by_name("prompt")["status"], "error");
     assert_eq!(by_name("agent claude")["status"], "error");
-    assert_eq!(by_name("agent claude")["fix"], "npm install -g @anthropic-ai/claude-code");
+    assert_eq!(
+        by_name("agent claude")["fix"],
+        "npm install -g @anthropic-ai/claude-code"
+    );
     assert_eq!(by_name("git")["status"], "warn");
     assert_eq!(by_name("state dir")["status"], "ok");
 
     std::fs::write(ws.path.join("PROMPT.md"), "x").unwrap();
-    let ok = run(ws.ralph().args(["doctor", "--agent", "command", "--no-git"]));
-    assert_eq!(ok.status.code(), Some(0), "{}", String::from_utf8_lossy(&ok.stdout));
+    let ok = run(ws
+        .ralph()
+        .args(["doctor", "--agent", "command", "--no-git"]));
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
 }
 
 #[test]
@@ -515,7 +534,13 @@ fn a_second_sigint_stops_at_once_and_still_leaves_no_agent_process() {
     let ws = Workspace::new("x");
     // An agent that ignores SIGTERM: the graceful stop would wait out the grace period.
     let agent = ws.agent("stubborn.sh", "cat > /dev/null\necho run >> runs.txt\ntrap '' TERM\n(trap '' TERM; sleep 300) &\nsleep 300");
-    let child = ws.ralph().args(["--agent", "command", "--"]).arg(&agent).stderr(Stdio::piped()).spawn().unwrap();
+    let child = ws
+        .ralph()
+        .args(["--agent", "command", "--"])
+        .arg(&agent)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for(|| runs(&ws) == 1);
     std::thread::sleep(Duration::from_millis(200));
     signal(child.id(), "INT");
@@ -523,10 +548,20 @@ fn a_second_sigint_stops_at_once_and_still_leaves_no_agent_process() {
     let began = Instant::now();
     signal(child.id(), "INT");
     let out = child.wait_with_output().unwrap();
-    assert!(began.elapsed() < Duration::from_secs(2), "the second Ctrl-C does not wait for the grace period");
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "the second Ctrl-C does not wait for the grace period"
+    );
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
-    assert!(stderr(&out).contains("again: stopping now"), "{}", stderr(&out));
-    assert!(no_process_mentions(&ws.path), "the hard stop kills the agent's group too");
+    assert!(
+        stderr(&out).contains("again: stopping now"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        no_process_mentions(&ws.path),
+        "the hard stop kills the agent's group too"
+    );
 }
 
 #[test]
@@ -543,9 +578,55 @@ fn a_lock_left_by_a_dead_process_is_taken_over_with_a_warning() {
 #[test]
 fn an_emptied_prompt_file_stops_the_run_with_a_clear_error() {
     let ws = Workspace::new("Do it.");
-    let agent = ws.agent("agent.sh", "cat > /dev/null\necho run >> runs.txt\n: > PROMPT.md\necho working");
+    let agent = ws.agent(
+        "agent.sh",
+        "cat > /dev/null\necho run >> runs.txt\n: > PROMPT.md\necho working",
+    );
     let out = run(ws.ralph().args(["--agent", "command", "--"]).arg(&agent));
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("the prompt is empty"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the prompt is empty"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(runs(&ws), 1);
+}
+
+#[test]
+fn keys_never_reach_the_terminal_or_the_state_dir() {
+    let ws = Workspace::new("x");
+    let agent = ws.agent(
+        "leaky.sh",
+        "cat > /dev/null\necho \"my key is $OPENAI_API_KEY\"\necho 'LOOP_COMPLETE'",
+    );
+    let key = "sk-proj-0123456789abcdefghijklmnop";
+    let out = run(ws
+        .ralph()
+        .args(["--agent", "command", "--verbose", "--"])
+        .arg(&agent)
+        .env("OPENAI_API_KEY", key));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("my key is ****"), "{}", stderr(&out));
+    let mut leaked = Vec::new();
+    for entry in walk(&ws.path.join(".agent")) {
+        if std::fs::read_to_string(&entry)
+            .unwrap_or_default()
+            .contains(key)
+        {
+            leaked.push(entry);
+        }
+    }
+    assert!(leaked.is_empty(), "the key was written to {leaked:?}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
 }

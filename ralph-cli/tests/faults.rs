@@ -351,9 +351,9 @@ fn processes_zombie_under(root: u32) -> usize {
                 .rsplit(')')
                 .next()
                 .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-            {
-                zombies += 1;
-            }
+        {
+            zombies += 1;
+        }
         stack.extend(children_of(p));
     }
     zombies
