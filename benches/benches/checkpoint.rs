@@ -25,9 +25,13 @@ fn checkpoint(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(5));
     for &size in SIZES {
         let dir = tempfile::tempdir().expect("temp dir");
-        let ours = BenchRepo::create(&dir.path().join("gix"), size).expect("generate the repository");
-        let theirs = ours.copy_to(&dir.path().join("git")).expect("copy the repository");
-        let checkpointer = GitCheckpointer::open(ours.path(), CheckpointOptions::default()).expect("open");
+        let ours =
+            BenchRepo::create(&dir.path().join("gix"), size).expect("generate the repository");
+        let theirs = ours
+            .copy_to(&dir.path().join("git"))
+            .expect("copy the repository");
+        let checkpointer =
+            GitCheckpointer::open(ours.path(), CheckpointOptions::default()).expect("open");
 
         let mut round = 0;
         group.bench_with_input(BenchmarkId::new("ralph-git", size), &size, |b, _| {
@@ -38,7 +42,9 @@ fn checkpoint(c: &mut Criterion) {
                     request(round)
                 },
                 |request| {
-                    let outcome = checkpointer.checkpoint_blocking(&request).expect("checkpoint");
+                    let outcome = checkpointer
+                        .checkpoint_blocking(&request)
+                        .expect("checkpoint");
                     assert!(outcome.commit().is_some(), "every round changes files");
                 },
                 BatchSize::PerIteration,
@@ -50,10 +56,16 @@ fn checkpoint(c: &mut Criterion) {
             b.iter_batched(
                 || {
                     round += 1;
-                    theirs.change_files(CHANGED_FILES, round).expect("edit files");
+                    theirs
+                        .change_files(CHANGED_FILES, round)
+                        .expect("edit files");
                     round
                 },
-                |round| theirs.git_add_and_commit(round).expect("git add -A && git commit"),
+                |round| {
+                    theirs
+                        .git_add_and_commit(round)
+                        .expect("git add -A && git commit")
+                },
                 BatchSize::PerIteration,
             );
         });

@@ -87,7 +87,10 @@ impl BenchRepo {
     /// When either command fails.
     pub fn git_add_and_commit(&self, round: u64) -> io::Result<()> {
         git(&self.path, &["add", "-A"])?;
-        git(&self.path, &["commit", "-q", "-m", &format!("round {round}")])
+        git(
+            &self.path,
+            &["commit", "-q", "-m", &format!("round {round}")],
+        )
     }
 }
 

@@ -45,9 +45,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    /// `rollback` would overwrite changes that are not committed.
+    /// `rollback` would overwrite changes that are not committed, or untracked or ignored files.
     #[error(
-        "the workspace has uncommitted changes that a rollback would overwrite: {}; commit or stash them, or let ralph checkpoint them first (`ralph rollback --checkpoint-first <id>`)",
+        "the rollback would overwrite uncommitted changes or untracked files: {}; commit, move or delete them, or let ralph checkpoint them first (`ralph rollback --checkpoint-first <id>`; ignored, secret-looking and oversized files are never checkpointed)",
         files.join(", ")
     )]
     DirtyWorkspace {

@@ -196,7 +196,7 @@ fn restored_tree(
 
 type Snapshotted = (checkpoint::Snapshot, gix::index::File);
 
-/// The uncommitted changes of the workspace (paths), including skipped untracked files that the rollback
+/// The uncommitted changes of the workspace (paths), including untracked or ignored files that the rollback
 /// would overwrite, plus the snapshot they come from.
 fn dirty_files(
     ws: &Workspace,
@@ -222,8 +222,11 @@ fn dirty_files(
         snapshot.head.tree,
         tree::of_commit(&ws.repo, target_id)?,
     )?;
+    // A path the rollback adds must be free: a file there now is untracked (skipped as a secret, oversized, or
+    // ignored), and overwriting it would lose it.
     for change in tree::changes(&ws.repo, snapshot.head.tree, restored)? {
-        if change.new.is_some() && snapshot.changes.skipped.contains_key(&change.path) {
+        let adds = change.old.is_none() && change.new.is_some();
+        if adds && worktree::size(&ws.workdir, change.path.as_bstr())?.is_some() {
             dirty.push(change.path.to_str_lossy().into_owned());
         }
     }

@@ -26,7 +26,11 @@ fn a_checkpoint_commits_modified_new_and_deleted_files_like_git_add_all() {
     let outcome = fx.checkpoint();
 
     assert_checkpoint_matches_git(&fx, &outcome, &[]);
-    assert_eq!(fx.rev("HEAD~1"), before, "the checkpoint's parent is the previous HEAD");
+    assert_eq!(
+        fx.rev("HEAD~1"),
+        before,
+        "the checkpoint's parent is the previous HEAD"
+    );
     assert_eq!(committed(&outcome).files_changed, 3);
     assert_eq!(committed(&outcome).reference, "refs/heads/main");
 }
@@ -39,14 +43,26 @@ fn the_message_names_iteration_and_run_with_trailers() {
     req.cost_usd = 1.5;
     req.is_final = true;
 
-    fx.checkpointer(CheckpointOptions::default()).checkpoint_blocking(&req).unwrap();
+    fx.checkpointer(CheckpointOptions::default())
+        .checkpoint_blocking(&req)
+        .unwrap();
 
     assert_eq!(
         fx.git(&["log", "-1", "--format=%B"]),
         "ralph: checkpoint 7 (run 20250101-abcd)\n\nRalph-Run-Id: 20250101-abcd\nRalph-Iteration: 7\nRalph-Agent: test-agent\nRalph-Cost-Usd: 1.5000\nRalph-Final: true"
     );
-    assert_eq!(fx.git(&["log", "-1", "--format=%(trailers:key=Ralph-Iteration,valueonly)"]), "7");
-    assert_eq!(fx.git(&["log", "-1", "--format=%an <%ae>|%cn <%ce>"]), "Fixture <fixture@example.com>|Fixture <fixture@example.com>");
+    assert_eq!(
+        fx.git(&[
+            "log",
+            "-1",
+            "--format=%(trailers:key=Ralph-Iteration,valueonly)"
+        ]),
+        "7"
+    );
+    assert_eq!(
+        fx.git(&["log", "-1", "--format=%an <%ae>|%cn <%ce>"]),
+        "Fixture <fixture@example.com>|Fixture <fixture@example.com>"
+    );
 }
 
 #[test]
@@ -68,7 +84,10 @@ fn a_second_checkpoint_without_changes_commits_nothing() {
 
     let second = fx.checkpoint();
 
-    assert!(matches!(second, CheckpointOutcome::Unchanged { .. }), "{second:?}");
+    assert!(
+        matches!(second, CheckpointOutcome::Unchanged { .. }),
+        "{second:?}"
+    );
     assert_eq!(fx.rev("HEAD"), committed(&first).commit.0);
 }
 
@@ -92,12 +111,24 @@ fn ref_mode_commits_to_the_run_ref_and_leaves_branch_head_and_index_alone() {
     let second = committed(&second);
     assert_eq!(second.reference, "refs/ralph/checkpoints/run-1");
     assert_eq!(fx.rev("refs/ralph/checkpoints/run-1"), second.commit.0);
-    assert_eq!(fx.rev(&format!("{}~1", second.commit)), first.commit.0, "checkpoints of a run form a chain");
-    assert_eq!(fx.rev(&format!("{}~1", first.commit)), head, "the first one starts from HEAD");
+    assert_eq!(
+        fx.rev(&format!("{}~1", second.commit)),
+        first.commit.0,
+        "checkpoints of a run form a chain"
+    );
+    assert_eq!(
+        fx.rev(&format!("{}~1", first.commit)),
+        head,
+        "the first one starts from HEAD"
+    );
     assert_eq!(second.tree.0, fx.oracle_tree(&[]));
     assert_eq!(fx.rev("HEAD"), head, "HEAD unchanged");
     assert_eq!(fx.git(&["symbolic-ref", "HEAD"]), "refs/heads/main");
-    assert_eq!(std::fs::read(fx.file(".git/index")).unwrap(), index, "index unchanged");
+    assert_eq!(
+        std::fs::read(fx.file(".git/index")).unwrap(),
+        index,
+        "index unchanged"
+    );
     assert_eq!(fx.status(), status);
     fx.assert_fsck_clean();
 }
@@ -118,22 +149,32 @@ async fn the_checkpointer_trait_returns_the_commit_id_or_none() {
 
 #[test]
 fn a_workspace_inside_a_larger_repository_commits_only_its_own_files() {
-    let fx = Fixture::new("new_repo; mkdir pkg other; echo p > pkg/p; echo o > other/o; git add -A; git commit -qm i");
+    let fx = Fixture::new(
+        "new_repo; mkdir pkg other; echo p > pkg/p; echo o > other/o; git add -A; git commit -qm i",
+    );
     fx.sh("echo p2 >> pkg/p; echo n > pkg/new; echo o2 >> other/o; echo stray > stray.txt; echo s > other/staged; git add other/staged");
-    let git = ralph_git::GitCheckpointer::open(fx.file("pkg"), CheckpointOptions::default()).unwrap();
+    let git =
+        ralph_git::GitCheckpointer::open(fx.file("pkg"), CheckpointOptions::default()).unwrap();
 
     let outcome = git.checkpoint_blocking(&request("r", 1)).unwrap();
 
     // The oracle: `git add -A -- pkg` on a copy whose index has nothing else staged.
     let expected = {
         fx.sh("cp -a . ../scoped");
-        let tree = fx.sh_in(&fx.file("../scoped"), "git reset -q && git add -A -- pkg && git write-tree");
+        let tree = fx.sh_in(
+            &fx.file("../scoped"),
+            "git reset -q && git add -A -- pkg && git write-tree",
+        );
         fx.sh("rm -rf ../scoped");
         tree.trim().to_owned()
     };
     assert_eq!(committed(&outcome).tree.0, expected);
     let mut status = fx.status();
     status.sort();
-    assert_eq!(status, [" M other/o", "?? stray.txt", "A  other/staged"], "outside the workspace nothing changes");
+    assert_eq!(
+        status,
+        [" M other/o", "?? stray.txt", "A  other/staged"],
+        "outside the workspace nothing changes"
+    );
     fx.assert_fsck_clean();
 }

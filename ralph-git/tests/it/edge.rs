@@ -44,7 +44,10 @@ fn git_init_creates_a_repository_whose_first_checkpoint_is_the_root_commit() {
     let fx = Fixture::new("echo hello > hello.txt; mkdir src; echo x > src/x.rs");
 
     assert!(ralph_git::init_repository(&fx.path()).unwrap(), "created");
-    assert!(!ralph_git::init_repository(&fx.path()).unwrap(), "a second --git-init finds the repository");
+    assert!(
+        !ralph_git::init_repository(&fx.path()).unwrap(),
+        "a second --git-init finds the repository"
+    );
     fx.git(&["config", "user.name", "Fixture"]);
     fx.git(&["config", "user.email", "fixture@example.com"]);
     let outcome = fx.checkpoint();
@@ -98,15 +101,25 @@ fn assert_skipped(fx: &Fixture, expected: impl Fn(&SkipReason) -> bool) {
 
 #[test]
 fn a_merge_in_progress_skips_the_checkpoint() {
-    let fx = Fixture::new(&format!("{DIVERGED}git merge other >/dev/null 2>&1 || true; echo new > new.txt"));
+    let fx = Fixture::new(&format!(
+        "{DIVERGED}git merge other >/dev/null 2>&1 || true; echo new > new.txt"
+    ));
 
-    assert_skipped(&fx, |r| matches!(r, SkipReason::OperationInProgress { operation } if operation == "Merge"));
-    assert!(fx.file(".git/MERGE_HEAD").exists(), "the merge is left as it was");
+    assert_skipped(
+        &fx,
+        |r| matches!(r, SkipReason::OperationInProgress { operation } if operation == "Merge"),
+    );
+    assert!(
+        fx.file(".git/MERGE_HEAD").exists(),
+        "the merge is left as it was"
+    );
 }
 
 #[test]
 fn a_rebase_in_progress_skips_the_checkpoint() {
-    let fx = Fixture::new(&format!("{DIVERGED}git rebase other >/dev/null 2>&1 || true; test -d .git/rebase-merge"));
+    let fx = Fixture::new(&format!(
+        "{DIVERGED}git rebase other >/dev/null 2>&1 || true; test -d .git/rebase-merge"
+    ));
 
     assert_skipped(&fx, |r| matches!(r, SkipReason::OperationInProgress { .. }));
 }
@@ -118,7 +131,10 @@ fn unresolved_conflicts_skip_the_checkpoint() {
         "{DIVERGED}git merge other >/dev/null 2>&1 || true; rm .git/MERGE_HEAD .git/MERGE_MSG .git/MERGE_MODE"
     ));
 
-    assert_skipped(&fx, |r| matches!(r, SkipReason::Conflicts { paths } if paths == &[std::path::PathBuf::from("f")]));
+    assert_skipped(
+        &fx,
+        |r| matches!(r, SkipReason::Conflicts { paths } if paths == &[std::path::PathBuf::from("f")]),
+    );
 }
 
 #[test]
@@ -138,8 +154,14 @@ fn an_index_lock_held_by_another_process_skips_after_a_brief_wait_and_is_left_in
         matches!(&outcome, CheckpointOutcome::Skipped { reason: SkipReason::IndexLocked { lock } } if lock.ends_with(".git/index.lock")),
         "{outcome:?}"
     );
-    assert!(start.elapsed() >= Duration::from_millis(300), "it retried before giving up");
-    assert_eq!(std::fs::read_to_string(fx.file(".git/index.lock")).unwrap(), "held by another git\n");
+    assert!(
+        start.elapsed() >= Duration::from_millis(300),
+        "it retried before giving up"
+    );
+    assert_eq!(
+        std::fs::read_to_string(fx.file(".git/index.lock")).unwrap(),
+        "held by another git\n"
+    );
     assert_eq!(fx.rev("HEAD"), head);
 }
 
@@ -169,7 +191,11 @@ fn without_a_configured_identity_the_fallback_identity_commits() {
         // HOME has no git configuration and whose environment has no GIT_* identity.
         let home = tempfile::tempdir().unwrap();
         let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["edge::without_a_configured_identity_the_fallback_identity_commits", "--exact", "--nocapture"])
+            .args([
+                "edge::without_a_configured_identity_the_fallback_identity_commits",
+                "--exact",
+                "--nocapture",
+            ])
             .env(ISOLATED, "1")
             .env("HOME", home.path())
             .env("XDG_CONFIG_HOME", home.path())
@@ -203,30 +229,42 @@ fn without_a_configured_identity_the_fallback_identity_commits() {
 
 #[test]
 fn executable_bits_are_committed_as_git_would() {
-    let fx = Fixture::new("new_repo; echo a > tool.sh; echo b > bin.sh; chmod +x bin.sh; git add -A; git commit -qm i");
+    let fx = Fixture::new(
+        "new_repo; echo a > tool.sh; echo b > bin.sh; chmod +x bin.sh; git add -A; git commit -qm i",
+    );
     fx.sh("chmod +x tool.sh; chmod -x bin.sh; echo c > new.sh; chmod +x new.sh");
 
     let outcome = fx.checkpoint();
 
     assert_checkpoint_matches_git(&fx, &outcome, &[]);
     let modes = fx.git(&["ls-tree", "HEAD"]);
-    assert!(modes.contains("100755 blob") && modes.contains("100644 blob"), "{modes}");
+    assert!(
+        modes.contains("100755 blob") && modes.contains("100644 blob"),
+        "{modes}"
+    );
 }
 
 #[test]
 fn symbolic_links_are_committed_as_links() {
-    let fx = Fixture::new("new_repo; mkdir d; echo t > d/t; ln -s d/t old-link; ln -s a to-file; echo a > a; git add -A; git commit -qm i");
+    let fx = Fixture::new(
+        "new_repo; mkdir d; echo t > d/t; ln -s d/t old-link; ln -s a to-file; echo a > a; git add -A; git commit -qm i",
+    );
     fx.sh("ln -sfn d new-dir-link; ln -s missing dangling; ln -sfn d/t to-file; rm old-link; echo now-a-file > old-link");
 
     let outcome = fx.checkpoint();
 
     assert_checkpoint_matches_git(&fx, &outcome, &[]);
-    assert!(fx.git(&["ls-tree", "HEAD", "dangling"]).starts_with("120000 blob"));
+    assert!(
+        fx.git(&["ls-tree", "HEAD", "dangling"])
+            .starts_with("120000 blob")
+    );
 }
 
 #[test]
 fn deleted_files_and_directories_are_removed_from_the_tree() {
-    let fx = Fixture::new("new_repo; mkdir -p x/y; echo 1 > x/y/1; echo 2 > x/2; echo 3 > 3; git add -A; git commit -qm i");
+    let fx = Fixture::new(
+        "new_repo; mkdir -p x/y; echo 1 > x/y/1; echo 2 > x/2; echo 3 > 3; git add -A; git commit -qm i",
+    );
     fx.sh("rm -r x; rm 3; echo keep > keep");
 
     let outcome = fx.checkpoint();
@@ -256,7 +294,10 @@ fn a_file_removed_with_git_rm_cached_is_kept_because_it_is_still_there() {
     let outcome = fx.checkpoint();
 
     // `git add -A` would stage it again: the tree is unchanged, and the index is repaired.
-    assert!(matches!(outcome, CheckpointOutcome::Unchanged { .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, CheckpointOutcome::Unchanged { .. }),
+        "{outcome:?}"
+    );
     assert_eq!(fx.rev("HEAD"), head);
     assert_eq!(fx.status(), Vec::<String>::new());
 
@@ -296,18 +337,33 @@ git commit -qam 'add submodule'
     let outcome = fx.checkpoint();
 
     let checkpoint = committed(&outcome);
-    assert_eq!(checkpoint.tree.0, fx.oracle_tree(&[]), "tree equals git add -A");
-    assert_eq!(fx.git(&["ls-tree", "HEAD", "lib"]), gitlink, "the recorded submodule commit is unchanged");
-    assert_eq!(fx.sh("git -C lib rev-parse HEAD"), sub_head, "the submodule's HEAD is unchanged");
-    assert_eq!(fx.sh("git -C lib status --porcelain"), sub_status, "its changes are left for it");
+    assert_eq!(
+        checkpoint.tree.0,
+        fx.oracle_tree(&[]),
+        "tree equals git add -A"
+    );
+    assert_eq!(
+        fx.git(&["ls-tree", "HEAD", "lib"]),
+        gitlink,
+        "the recorded submodule commit is unchanged"
+    );
+    assert_eq!(
+        fx.sh("git -C lib rev-parse HEAD"),
+        sub_head,
+        "the submodule's HEAD is unchanged"
+    );
+    assert_eq!(
+        fx.sh("git -C lib status --porcelain"),
+        sub_status,
+        "its changes are left for it"
+    );
     fx.assert_fsck_clean();
 }
 
 #[test]
 fn paths_with_spaces_and_non_ascii_names_are_committed() {
     let fx = committed_repo();
-    fx.sh(
-        r#"mkdir -p 'with space/sub dir' 'ünïcødé' '日本語'
+    fx.sh(r#"mkdir -p 'with space/sub dir' 'ünïcødé' '日本語'
 echo 1 > 'with space/sub dir/a file.txt'
 echo 2 > 'ünïcødé/naïve café.md'
 echo 3 > '日本語/ファイル.txt'
@@ -315,15 +371,17 @@ echo 4 > 'quote"and\backslash'
 echo 5 > ' leading space'
 echo 6 > 'tab	name'
 echo 7 > '*star?'
-"#,
-    );
+"#);
 
     let outcome = fx.checkpoint();
 
     let checkpoint = committed(&outcome);
     assert_eq!(checkpoint.tree.0, fx.oracle_tree(&[]));
     assert_eq!(checkpoint.files_changed, 7);
-    assert_eq!(fx.git(&["status", "--porcelain", "--untracked-files=all"]), "");
+    assert_eq!(
+        fx.git(&["status", "--porcelain", "--untracked-files=all"]),
+        ""
+    );
     fx.assert_fsck_clean();
 }
 
@@ -346,9 +404,14 @@ fn a_checkpointer_works_through_the_async_trait_on_a_runtime() {
     let fx = committed_repo();
     fx.sh("echo x >> a.txt");
     let git = fx.checkpointer(CheckpointOptions::default());
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
 
-    let outcome = runtime.block_on(git.checkpoint_detailed(&request("r", 1))).unwrap();
+    let outcome = runtime
+        .block_on(git.checkpoint_detailed(&request("r", 1)))
+        .unwrap();
 
     assert_checkpoint_matches_git(&fx, &outcome, &[]);
 }

@@ -30,24 +30,38 @@ echo changed >> tracked.log
 
     assert_checkpoint_matches_git(&fx, &outcome, &[]);
     let files = fx.files_in("HEAD");
-    for ignored in ["app.log", "build/out.o", "scratch/tmp", "sub/local-a", "sub/deeper/local-b"] {
-        assert!(!files.contains(&ignored.to_owned()), "{ignored} must not be committed: {files:?}");
+    for ignored in [
+        "app.log",
+        "build/out.o",
+        "scratch/tmp",
+        "sub/local-a",
+        "sub/deeper/local-b",
+    ] {
+        assert!(
+            !files.contains(&ignored.to_owned()),
+            "{ignored} must not be committed: {files:?}"
+        );
     }
     for kept in ["keep.log", "sub/local-keep", "sub/deeper/build/not-root.o"] {
-        assert!(files.contains(&kept.to_owned()), "{kept} must be committed: {files:?}");
+        assert!(
+            files.contains(&kept.to_owned()),
+            "{kept} must be committed: {files:?}"
+        );
     }
-    assert_eq!(fx.git(&["show", "HEAD:tracked.log"]), "tracked\nchanged", "tracked files stay tracked even if ignored");
+    assert_eq!(
+        fx.git(&["show", "HEAD:tracked.log"]),
+        "tracked\nchanged",
+        "tracked files stay tracked even if ignored"
+    );
 }
 
 #[test]
 fn the_state_dir_runtime_files_are_never_committed_even_without_its_gitignore() {
     let fx = Fixture::new("new_repo; echo a > a; git add a; git commit -qm i");
-    fx.sh(
-        r#"mkdir -p .agent/runs/r1
+    fx.sh(r#"mkdir -p .agent/runs/r1
 echo '{}' > .agent/state.json; echo 1 > .agent/lock; echo '{}' > .agent/runs/r1/iterations.jsonl
 echo notes > .agent/scratchpad.md
-"#,
-    );
+"#);
 
     let outcome = fx.checkpoint();
 
@@ -57,7 +71,12 @@ echo notes > .agent/scratchpad.md
         fx.oracle_tree(&[".agent/state.json", ".agent/lock", ".agent/runs"]),
     );
     assert_eq!(fx.files_in("HEAD"), vec![".agent/scratchpad.md", "a"]);
-    assert!(checkpoint.skipped.iter().all(|s| s.reason == SkipFileReason::StateDir));
+    assert!(
+        checkpoint
+            .skipped
+            .iter()
+            .all(|s| s.reason == SkipFileReason::StateDir)
+    );
     assert_eq!(checkpoint.skipped.len(), 3);
 }
 
@@ -74,7 +93,10 @@ echo '{}' > .agent/state.json; echo '{}' > .agent/runs/r1/1.output.jsonl; echo n
     let outcome = fx.checkpoint();
 
     assert_checkpoint_matches_git(&fx, &outcome, &[]);
-    assert_eq!(fx.files_in("HEAD"), vec![".agent/.gitignore", ".agent/scratchpad.md", "a"]);
+    assert_eq!(
+        fx.files_in("HEAD"),
+        vec![".agent/.gitignore", ".agent/scratchpad.md", "a"]
+    );
 }
 
 #[test]
@@ -93,7 +115,8 @@ fn a_state_dir_elsewhere_is_honoured() {
 
 #[test]
 fn untracked_secret_looking_files_are_skipped_reported_and_left_untracked() {
-    let fx = Fixture::new("new_repo; echo 'A=1' > .env; git add .env; git commit -qm 'tracked env'");
+    let fx =
+        Fixture::new("new_repo; echo 'A=1' > .env; git add .env; git commit -qm 'tracked env'");
     fx.sh(
         r#"mkdir -p config .ssh
 echo 'A=2' > .env
@@ -105,13 +128,29 @@ echo code > config/app.toml
 
     let outcome = fx.checkpoint();
 
-    let secrets = [".env.local", ".ssh/id_rsa", ".ssh/id_rsa.pub", "config/server.pem", "config/tls.key"];
+    let secrets = [
+        ".env.local",
+        ".ssh/id_rsa",
+        ".ssh/id_rsa.pub",
+        "config/server.pem",
+        "config/tls.key",
+    ];
     assert_checkpoint_matches_git(&fx, &outcome, &secrets);
     let checkpoint = committed(&outcome);
-    let reported: Vec<_> = checkpoint.skipped.iter().map(|s| s.path.to_str().unwrap()).collect();
+    let reported: Vec<_> = checkpoint
+        .skipped
+        .iter()
+        .map(|s| s.path.to_str().unwrap())
+        .collect();
     assert_eq!(reported, secrets);
-    assert!(matches!(&checkpoint.skipped[0].reason, SkipFileReason::Secret { pattern } if pattern == ".env.*"));
-    assert_eq!(fx.git(&["show", "HEAD:.env"]), "A=2", "a tracked .env stays tracked");
+    assert!(
+        matches!(&checkpoint.skipped[0].reason, SkipFileReason::Secret { pattern } if pattern == ".env.*")
+    );
+    assert_eq!(
+        fx.git(&["show", "HEAD:.env"]),
+        "A=2",
+        "a tracked .env stays tracked"
+    );
     assert!(fx.files_in("HEAD").contains(&".env.example".to_owned()));
 }
 
@@ -131,7 +170,10 @@ fn untracked_files_over_the_size_limit_are_skipped_but_tracked_ones_are_committe
         committed(&outcome).skipped,
         vec![SkippedFile {
             path: "big.bin".into(),
-            reason: SkipFileReason::TooLarge { size: 1025, limit: 1024 },
+            reason: SkipFileReason::TooLarge {
+                size: 1025,
+                limit: 1024
+            },
         }]
     );
 }
@@ -144,5 +186,8 @@ fn an_untracked_nested_repository_is_not_turned_into_a_submodule() {
     let outcome = fx.checkpoint();
 
     assert_checkpoint_matches_git(&fx, &outcome, &["vendored/"]);
-    assert_eq!(committed(&outcome).skipped[0].reason, SkipFileReason::EmbeddedRepository);
+    assert_eq!(
+        committed(&outcome).skipped[0].reason,
+        SkipFileReason::EmbeddedRepository
+    );
 }

@@ -16,17 +16,28 @@ const CASES: &[Case] = &[
     Case {
         name: "plain edits",
         setup: "new_repo; echo a > a; mkdir d; echo b > d/b; git add -A; git commit -qm i",
-        rounds: &["echo a2 >> a; echo c > d/c", "rm d/b; echo e > e", "echo a3 >> a"],
+        rounds: &[
+            "echo a2 >> a; echo c > d/c",
+            "rm d/b; echo e > e",
+            "echo a3 >> a",
+        ],
     },
     Case {
         name: "file becomes a directory and back",
         setup: "new_repo; echo a > a; mkdir d; echo b > d/b; git add -A; git commit -qm i",
-        rounds: &["rm a; mkdir a; echo x > a/x", "rm -r d; echo now-file > d", "rm -r a; echo a > a"],
+        rounds: &[
+            "rm a; mkdir a; echo x > a/x",
+            "rm -r d; echo now-file > d",
+            "rm -r a; echo a > a",
+        ],
     },
     Case {
         name: "symlink and file trade places",
         setup: "new_repo; echo t > target; ln -s target link; echo f > file; git add -A; git commit -qm i",
-        rounds: &["rm link; echo plain > link; rm file; ln -s target file", "chmod +x link; ln -s d dirlink"],
+        rounds: &[
+            "rm link; echo plain > link; rm file; ln -s target file",
+            "chmod +x link; ln -s d dirlink",
+        ],
     },
     Case {
         name: "staged rename, intent to add, staged deletion",
@@ -40,12 +51,18 @@ const CASES: &[Case] = &[
         name: "core.fileMode=false keeps index modes",
         setup: "new_repo; git config core.fileMode false; echo a > a.sh; echo x > x.sh; chmod +x x.sh; \
                 git add -A; git update-index --chmod=+x x.sh; git commit -qm i",
-        rounds: &["chmod +x a.sh; chmod -x x.sh; echo n > n.sh; chmod +x n.sh", "echo a2 >> a.sh; echo x2 >> x.sh"],
+        rounds: &[
+            "chmod +x a.sh; chmod -x x.sh; echo n > n.sh; chmod +x n.sh",
+            "echo a2 >> a.sh; echo x2 >> x.sh",
+        ],
     },
     Case {
         name: "binary, CRLF and empty files",
         setup: "new_repo; printf 'a\\r\\nb\\r\\n' > crlf.txt; git add -A; git commit -qm i",
-        rounds: &["head -c 3000 /dev/urandom > bin.dat; : > empty; printf 'c\\r\\n' >> crlf.txt", "printf '\\0\\1\\2' > bin.dat"],
+        rounds: &[
+            "head -c 3000 /dev/urandom > bin.dat; : > empty; printf 'c\\r\\n' >> crlf.txt",
+            "printf '\\0\\1\\2' > bin.dat",
+        ],
     },
     Case {
         name: "ignored directories and re-included files",
@@ -58,7 +75,10 @@ const CASES: &[Case] = &[
     Case {
         name: "tracked file inside an ignored directory",
         setup: "new_repo; mkdir gen; echo g > gen/tracked; git add -A; git commit -qm i; echo 'gen/' > .gitignore",
-        rounds: &["echo g2 >> gen/tracked; echo u > gen/untracked", "rm gen/tracked"],
+        rounds: &[
+            "echo g2 >> gen/tracked; echo u > gen/untracked",
+            "rm gen/tracked",
+        ],
     },
     Case {
         name: "everything deleted",
@@ -102,13 +122,22 @@ fn every_fixture_checkpoints_to_the_tree_that_git_add_all_writes() {
             let what = format!("fixture `{}`, round {}", case.name, round + 1);
             match &outcome {
                 CheckpointOutcome::Committed(checkpoint) => {
-                    assert_eq!(checkpoint.tree.0, expected, "{what}: tree differs from git's");
+                    assert_eq!(
+                        checkpoint.tree.0, expected,
+                        "{what}: tree differs from git's"
+                    );
                     assert_eq!(fx.rev("HEAD"), checkpoint.commit.0, "{what}");
                 }
-                CheckpointOutcome::Unchanged { .. } => assert_eq!(fx.rev("HEAD^{tree}"), expected, "{what}"),
+                CheckpointOutcome::Unchanged { .. } => {
+                    assert_eq!(fx.rev("HEAD^{tree}"), expected, "{what}")
+                }
                 other => panic!("{what}: {other:?}"),
             }
-            assert_eq!(fx.status(), Vec::<String>::new(), "{what}: git status after the checkpoint");
+            assert_eq!(
+                fx.status(),
+                Vec::<String>::new(),
+                "{what}: git status after the checkpoint"
+            );
             fx.assert_fsck_clean();
         }
     }

@@ -70,13 +70,20 @@ impl Fixture {
 
     /// Runs git with `args` in the repository; returns trimmed stdout. Panics on failure.
     pub fn git(&self, args: &[&str]) -> String {
-        let output = self.command("git", &self.path()).args(args).output().expect("run git");
+        let output = self
+            .command("git", &self.path())
+            .args(args)
+            .output()
+            .expect("run git");
         assert!(
             output.status.success(),
             "git {args:?} failed:\n{}",
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8(output.stdout).expect("utf-8 output").trim_end().to_owned()
+        String::from_utf8(output.stdout)
+            .expect("utf-8 output")
+            .trim_end()
+            .to_owned()
     }
 
     /// A command with a fixed identity, fixed dates and no user or system configuration.
@@ -151,7 +158,13 @@ impl Fixture {
 
     /// `git status --porcelain` lines (untracked files listed one by one).
     pub fn status(&self) -> Vec<String> {
-        let out = self.git(&["-c", "core.quotePath=false", "status", "--porcelain=v1", "--untracked-files=all"]);
+        let out = self.git(&[
+            "-c",
+            "core.quotePath=false",
+            "status",
+            "--porcelain=v1",
+            "--untracked-files=all",
+        ]);
         out.lines().map(str::to_owned).collect()
     }
 
@@ -203,10 +216,22 @@ pub fn committed(outcome: &CheckpointOutcome) -> &ralph_git::Checkpoint {
 /// status` is clean except for the `skipped` files (untracked), and that `git fsck` is clean.
 pub fn assert_checkpoint_matches_git(fx: &Fixture, outcome: &CheckpointOutcome, skipped: &[&str]) {
     let checkpoint = committed(outcome);
-    assert_eq!(fx.rev("HEAD"), checkpoint.commit.0, "HEAD is the checkpoint");
+    assert_eq!(
+        fx.rev("HEAD"),
+        checkpoint.commit.0,
+        "HEAD is the checkpoint"
+    );
     // Before anything refreshes the index: every entry's stat must match its file, or git would hash them all.
-    assert_eq!(fx.git(&["diff-files", "--name-only"]), "", "index entries whose stat does not match the file");
-    assert_eq!(checkpoint.tree.0, fx.oracle_tree(skipped), "tree equals `git add -A && git write-tree`");
+    assert_eq!(
+        fx.git(&["diff-files", "--name-only"]),
+        "",
+        "index entries whose stat does not match the file"
+    );
+    assert_eq!(
+        checkpoint.tree.0,
+        fx.oracle_tree(skipped),
+        "tree equals `git add -A && git write-tree`"
+    );
     let expected_status: Vec<String> = skipped.iter().map(|p| format!("?? {p}")).collect();
     let mut status = fx.status();
     status.sort();
