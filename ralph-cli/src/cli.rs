@@ -42,6 +42,29 @@ pub enum Command {
         #[arg(short = 'C', long, value_name = "DIR")]
         workspace: Option<PathBuf>,
     },
+    /// List the git checkpoints of the workspace's runs (id, run, iteration, time, files changed).
+    Checkpoints {
+        /// Only this run's checkpoints.
+        #[arg(long, value_name = "RUN_ID")]
+        run: Option<String>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Workspace [default: current directory].
+        #[arg(short = 'C', long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+    },
+    /// Restore the workspace to a checkpoint as a new commit (history is never rewritten).
+    Rollback {
+        /// Checkpoint id (a commit id or a prefix of at least 4 hex digits).
+        id: String,
+        /// Save uncommitted changes in a commit first instead of refusing.
+        #[arg(long)]
+        checkpoint_first: bool,
+        /// Workspace [default: current directory].
+        #[arg(short = 'C', long, value_name = "DIR")]
+        workspace: Option<PathBuf>,
+    },
     /// List the agent CLIs ralph knows: installed, version, adapter, API key set.
     Agents {
         /// Print JSON.
@@ -111,6 +134,15 @@ pub struct RunArgs {
     /// Disable git checkpoints; env RALPH_NO_GIT.
     #[arg(long)]
     pub no_git: bool,
+
+    /// Commit checkpoints to refs/ralph/checkpoints/<run> instead of the current branch (branch, HEAD
+    /// and index untouched); env RALPH_CHECKPOINT_REF.
+    #[arg(long)]
+    pub checkpoint_ref: bool,
+
+    /// Create a git repository in the workspace when it is not in one; env RALPH_GIT_INIT.
+    #[arg(long)]
+    pub git_init: bool,
 
     /// Completion promise the agent prints when done; empty disables it [default: LOOP_COMPLETE];
     /// env RALPH_COMPLETION_PROMISE.

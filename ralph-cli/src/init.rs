@@ -38,6 +38,8 @@ max_tokens: 1000000            # input + cache writes + output tokens; 0 = no li
 max_cost: 50.0                 # USD; 0 = no limit
 checkpoint_interval: 5         # git checkpoint every N iterations; 0 = off
 no_git: false
+checkpoint_ref: false          # true: commit to refs/ralph/checkpoints/<run>, leave the branch alone
+git_init: false                # true: create a git repository when the workspace has none
 completion_promise: LOOP_COMPLETE
 min_iterations: 0
 retry_delay: 2                 # seconds, base of the exponential backoff

@@ -3,6 +3,7 @@
 
 use crate::cli::RunArgs;
 use crate::exit_codes;
+use crate::git;
 use crate::orphans;
 use crate::output::Terminal;
 use crate::redact::{RedactingStore, Redactor};
@@ -98,10 +99,16 @@ pub async fn run(args: RunArgs) -> u8 {
         );
     }
 
+    let checkpointer = match git::checkpointer(&settings) {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+
     let config = engine_config(&settings, prompt);
     let store_dir = store.dir().to_path_buf();
     let redactor = Arc::new(Redactor::from_env(&|k| std::env::var(k).ok()));
     let engine = Engine::new(config, agent)
+        .with_checkpointer(checkpointer)
         .with_state_store(Box::new(RedactingStore::new(store, redactor.clone())))
         .with_observer(Box::new(orphans::AgentPidFile::new(&store_dir)))
         .with_observer(Box::new(
@@ -238,6 +245,7 @@ fn init_logging(s: &RunSettings) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let _ = match s.log_format {
         LogFormat::Json => builder.json().try_init(),

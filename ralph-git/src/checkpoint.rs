@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use gix::ObjectId;
 use gix::bstr::BString;
 use ralph_core::{CheckpointId, CheckpointRequest, Checkpointer};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use crate::error::{Error, GixResultExt};
 use crate::index::{self, EntryUpdate, LockState};
@@ -351,7 +351,7 @@ pub(crate) fn save(
             "HEAD is detached: the checkpoint was committed on the detached HEAD, not on a branch; `git switch -c NAME` keeps it on one"
         );
     }
-    info!(commit = %commit, reference = %reference, files_changed, "checkpoint committed");
+    debug!(commit = %commit, reference = %reference, files_changed, "checkpoint committed");
     Ok(CheckpointOutcome::Committed(Checkpoint {
         commit: commit.into(),
         tree: snapshot.tree.into(),

@@ -132,6 +132,16 @@ pub const SETTINGS: &[Setting] = &[
         env: &["RALPH_NO_GIT"],
     },
     Setting {
+        key: "checkpoint_ref",
+        flag: "--checkpoint-ref",
+        env: &["RALPH_CHECKPOINT_REF"],
+    },
+    Setting {
+        key: "git_init",
+        flag: "--git-init",
+        env: &["RALPH_GIT_INIT"],
+    },
+    Setting {
         key: "completion_promise",
         flag: "--completion-promise",
         env: &["RALPH_COMPLETION_PROMISE"],
@@ -255,6 +265,10 @@ pub struct RunSettings {
     pub checkpoint_interval: u64,
     /// Checkpoints disabled.
     pub no_git: bool,
+    /// Commit checkpoints to `refs/ralph/checkpoints/<run>` instead of the current branch.
+    pub checkpoint_ref: bool,
+    /// Create a git repository in the workspace when there is none.
+    pub git_init: bool,
     /// Completion promise; empty = disabled.
     pub completion_promise: String,
     /// Minimum iterations before a completion claim is accepted.
@@ -329,6 +343,8 @@ fn flag_layer(args: &RunArgs) -> BTreeMap<&'static str, Raw> {
     put("max_cost", args.max_cost.clone());
     put("checkpoint_interval", args.checkpoint_interval.clone());
     put("no_git", flag(args.no_git));
+    put("checkpoint_ref", flag(args.checkpoint_ref));
+    put("git_init", flag(args.git_init));
     put("completion_promise", args.completion_promise.clone());
     put("min_iterations", args.min_iterations.clone());
     put("retry_delay", args.retry_delay.clone());
@@ -451,6 +467,8 @@ pub fn resolve(
             .map(|b| b.unwrap_or(false))
     };
     let no_git = bool_of(get("no_git"))?;
+    let checkpoint_ref = bool_of(get("checkpoint_ref"))?;
+    let git_init = bool_of(get("git_init"))?;
     let completion_promise = get("completion_promise")
         .map(|r| r.value.trim().to_string())
         .unwrap_or_else(|| "LOOP_COMPLETE".into());
@@ -558,6 +576,8 @@ pub fn resolve(
         max_cost,
         checkpoint_interval,
         no_git,
+        checkpoint_ref,
+        git_init,
         completion_promise,
         min_iterations,
         retry_delay,
