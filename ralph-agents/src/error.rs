@@ -27,7 +27,10 @@ pub enum Error {
         program: String,
     },
     /// The agent's program is not installed (not found in `PATH`, or not executable).
-    #[error("`{program}` was not found in PATH or is not executable; install it with `{install}`")]
+    #[error(
+        "`{program}` was not found in PATH or is not executable; {}",
+        install_hint(install)
+    )]
     NotInstalled {
         /// The agent name.
         agent: String,
@@ -107,5 +110,14 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+}
+
+/// "install it with `npm install ...`" for install commands, the text itself for other advice.
+fn install_hint(install: &str) -> String {
+    if install.starts_with("npm ") || install.starts_with("pip ") || install.starts_with("cargo ") {
+        format!("install it with `{install}`")
+    } else {
+        install.to_string()
     }
 }

@@ -17,7 +17,11 @@ pub fn checkpointer(s: &RunSettings) -> Result<Box<dyn Checkpointer>, String> {
         return Ok(Box::new(NoCheckpoints));
     }
     let options = CheckpointOptions {
-        mode: if s.checkpoint_ref { CheckpointMode::Ref } else { CheckpointMode::Branch },
+        mode: if s.checkpoint_ref {
+            CheckpointMode::Ref
+        } else {
+            CheckpointMode::Branch
+        },
         state_dir: s.state_dir.clone(),
         ..CheckpointOptions::default()
     };
@@ -37,13 +41,17 @@ pub fn checkpointer(s: &RunSettings) -> Result<Box<dyn Checkpointer>, String> {
             );
             Ok(Box::new(NoCheckpoints))
         }
-        Err(e) => Err(format!("git checkpoints: {e}; pass --no-git to run without them")),
+        Err(e) => Err(format!(
+            "git checkpoints: {e}; pass --no-git to run without them"
+        )),
     }
 }
 
 fn workspace(dir: Option<PathBuf>) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    dir.or_else(|| std::env::var_os("RALPH_WORKSPACE").map(PathBuf::from)).map(|d| cwd.join(d)).unwrap_or(cwd)
+    dir.or_else(|| std::env::var_os("RALPH_WORKSPACE").map(PathBuf::from))
+        .map(|d| cwd.join(d))
+        .unwrap_or(cwd)
 }
 
 /// `ralph checkpoints [--run ID] [--json]`.
@@ -67,17 +75,31 @@ pub fn list(dir: Option<PathBuf>, run: Option<&str>, json: bool) -> u8 {
                 })
             })
             .collect();
-        crate::say!("{}", serde_json::to_string_pretty(&items).unwrap_or_default());
+        crate::say!(
+            "{}",
+            serde_json::to_string_pretty(&items).unwrap_or_default()
+        );
         return exit_codes::COMPLETED;
     }
     if list.is_empty() {
         crate::say!("no checkpoints in {}", ws.display());
         return exit_codes::COMPLETED;
     }
-    crate::say!("{:<12} {:<22} {:>9} {:<20} {:>5}  ref", "id", "run", "iteration", "time (UTC)", "files");
+    crate::say!(
+        "{:<12} {:<22} {:>9} {:<20} {:>5}  ref",
+        "id",
+        "run",
+        "iteration",
+        "time (UTC)",
+        "files"
+    );
     for c in &list {
         let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(c.time.max(0) as u64);
-        let time = humantime::format_rfc3339_seconds(time).to_string().replace('T', " ").trim_end_matches('Z').to_string();
+        let time = humantime::format_rfc3339_seconds(time)
+            .to_string()
+            .replace('T', " ")
+            .trim_end_matches('Z')
+            .to_string();
         let fin = if c.is_final { " (final)" } else { "" };
         crate::say!(
             "{:<12} {:<22} {:>9} {:<20} {:>5}  {}{fin}",
@@ -95,7 +117,10 @@ pub fn list(dir: Option<PathBuf>, run: Option<&str>, json: bool) -> u8 {
 /// `ralph rollback <id> [--checkpoint-first]`.
 pub fn rollback(dir: Option<PathBuf>, id: &str, checkpoint_first: bool) -> u8 {
     let ws = workspace(dir);
-    let options = RollbackOptions { checkpoint_first, checkpoint: options_for(&ws) };
+    let options = RollbackOptions {
+        checkpoint_first,
+        checkpoint: options_for(&ws),
+    };
     match ralph_git::rollback(&ws, id, &options) {
         Ok(commit) => {
             crate::say!("restored checkpoint {id} as new commit {commit}");
@@ -109,6 +134,11 @@ pub fn rollback(dir: Option<PathBuf>, id: &str, checkpoint_first: bool) -> u8 {
 }
 
 fn options_for(ws: &Path) -> CheckpointOptions {
-    let state_dir = std::env::var_os("RALPH_STATE_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".agent"));
-    CheckpointOptions { state_dir: ws.join(state_dir), ..CheckpointOptions::default() }
+    let state_dir = std::env::var_os("RALPH_STATE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".agent"));
+    CheckpointOptions {
+        state_dir: ws.join(state_dir),
+        ..CheckpointOptions::default()
+    }
 }

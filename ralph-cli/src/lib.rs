@@ -57,10 +57,18 @@ pub fn main() -> ExitCode {
         Some(cli::Command::Run(args)) => args,
         Some(cli::Command::Status(args)) => return ExitCode::from(inspect::status(&args)),
         Some(cli::Command::Clean(args)) => return ExitCode::from(inspect::clean(&args)),
-        Some(cli::Command::Checkpoints { run, json, workspace }) => {
+        Some(cli::Command::Checkpoints {
+            run,
+            json,
+            workspace,
+        }) => {
             return ExitCode::from(git::list(workspace, run.as_deref(), json));
         }
-        Some(cli::Command::Rollback { id, checkpoint_first, workspace }) => {
+        Some(cli::Command::Rollback {
+            id,
+            checkpoint_first,
+            workspace,
+        }) => {
             return ExitCode::from(git::rollback(workspace, &id, checkpoint_first));
         }
         Some(cli::Command::Agents { json }) => return ExitCode::from(doctor::agents(json)),

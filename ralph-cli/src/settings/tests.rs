@@ -206,14 +206,38 @@ fn every_flag_of_run_maps_to_a_known_setting() {
     // `setting(key)` panics for a key missing from SETTINGS: give every flag once.
     let s = resolve_with(
         &[
-            "--no-git", "--checkpoint-ref", "--git-init", "--verbose", "--dry-run", "--fresh", "--no-preamble", "--metrics",
-            "--metrics-port", "9000", "--metrics-addr", "0.0.0.0", "--log-format", "json", "--min-iterations", "2",
-            "--checkpoint-interval", "3", "--completion-promise", "DONE", "--idle-timeout", "5", "--iteration-timeout", "6",
+            "--no-git",
+            "--checkpoint-ref",
+            "--git-init",
+            "--verbose",
+            "--dry-run",
+            "--fresh",
+            "--no-preamble",
+            "--metrics",
+            "--metrics-port",
+            "9000",
+            "--metrics-addr",
+            "0.0.0.0",
+            "--log-format",
+            "json",
+            "--min-iterations",
+            "2",
+            "--checkpoint-interval",
+            "3",
+            "--completion-promise",
+            "DONE",
+            "--idle-timeout",
+            "5",
+            "--iteration-timeout",
+            "6",
         ],
         &[],
         None,
     )
     .unwrap();
     assert!(s.no_git && s.checkpoint_ref && s.git_init && s.enable_metrics);
-    assert_eq!((s.metrics_port, s.min_iterations, s.checkpoint_interval), (9000, 2, 3));
+    assert_eq!(
+        (s.metrics_port, s.min_iterations, s.checkpoint_interval),
+        (9000, 2, 3)
+    );
 }
