@@ -43,12 +43,49 @@ impl Ws {
         std::fs::write(
             path.join("ralph.yml"),
             format!(
-                "agent: claude\nmax_iterations: {MAX_ITERATIONS}\nretry_delay: 0\nadapters:\n  claude:\n    command: {}\n",
+                "agent: claude\nmax_iterations: {MAX_ITERATIONS}\nretry_delay: 0\ncheckpoint_interval: 1\nadapters:\n  claude:\n    command: {}\n",
                 fake.display()
             ),
         )
         .unwrap();
+        // A git repository, checkpointed after every iteration, so kills also land during checkpoints.
+        for args in [
+            &["init", "-q", "-b", "main"][..],
+            &["add", "-A"],
+            &[
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@localhost",
+                "commit",
+                "-q",
+                "-m",
+                "start",
+            ],
+        ] {
+            let ok = Command::new("git")
+                .args(args)
+                .current_dir(&path)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "git {args:?}");
+        }
         Ws { _dir: dir, path }
+    }
+
+    /// `git fsck --strict` passes: no kill left the repository corrupt.
+    fn fsck(&self) -> Result<(), String> {
+        let out = Command::new("git")
+            .args(["fsck", "--strict"])
+            .current_dir(&self.path)
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
 
     fn ralph(&self) -> Command {
@@ -123,10 +160,11 @@ fn wait_gone(dir: &Path) -> Vec<i32> {
 
 /// One trial: start ralph and `kill -9` it after a random delay, `kills` times, then let it finish.
 /// Returns (kills that hit a running ralph, orphans left after the final run).
-fn trial(seed: u64, kills: usize) -> (usize, usize) {
+fn trial(seed: u64, kills: usize) -> (usize, usize, usize) {
     let ws = Ws::new();
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut hits = 0;
+    let mut lock_left = false;
     for _ in 0..kills {
         let mut child = ws.ralph().spawn().unwrap();
         std::thread::sleep(Duration::from_millis(rng.u64(0..250)));
@@ -136,6 +174,7 @@ fn trial(seed: u64, kills: usize) -> (usize, usize) {
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
         ws.state(); // must parse whenever it exists
+        lock_left |= ws.path.join(".git/index.lock").exists();
     }
     let out: Output = ws.ralph().output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -191,7 +230,22 @@ fn trial(seed: u64, kills: usize) -> (usize, usize) {
         ws.agent_runs(),
         records.len()
     );
-    (hits, wait_gone(&ws.path).len())
+    ws.fsck()
+        .unwrap_or_else(|e| panic!("seed {seed}: repository corrupt: {e}"));
+    let worktree = std::fs::read_to_string(ws.path.join("runs.txt")).unwrap();
+    let committed = Command::new("git")
+        .args(["show", "HEAD:runs.txt"])
+        .current_dir(&ws.path)
+        .output()
+        .unwrap();
+    if committed.status.success() {
+        let committed = String::from_utf8_lossy(&committed.stdout);
+        assert!(
+            worktree.starts_with(committed.as_ref()),
+            "seed {seed}: a checkpoint never loses or rewrites work"
+        );
+    }
+    (hits, wait_gone(&ws.path).len(), usize::from(lock_left))
 }
 
 #[test]
@@ -203,25 +257,24 @@ fn kill_9_at_random_moments_loses_and_double_counts_nothing() {
     let handles: Vec<_> = (0..4)
         .map(|worker| {
             std::thread::spawn(move || {
-                let mut hits = 0;
-                let mut orphans = 0;
+                let mut totals = (0, 0, 0);
                 for t in (worker..trials).step_by(4) {
-                    let (h, o) = trial(0x5eed + t, 3);
-                    hits += h;
-                    orphans += o;
+                    let (h, o, l) = trial(0x5eed + t, 3);
+                    totals = (totals.0 + h, totals.1 + o, totals.2 + l);
                 }
-                (hits, orphans)
+                totals
             })
         })
         .collect();
-    let (mut hits, mut orphans) = (0, 0);
+    let (mut hits, mut orphans, mut in_checkpoint) = (0, 0, 0);
     for h in handles {
-        let (a, b) = h.join().unwrap();
+        let (a, b, c) = h.join().unwrap();
         hits += a;
         orphans += b;
+        in_checkpoint += c;
     }
     eprintln!(
-        "fault injection: {trials} trials, {hits} kill -9 of a running ralph, lost iterations: 0, orphan processes: {orphans}"
+        "fault injection: {trials} trials, {hits} kill -9 of a running ralph ({in_checkpoint} trials with a kill inside a git checkpoint), lost iterations: 0, orphan processes: {orphans}"
     );
     assert!(
         hits >= trials as usize,
