@@ -62,9 +62,10 @@ impl PromptSource {
     }
 }
 
-/// The default preamble. `{promise}` is replaced by the completion promise and `{scratchpad}` by the
-/// scratchpad path (relative to the workspace).
-pub const DEFAULT_PREAMBLE: &str = "\
+/// The part of the preamble that does not depend on the completion promise.
+macro_rules! preamble_base {
+    () => {
+        "\
 You are running inside ralph, an automated loop. This is iteration {iteration} of a loop that runs a fresh \
 agent on the same task again and again; you have no memory of earlier iterations except what is in the \
 files of this workspace.
@@ -72,22 +73,22 @@ files of this workspace.
 - Do one focused piece of work towards the task below, then stop.
 - Read {scratchpad} first if it exists, and update it before you stop with what you did, what you learned \
 and what should come next.
-- Only when the whole task is done and verified, print {promise} on a line of its own as the last line of \
+"
+    };
+}
+
+/// The default preamble. `{iteration}` is replaced by the iteration number, `{promise}` by the completion
+/// promise and `{scratchpad}` by the scratchpad path (relative to the workspace).
+pub const DEFAULT_PREAMBLE: &str = concat!(
+    preamble_base!(),
+    "- Only when the whole task is done and verified, print {promise} on a line of its own as the last line of \
 your final answer. Never print it otherwise.
 
-";
+"
+);
 
 /// The default preamble used when the completion promise is disabled.
-pub const DEFAULT_PREAMBLE_NO_PROMISE: &str = "\
-You are running inside ralph, an automated loop. This is iteration {iteration} of a loop that runs a fresh \
-agent on the same task again and again; you have no memory of earlier iterations except what is in the \
-files of this workspace.
-
-- Do one focused piece of work towards the task below, then stop.
-- Read {scratchpad} first if it exists, and update it before you stop with what you did, what you learned \
-and what should come next.
-
-";
+pub const DEFAULT_PREAMBLE_NO_PROMISE: &str = concat!(preamble_base!(), "\n");
 
 /// How to build each iteration's prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -25,26 +25,27 @@ pub(super) fn begin(
 ) -> Result<Begin, Error> {
     let prompt_sha256 = sha256_hex(prompt);
     if !config.fresh
-        && let Some(saved) = store.load()? {
-            match saved.status {
-                RunStatus::Running => return Ok(Begin::Run(saved)),
-                RunStatus::Finished if saved.prompt_sha256 == prompt_sha256 => {
-                    if let Some(reason) = saved.stop_reason.clone() {
-                        return Ok(Begin::AlreadyFinished(RunSummary {
-                            run_id: saved.run_id.clone(),
-                            reason,
-                            iterations: saved.iteration,
-                            usage: saved.usage,
-                            cost_usd: saved.cost_usd,
-                            cost_estimated: saved.cost_estimated,
-                            elapsed_secs: saved.runtime_secs,
-                            already_finished: true,
-                        }));
-                    }
+        && let Some(saved) = store.load()?
+    {
+        match saved.status {
+            RunStatus::Running => return Ok(Begin::Run(saved)),
+            RunStatus::Finished if saved.prompt_sha256 == prompt_sha256 => {
+                if let Some(reason) = saved.stop_reason.clone() {
+                    return Ok(Begin::AlreadyFinished(RunSummary {
+                        run_id: saved.run_id.clone(),
+                        reason,
+                        iterations: saved.iteration,
+                        usage: saved.usage,
+                        cost_usd: saved.cost_usd,
+                        cost_estimated: saved.cost_estimated,
+                        elapsed_secs: saved.runtime_secs,
+                        already_finished: true,
+                    }));
                 }
-                RunStatus::Finished => {}
             }
+            RunStatus::Finished => {}
         }
+    }
     let now = unix_now();
     let state = RunState {
         version: STATE_VERSION,
