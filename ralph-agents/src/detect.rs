@@ -19,8 +19,8 @@ pub struct KnownAgent {
 }
 
 /// The agent CLIs in `--agent auto` priority order (SPEC §2). Install commands from AGENT-CLIS.md
-/// (npm registry, checked with the versions listed there). Only `claude` has an adapter so far; the
-/// others can be run through the `command` agent.
+/// (npm registry, checked with the versions listed there). Agents without an adapter (`supported: false`)
+/// can be run through the `command` agent.
 pub const KNOWN_AGENTS: &[KnownAgent] = &[
     KnownAgent {
         name: "claude",
@@ -32,37 +32,37 @@ pub const KNOWN_AGENTS: &[KnownAgent] = &[
         name: "gemini",
         program: "gemini",
         install: "npm install -g @google/gemini-cli",
-        supported: false,
+        supported: true,
     },
     KnownAgent {
         name: "codex",
         program: "codex",
         install: "npm install -g @openai/codex",
-        supported: false,
+        supported: true,
     },
     KnownAgent {
         name: "qwen",
         program: "qwen",
         install: "npm install -g @qwen-code/qwen-code",
-        supported: false,
+        supported: true,
     },
     KnownAgent {
         name: "q",
         program: "q",
-        install: "install the Amazon Q Developer CLI (not distributed on npm)",
-        supported: false,
+        install: crate::amazon_q::Q_INSTALL,
+        supported: true,
     },
     KnownAgent {
         name: "kiro",
         program: "kiro-cli",
-        install: "install the Kiro CLI (not distributed on npm)",
-        supported: false,
+        install: crate::amazon_q::KIRO_INSTALL,
+        supported: true,
     },
     KnownAgent {
         name: "opencode",
         program: "opencode",
         install: "npm install -g opencode-ai",
-        supported: false,
+        supported: true,
     },
 ];
 
@@ -176,7 +176,10 @@ mod tests {
     #[test]
     fn auto_without_supported_agent_says_what_to_install() {
         let dir = tempfile::tempdir().unwrap();
-        fake_bin(dir.path(), "gemini");
+        let unsupported = KNOWN_AGENTS.iter().find(|a| !a.supported);
+        if let Some(k) = unsupported {
+            fake_bin(dir.path(), k.program);
+        }
         let err = detect_auto(Some(dir.path().as_os_str()))
             .unwrap_err()
             .to_string();
@@ -184,6 +187,19 @@ mod tests {
             err.contains("npm install -g @anthropic-ai/claude-code"),
             "{err}"
         );
-        assert!(err.contains("found gemini"), "{err}");
+        if let Some(k) = unsupported {
+            assert!(err.contains(&format!("found {}", k.name)), "{err}");
+        }
+    }
+
+    #[test]
+    fn auto_takes_gemini_before_qwen_when_claude_is_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        fake_bin(dir.path(), "qwen");
+        fake_bin(dir.path(), "gemini");
+        assert_eq!(
+            detect_auto(Some(dir.path().as_os_str())).unwrap().name,
+            "gemini"
+        );
     }
 }

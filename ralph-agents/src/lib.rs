@@ -4,6 +4,13 @@
 //! iteration as a supervised process and turns what it prints into events and a classified outcome.
 //!
 //! - [`ClaudeAgent`]: Claude Code in headless `stream-json` mode (tested with 2.1.197).
+//! - [`GeminiAgent`]: Gemini CLI in headless `stream-json` mode (tested with 0.61.0).
+//! - [`QwenAgent`]: Qwen Code in headless `stream-json` mode against OpenAI-compatible APIs (tested with
+//!   0.15.10).
+//! - [`CodexAgent`]: OpenAI Codex CLI in `exec --json` mode (tested with 0.171.0).
+//! - [`OpenCodeAgent`]: OpenCode in `run --format json` mode (tested with 1.18.33).
+//! - [`AmazonQAgent`]: Amazon Q Developer CLI (`q`) and Kiro CLI (`kiro-cli`), plain-text `chat
+//!   --no-interactive` (built from their documentation; neither could be installed to test against).
 //! - [`CommandAgent`]: any program; prompt on stdin, as `{prompt}` or as `{prompt_file}`; plain-text output.
 //! - [`FallbackAgent`]: a chain (`--agent claude,command`) that moves on when an agent is missing,
 //!   unauthenticated or rate limited.
@@ -41,20 +48,30 @@
 //! # Ok(()) }
 //! ```
 
+mod amazon_q;
+mod api_error;
 mod claude;
+mod codex;
 mod command;
 mod detect;
 mod error;
 mod fallback;
+mod gemini;
 mod group;
 pub mod lines;
+mod opencode;
 mod outcome;
 pub mod pricing;
 pub mod process;
+mod qwen;
+mod reset_time;
 mod secrets;
 mod settings;
+mod tool_summary;
 
+pub use amazon_q::{AmazonQAgent, AmazonQFlavor, AmazonQStream, KIRO, KIRO_INSTALL, Q, Q_INSTALL};
 pub use claude::{CLAUDE, CLAUDE_INSTALL, ClaudeAgent, ClaudeStream};
+pub use codex::{CODEX, CODEX_INSTALL, CodexAgent, CodexStream};
 pub use command::{
     COMMAND, CommandAgent, FINAL_TEXT_CAP, MAX_PROMPT_ARG, PROMPT_FILE_NAME,
     PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER, TextStream,
@@ -64,8 +81,11 @@ pub use detect::{
 };
 pub use error::Error;
 pub use fallback::FallbackAgent;
+pub use gemini::{GEMINI, GEMINI_INSTALL, GEMINI_STDIN_MAX, GeminiAgent, GeminiStream};
 pub use group::kill_all_running;
+pub use opencode::{OPENCODE, OPENCODE_INSTALL, OpenCodeAgent, OpenCodeStream};
 pub use process::{ProcessExit, ProcessSpec, StreamHandler};
+pub use qwen::{QWEN, QWEN_INSTALL, QwenAgent, QwenStream};
 pub use secrets::{
     API_KEY_VARS, MASK, describe_keys, is_secret_name, mask_argv, mask_env, mask_secrets,
     resolve_key,

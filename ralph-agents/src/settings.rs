@@ -1,11 +1,16 @@
 //! Building an agent from settings: the entry point of the CLI.
 
+use crate::amazon_q::{AmazonQFlavor, KIRO, Q};
 use crate::claude::{CLAUDE, ClaudeAgent};
+use crate::codex::CODEX;
 use crate::command::{COMMAND, CommandAgent};
 use crate::detect::{KNOWN_AGENTS, detect_auto, known_agent, resolve_program};
 use crate::error::Error;
 use crate::fallback::FallbackAgent;
+use crate::gemini::GEMINI;
+use crate::opencode::OPENCODE;
 use crate::process::DEFAULT_GRACE;
+use crate::qwen::QWEN;
 use crate::secrets::mask_argv;
 use ralph_core::Agent;
 use std::collections::BTreeMap;
@@ -56,8 +61,16 @@ fn known_names() -> String {
         .filter(|a| !a.supported)
         .map(|a| a.name)
         .collect();
+    let more: String = KNOWN_AGENTS
+        .iter()
+        .filter(|a| a.supported && a.name != CLAUDE)
+        .map(|a| format!(", {}", a.name))
+        .collect();
+    if unsupported.is_empty() {
+        return format!("{AUTO}, {CLAUDE}, {COMMAND}{more}");
+    }
     format!(
-        "{AUTO}, {CLAUDE}, {COMMAND} (not supported yet: {})",
+        "{AUTO}, {CLAUDE}, {COMMAND}{more} (not supported yet: {})",
         unsupported.join(", ")
     )
 }
@@ -118,6 +131,18 @@ pub fn build(settings: &AgentSettings) -> Result<Box<dyn Agent>, Error> {
                 .with_grace(settings.grace);
             Ok(Box::new(agent))
         }
+        GEMINI => Ok(Box::new(crate::gemini::from_settings(&settings)?)),
+        QWEN => Ok(Box::new(crate::qwen::from_settings(&settings)?)),
+        CODEX => Ok(Box::new(crate::codex::from_settings(&settings)?)),
+        OPENCODE => Ok(Box::new(crate::opencode::from_settings(&settings)?)),
+        Q => Ok(Box::new(crate::amazon_q::from_settings(
+            AmazonQFlavor::Q,
+            &settings,
+        )?)),
+        KIRO => Ok(Box::new(crate::amazon_q::from_settings(
+            AmazonQFlavor::Kiro,
+            &settings,
+        )?)),
         COMMAND => {
             let mut argv = settings.command.clone().unwrap_or_default();
             argv.extend(settings.args.iter().cloned());
@@ -193,6 +218,28 @@ pub fn dry_run_argv(settings: &AgentSettings) -> Vec<String> {
             .with_args(settings.args.clone())
             .map(|a| mask_argv(&a.argv()))
             .unwrap_or_default(),
+        GEMINI => crate::gemini::from_settings(&settings)
+            .map(|a| a.display_argv())
+            .unwrap_or_default(),
+        QWEN => crate::qwen::from_settings(&settings)
+            .map(|a| a.display_argv())
+            .unwrap_or_default(),
+        CODEX => crate::codex::from_settings(&settings)
+            .map(|a| a.display_argv())
+            .unwrap_or_default(),
+        OPENCODE => crate::opencode::from_settings(&settings)
+            .map(|a| a.display_argv())
+            .unwrap_or_default(),
+        Q | KIRO => {
+            let flavor = if settings.name.trim() == Q {
+                AmazonQFlavor::Q
+            } else {
+                AmazonQFlavor::Kiro
+            };
+            crate::amazon_q::from_settings(flavor, &settings)
+                .map(|a| a.display_argv())
+                .unwrap_or_default()
+        }
         COMMAND => {
             let mut argv = settings.command.clone().unwrap_or_default();
             argv.extend(settings.args.iter().cloned());
@@ -243,6 +290,42 @@ pub fn describe(settings: &AgentSettings) -> String {
                 Some(crate::claude::CLAUDE_INSTALL),
                 "prompt on stdin",
             )
+        }
+        GEMINI | QWEN => {
+            let (default, install) = if resolved == GEMINI {
+                (GEMINI, crate::gemini::GEMINI_INSTALL)
+            } else {
+                (QWEN, crate::qwen::QWEN_INSTALL)
+            };
+            let program = settings
+                .command
+                .as_ref()
+                .and_then(|c| c.first().cloned())
+                .unwrap_or_else(|| default.to_string());
+            (
+                program,
+                Some(install),
+                "prompt as an argument, on stdin when over 100 KiB",
+            )
+        }
+        CODEX | OPENCODE | Q | KIRO => {
+            let in_arg = "prompt as an argument, in a file when over 100 KiB";
+            let (default, install, prompt) = match resolved.as_str() {
+                CODEX => (CODEX, crate::codex::CODEX_INSTALL, "prompt on stdin"),
+                OPENCODE => (
+                    OPENCODE,
+                    crate::opencode::OPENCODE_INSTALL,
+                    "prompt on stdin",
+                ),
+                Q => ("q", crate::amazon_q::Q_INSTALL, in_arg),
+                _ => ("kiro-cli", crate::amazon_q::KIRO_INSTALL, in_arg),
+            };
+            let program = settings
+                .command
+                .as_ref()
+                .and_then(|c| c.first().cloned())
+                .unwrap_or_else(|| default.to_string());
+            (program, Some(install), prompt)
         }
         COMMAND => {
             let argv = settings.command.clone().unwrap_or_default();
@@ -310,8 +393,12 @@ mod tests {
 
     #[test]
     fn known_but_unsupported_agent_suggests_the_command_agent() {
-        let err = error_of(&named("gemini"));
-        assert!(err.contains("--agent command -- gemini"), "{err}");
+        let Some(k) = KNOWN_AGENTS.iter().find(|a| !a.supported) else {
+            return; // every known agent has an adapter
+        };
+        let err = error_of(&named(k.name));
+        let hint = format!("--agent command -- {}", k.program);
+        assert!(err.contains(&hint), "{err}");
     }
 
     #[test]

@@ -248,12 +248,7 @@ fn run_checks(args: &RunArgs) -> Vec<Check> {
             KNOWN_AGENTS.iter().find(|a| a.name == name)
         };
         match (name, known) {
-            ("command", _) => checks.push(check(
-                "agent command",
-                "ok",
-                "runs the command after `--`",
-                None,
-            )),
+            ("command", _) => checks.push(command_check(&s)),
             ("auto", None) => checks.push(check(
                 "agent auto",
                 "error",
@@ -330,11 +325,53 @@ fn run_checks(args: &RunArgs) -> Vec<Check> {
     checks
 }
 
+/// The `command` agent's program: from `adapters.command.command`, else the arguments after `--`.
+fn command_check(s: &settings::RunSettings) -> Check {
+    let argv = s
+        .adapters
+        .get("command")
+        .and_then(|a| a.command.as_ref())
+        .map(|c| c.argv())
+        .unwrap_or_else(|| s.agent_args.clone());
+    match argv.first() {
+        None => check(
+            "agent command",
+            "error",
+            "no command given",
+            Some("pass it after `--` (`ralph --agent command -- my-agent --flag`) or set adapters.command.command".into()),
+        ),
+        Some(program) => match resolve_program(program) {
+            Some(p) => check("agent command", "ok", format!("runs {}", p.display()), None),
+            None => check(
+                "agent command",
+                "error",
+                format!("`{program}` was not found in PATH or is not executable"),
+                Some("check the command's path, or add it to PATH".into()),
+            ),
+        },
+    }
+}
+
+/// Whether the workspace is in a git repository, and whether a stale `index.lock` blocks checkpoints.
 fn git_check(workspace: &Path, no_git: bool) -> Check {
     if no_git {
         return check("git", "ok", "checkpoints disabled (--no-git)", None);
     }
     let repo = workspace.ancestors().find(|d| d.join(".git").exists());
+    if let Some(lock) = crate::git::index_lock(workspace) {
+        return check(
+            "git",
+            "warn",
+            format!(
+                "{} exists: checkpoints are skipped while it does",
+                lock.display()
+            ),
+            Some(format!(
+                "if no git process is running, rm {}",
+                lock.display()
+            )),
+        );
+    }
     match repo {
         Some(r) => check("git", "ok", format!("repository at {}", r.display()), None),
         None => check(

@@ -12,6 +12,8 @@ pub const USAGE: u8 = 2;
 /// A limit (iterations, runtime, tokens, cost, or a rate limit that outlasts the runtime) was reached
 /// before completion.
 pub const LIMIT: u8 = 3;
+/// Hung up (SIGHUP: the terminal closed).
+pub const HANGUP: u8 = 129;
 /// Interrupted by SIGINT (Ctrl-C).
 pub const INTERRUPTED: u8 = 130;
 /// Terminated by SIGTERM.
@@ -29,6 +31,7 @@ pub fn for_stop(reason: &StopReason) -> u8 {
         | StopReason::Custom { .. } => LIMIT,
         StopReason::AgentUnavailable { .. } => USAGE,
         StopReason::Interrupted { signal } if signal == "SIGTERM" => TERMINATED,
+        StopReason::Interrupted { signal } if signal == "SIGHUP" => HANGUP,
         StopReason::Interrupted { .. } => INTERRUPTED,
         StopReason::TooManyFailures { .. } | StopReason::Error { .. } => FAILED,
         _ => FAILED,

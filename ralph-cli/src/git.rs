@@ -33,7 +33,10 @@ pub fn checkpointer(s: &RunSettings) -> Result<Box<dyn Checkpointer>, String> {
         }
     }
     match GitCheckpointer::open(&s.workspace, options) {
-        Ok(git) => Ok(Box::new(git)),
+        Ok(git) => {
+            warn_on_index_lock(&s.workspace);
+            Ok(Box::new(git))
+        }
         Err(e) if e.is_not_a_repository() => {
             tracing::warn!(
                 "{} is not in a git repository: running without checkpoints (pass --git-init to create one, or --no-git to silence this)",
@@ -44,6 +47,28 @@ pub fn checkpointer(s: &RunSettings) -> Result<Box<dyn Checkpointer>, String> {
         Err(e) => Err(format!(
             "git checkpoints: {e}; pass --no-git to run without them"
         )),
+    }
+}
+
+/// The `.git/index.lock` of the repository around `workspace`, if one exists now.
+pub fn index_lock(workspace: &Path) -> Option<PathBuf> {
+    let git = workspace
+        .ancestors()
+        .map(|d| d.join(".git"))
+        .find(|g| g.exists())?;
+    let lock = git.join("index.lock");
+    lock.exists().then_some(lock)
+}
+
+/// A lock left by a git process killed mid-write (or a ralph killed during a checkpoint) blocks every
+/// checkpoint, and ralph never deletes lock files: say so once, with the fix.
+fn warn_on_index_lock(workspace: &Path) {
+    if let Some(lock) = index_lock(workspace) {
+        tracing::warn!(
+            "{} exists: checkpoints are skipped while it does. If no git process is running (for example ralph or git was killed during a commit), remove it: rm {}",
+            lock.display(),
+            lock.display()
+        );
     }
 }
 
@@ -114,9 +139,19 @@ pub fn list(dir: Option<PathBuf>, run: Option<&str>, json: bool) -> u8 {
     exit_codes::COMPLETED
 }
 
-/// `ralph rollback <id> [--checkpoint-first]`.
+/// `ralph rollback <id> [--checkpoint-first]`. Refused while a run holds the workspace.
 pub fn rollback(dir: Option<PathBuf>, id: &str, checkpoint_first: bool) -> u8 {
     let ws = workspace(dir);
+    let state_dir = options_for(&ws).state_dir;
+    let lock = ralph_core::state::FileStateStore::open(&state_dir)
+        .and_then(|_| ralph_core::lock::RunLock::acquire_for(&state_dir, &ws));
+    let _lock = match lock {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("ralph: error: {e}; rollback would change files under the running agent");
+            return exit_codes::USAGE;
+        }
+    };
     let options = RollbackOptions {
         checkpoint_first,
         checkpoint: options_for(&ws),

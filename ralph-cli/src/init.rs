@@ -26,6 +26,9 @@ To stop the loop yourself at the next iteration, tick this box:
 - [ ] TASK_COMPLETE
 ";
 
+/// A line of [`PROMPT_TEMPLATE`] that a real task replaces; `ralph run` warns while it is still there.
+pub const TEMPLATE_PLACEHOLDER: &str = "- [ ] the first thing that must be true";
+
 /// The `ralph.yml` template: every key at its default. Flags and `RALPH_*` variables override it.
 pub const CONFIG_TEMPLATE: &str = "\
 # ralph.yml: every setting at its default. Precedence: flag > RALPH_* environment variable > this file.

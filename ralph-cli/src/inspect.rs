@@ -28,6 +28,13 @@ pub fn status(args: &StatusArgs) -> u8 {
     let store = FileStateStore::existing(&dir);
     let state = match store.load() {
         Ok(Some(s)) => s,
+        Ok(None) if args.json => {
+            crate::say!(
+                "{}",
+                serde_json::json!({ "run_id": null, "active": false, "pid": null })
+            );
+            return exit_codes::COMPLETED;
+        }
         Ok(None) => {
             eprintln!(
                 "ralph: no run in {} (nothing has run in this workspace yet)",

@@ -77,6 +77,7 @@ fn group_alive_since(pgid: i32, start: u64) -> bool {
 /// Records the running agent's process group in the state directory.
 pub struct AgentPidFile {
     path: PathBuf,
+    state_dir: PathBuf,
 }
 
 impl AgentPidFile {
@@ -84,6 +85,7 @@ impl AgentPidFile {
     pub fn new(state_dir: &Path) -> Self {
         AgentPidFile {
             path: state_dir.join(FILE),
+            state_dir: state_dir.to_path_buf(),
         }
     }
 }
@@ -105,6 +107,13 @@ impl Observer for AgentPidFile {
                 }
             }
             LoopEvent::IterationFinished { .. } | LoopEvent::RunFinished { .. } => {
+                // Processes that left the agent's group (`setsid`, daemons) still carry the marker.
+                let left = kill_marked(&self.state_dir);
+                if left > 0 {
+                    tracing::warn!(
+                        "stopped {left} process(es) the agent left running outside its process group"
+                    );
+                }
                 let _ = std::fs::remove_file(&self.path);
             }
             _ => {}

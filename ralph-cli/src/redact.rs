@@ -6,8 +6,8 @@
 //! appear, and well-known key formats and secret-named assignments are masked by
 //! [`ralph_agents::mask_secrets`].
 
-use ralph_core::Error;
 use ralph_core::state::{IterationRecord, RunState, StateStore};
+use ralph_core::{Error, StopReason};
 use std::sync::Arc;
 
 /// Shortest value treated as a key: shorter values (`1`, `dummy`) would mask ordinary text.
@@ -42,6 +42,33 @@ impl Redactor {
             }
         }
         ralph_agents::mask_secrets(&out)
+    }
+
+    /// `reason` with secrets masked in its messages (a failure message may quote the agent's stderr).
+    pub fn stop_reason(&self, reason: StopReason) -> StopReason {
+        match reason {
+            StopReason::TooManyFailures {
+                failures,
+                last_failure,
+            } => StopReason::TooManyFailures {
+                failures,
+                last_failure: self.text(&last_failure),
+            },
+            StopReason::RateLimited { message } => StopReason::RateLimited {
+                message: self.text(&message),
+            },
+            StopReason::AgentUnavailable { message } => StopReason::AgentUnavailable {
+                message: self.text(&message),
+            },
+            StopReason::Custom { policy, message } => StopReason::Custom {
+                policy,
+                message: self.text(&message),
+            },
+            StopReason::Error { message } => StopReason::Error {
+                message: self.text(&message),
+            },
+            other => other,
+        }
     }
 
     /// `bytes` with secrets masked; bytes that are not UTF-8 only get the exact-value replacement.
@@ -92,7 +119,9 @@ impl<S: StateStore> StateStore for RedactingStore<S> {
         self.inner.load()
     }
     fn save(&self, state: &RunState) -> Result<(), Error> {
-        self.inner.save(state)
+        let mut state = state.clone();
+        state.stop_reason = state.stop_reason.map(|r| self.redactor.stop_reason(r));
+        self.inner.save(&state)
     }
     fn record_iteration(&self, run_id: &str, record: &IterationRecord) -> Result<(), Error> {
         let mut record = record.clone();

@@ -14,7 +14,6 @@ use ralph_core::prompt::{PromptSource, PromptTemplate};
 use ralph_core::state::FileStateStore;
 use ralph_core::{Agent, Engine, EngineConfig, Limits, StopHandle, StopReason};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Runs `ralph run` with `args`; returns the exit code.
 pub async fn run(args: RunArgs) -> u8 {
@@ -32,7 +31,16 @@ pub async fn run(args: RunArgs) -> u8 {
         Some(t) => PromptSource::Text(t.clone()),
         None => PromptSource::File(settings.prompt_file.clone()),
     };
-    let prompt_problem = prompt.load().err().map(|e| e.to_string());
+    let loaded = prompt.load();
+    if loaded
+        .as_deref()
+        .is_ok_and(|t| t.contains(crate::init::TEMPLATE_PLACEHOLDER))
+    {
+        tracing::warn!(
+            "the prompt is still the `ralph init` template: describe your task in it first"
+        );
+    }
+    let prompt_problem = loaded.err().map(|e| e.to_string());
     let mut agent_settings = agent_settings(&settings);
     for a in &mut agent_settings {
         a.env.insert(
@@ -76,7 +84,7 @@ pub async fn run(args: RunArgs) -> u8 {
         Err(e) => return usage_error(&format!("{e}; pass --state-dir to a writable directory")),
     };
 
-    let _lock = match RunLock::acquire(store.dir()) {
+    let _lock = match RunLock::acquire_for(store.dir(), &settings.workspace) {
         Ok(lock) => {
             if let Some(pid) = lock.stale_pid {
                 tracing::warn!(
@@ -182,11 +190,12 @@ fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
         max_retries: s.max_retries,
     };
     c.retry_delay = s.retry_delay;
+    // Validated in `settings::resolve`.
     let adapter_timeout = s
         .adapters
         .get(&s.agent)
         .and_then(|a| a.timeout)
-        .map(Duration::from_secs_f64);
+        .and_then(crate::settings::parse::duration_from_secs);
     c.iteration_timeout = adapter_timeout.or(s.iteration_timeout);
     c.idle_timeout = s.idle_timeout;
     c.checkpoint_interval = if s.no_git { 0 } else { s.checkpoint_interval };
@@ -207,12 +216,13 @@ fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
     c
 }
 
-/// Turns SIGINT and SIGTERM into a graceful stop; a second SIGINT or SIGTERM exits at once.
+/// Turns SIGINT, SIGTERM and SIGHUP into a graceful stop; a second one exits at once.
 async fn watch_signals(stop: StopHandle) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term)) = (
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::warn!("cannot install signal handlers; Ctrl-C will stop ralph at once");
         return;
@@ -222,6 +232,9 @@ async fn watch_signals(stop: StopHandle) {
         let (name, code) = tokio::select! {
             _ = int.recv() => ("SIGINT", exit_codes::INTERRUPTED),
             _ = term.recv() => ("SIGTERM", exit_codes::TERMINATED),
+            // A closed terminal or a dropped SSH session: the agent runs in its own process group and
+            // would never see the hangup, so stop it as for SIGTERM.
+            _ = hup.recv() => ("SIGHUP", exit_codes::HANGUP),
         };
         count += 1;
         if count == 1 {

@@ -520,7 +520,7 @@ fn doctor_names_each_problem_with_its_fix() {
     std::fs::write(ws.path.join("PROMPT.md"), "x").unwrap();
     let ok = run(ws
         .ralph()
-        .args(["doctor", "--agent", "command", "--no-git"]));
+        .args(["doctor", "--agent", "command", "--no-git", "--", "true"]));
     assert_eq!(
         ok.status.code(),
         Some(0),
@@ -629,4 +629,133 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn a_key_quoted_in_a_failure_never_reaches_state_json_or_status() {
+    let ws = Workspace::new("x");
+    let agent = ws.agent(
+        "fails.sh",
+        "cat > /dev/null\necho \"$OPENAI_API_KEY\" >&2\nexit 1",
+    );
+    let key = "hunter2-not-a-pattern-secret";
+    let out = run(ws
+        .ralph()
+        .args(["--agent", "command", "--max-retries", "0", "--"])
+        .arg(&agent)
+        .env("OPENAI_API_KEY", key));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!stderr(&out).contains(key), "{}", stderr(&out));
+    let state = std::fs::read_to_string(ws.path.join(".agent/state.json")).unwrap();
+    assert!(!state.contains(key) && state.contains("****"), "{state}");
+    let again = run(ws.ralph().args(["--agent", "command", "--"]).arg(&agent));
+    assert!(
+        !stderr(&again).contains(key)
+            && !String::from_utf8_lossy(&run(ws.ralph().arg("status")).stdout).contains(key)
+    );
+}
+
+#[test]
+fn sighup_stops_gracefully_with_129_and_leaves_no_agent_process() {
+    let ws = Workspace::new("x");
+    let agent = ws.agent(
+        "agent.sh",
+        "cat > /dev/null\necho run >> runs.txt\nsleep 300",
+    );
+    let child = ws
+        .ralph()
+        .args(["--agent", "command", "--"])
+        .arg(&agent)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(|| runs(&ws) == 1);
+    signal(child.id(), "HUP");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(129), "{}", stderr(&out));
+    assert!(no_process_mentions(&ws.path));
+}
+
+#[test]
+fn processes_that_leave_the_agents_group_are_stopped_when_the_iteration_ends() {
+    let ws = Workspace::new("x");
+    let agent = ws.agent("daemon.sh", "cat > /dev/null\nsetsid sleep 300 > /dev/null 2>&1 < /dev/null &\nsleep 0.2\necho LOOP_COMPLETE");
+    let out = run(ws.ralph().args(["--agent", "command", "--"]).arg(&agent));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        no_process_mentions(&ws.path),
+        "the setsid child must not outlive the run"
+    );
+}
+
+#[test]
+fn absurd_durations_and_a_state_dir_that_is_the_workspace_are_rejected() {
+    let ws = Workspace::new("x");
+    for args in [
+        vec!["--max-runtime", "1e300"],
+        vec!["--idle-timeout", "1e19"],
+        vec!["--retry-delay", "1e20"],
+        vec!["--iteration-timeout", "1e300", "--dry-run"],
+        vec!["--state-dir", "."],
+    ] {
+        let out = run(ws
+            .ralph()
+            .args(&args)
+            .args(["--agent", "command", "--", "true"]));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("ralph: error:"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        "adapters:\n  command:\n    timeout: -5\n",
+    )
+    .unwrap();
+    let out = run(ws.ralph().args(["--agent", "command", "--", "true"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("adapters.command.timeout"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        "adapters:\n  comand:\n    model: x\n",
+    )
+    .unwrap();
+    let out = run(ws.ralph().args(["--agent", "command", "--", "true"]));
+    assert!(
+        stderr(&out).contains("did you mean `command`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn two_runs_with_different_state_dirs_cannot_share_a_workspace() {
+    let ws = Workspace::new("x");
+    let agent = ws.agent("slow.sh", "cat > /dev/null\necho run >> runs.txt\nsleep 30");
+    let mut first = ws
+        .ralph()
+        .args(["--agent", "command", "--"])
+        .arg(&agent)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(|| runs(&ws) == 1);
+    let second = run(ws
+        .ralph()
+        .args(["--agent", "command", "--state-dir", ".agent2", "--"])
+        .arg(&agent));
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("another ralph run is active"),
+        "{}",
+        stderr(&second)
+    );
+    signal(first.id(), "TERM");
+    first.wait().unwrap();
 }

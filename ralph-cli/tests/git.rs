@@ -269,3 +269,71 @@ fn secrets_and_ignored_files_are_never_committed() {
         "skipped files are left alone"
     );
 }
+
+#[test]
+fn rollback_is_refused_while_a_run_holds_the_workspace() {
+    let repo = Repo::new(true);
+    assert_eq!(
+        repo.ralph(&["--max-iterations", "1", "--checkpoint-interval", "1"])
+            .status
+            .code(),
+        Some(3)
+    );
+    let id = repo.git(&["rev-parse", "HEAD"]).trim().to_string();
+    std::fs::write(
+        repo.path.join("slow.sh"),
+        "#!/bin/sh\ncat > /dev/null\ntouch started\nsleep 30\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(
+        repo.path.join("slow.sh"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let mut run = Command::new(RALPH)
+        .current_dir(&repo.path)
+        .args(["--fresh", "--agent", "command", "--", "./slow.sh"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let began = std::time::Instant::now();
+    while !repo.path.join("started").exists() {
+        assert!(began.elapsed() < std::time::Duration::from_secs(20));
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = repo.ralph(&["rollback", &id]);
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    run.wait().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("another ralph run is active"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_stale_index_lock_is_reported_with_its_fix_and_never_deleted() {
+    let repo = Repo::new(true);
+    std::fs::write(repo.path.join(".git/index.lock"), "").unwrap();
+    let out = repo.ralph(&["--max-iterations", "1", "--checkpoint-interval", "1"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("index.lock exists") && stderr(&out).contains("rm "),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        repo.path.join(".git/index.lock").exists(),
+        "lock files are never deleted"
+    );
+    let doctor = repo.ralph(&["doctor", "--json", "--agent", "command", "--", "true"]);
+    let checks: Vec<serde_json::Value> = serde_json::from_slice(&doctor.stdout).unwrap();
+    let git = checks.iter().find(|c| c["name"] == "git").unwrap();
+    assert_eq!(git["status"], "warn", "{git}");
+}

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug)]
 pub struct RunLock {
     file: File,
+    /// A lock on the workspace directory itself, so that two runs with different state directories
+    /// cannot share one workspace either.
+    workspace: Option<File>,
     path: PathBuf,
     /// The pid found in a lock file whose holder had died, if any.
     pub stale_pid: Option<u32>,
@@ -68,9 +71,39 @@ impl RunLock {
         })?;
         Ok(RunLock {
             file,
+            workspace: None,
             path,
             stale_pid,
         })
+    }
+
+    /// Takes the lock in `state_dir` and a lock on the `workspace` directory, without waiting.
+    ///
+    /// # Errors
+    /// As [`RunLock::acquire`]; [`Error::Locked`] (pid unknown) when another run uses the same workspace
+    /// with another state directory.
+    pub fn acquire_for(state_dir: &Path, workspace: &Path) -> Result<RunLock, Error> {
+        let mut lock = RunLock::acquire(state_dir)?;
+        let dir = File::open(workspace).map_err(|e| Error::State {
+            path: workspace.to_path_buf(),
+            message: format!("cannot open the workspace: {e}"),
+            source: Some(Box::new(e)),
+        })?;
+        match dir.try_lock() {
+            Ok(()) => {
+                lock.workspace = Some(dir);
+                Ok(lock)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
+                path: workspace.to_path_buf(),
+                pid: None,
+            }),
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::State {
+                path: workspace.to_path_buf(),
+                message: format!("cannot lock the workspace: {e}"),
+                source: Some(Box::new(e)),
+            }),
+        }
     }
 
     /// True when a live process holds the lock in `state_dir` (for `ralph status`); the holder's pid if
@@ -99,6 +132,9 @@ impl Drop for RunLock {
         // Leave the file in place (see the module docs); clear the pid so nobody reports a stale holder.
         let _ = self.file.set_len(0);
         let _ = self.file.unlock();
+        if let Some(dir) = &self.workspace {
+            let _ = dir.unlock();
+        }
     }
 }
 
@@ -124,6 +160,20 @@ mod tests {
         drop(first);
         assert_eq!(RunLock::holder(dir.path()), None);
         RunLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn two_state_dirs_cannot_share_one_workspace() {
+        let ws = tempfile::tempdir().unwrap();
+        let _first = RunLock::acquire_for(&ws.path().join("a"), ws.path()).or_else(|_| {
+            std::fs::create_dir_all(ws.path().join("a")).unwrap();
+            RunLock::acquire_for(&ws.path().join("a"), ws.path())
+        });
+        std::fs::create_dir_all(ws.path().join("b")).unwrap();
+        assert!(matches!(
+            RunLock::acquire_for(&ws.path().join("b"), ws.path()),
+            Err(Error::Locked { .. })
+        ));
     }
 
     #[test]

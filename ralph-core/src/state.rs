@@ -156,6 +156,9 @@ pub const TRANSCRIPT_CAP_BYTES: usize = 4 * 1024 * 1024;
 /// `scratchpad.md` is not (it is worth checkpointing).
 pub const STATE_GITIGNORE: &str = "# Written by ralph: its runtime files are not part of your project.\n*\n!.gitignore\n!scratchpad.md\n";
 
+/// The first line of every `.gitignore` ralph writes; a file that starts otherwise is not ralph's.
+const STATE_GITIGNORE_HEADER: &str = "# Written by ralph";
+
 /// A [`StateStore`] in a directory (see the module docs for the layout).
 #[derive(Debug, Clone)]
 pub struct FileStateStore {
@@ -171,12 +174,19 @@ impl FileStateStore {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)
             .map_err(|e| state_err(&dir, "cannot create the state directory", e))?;
+        // Write our .gitignore when there is none, or refresh our own; never replace someone else's
+        // (a state dir pointed at an existing directory must not lose its ignore rules).
         let gi = dir.join(".gitignore");
-        if std::fs::read_to_string(&gi)
-            .map(|s| s != STATE_GITIGNORE)
-            .unwrap_or(true)
-        {
-            write_atomic(&gi, STATE_GITIGNORE.as_bytes())?;
+        match std::fs::read_to_string(&gi) {
+            Ok(text) if text == STATE_GITIGNORE => {}
+            Ok(text) if text.starts_with(STATE_GITIGNORE_HEADER) => {
+                write_atomic(&gi, STATE_GITIGNORE.as_bytes())?
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                write_atomic(&gi, STATE_GITIGNORE.as_bytes())?
+            }
+            Err(e) => return Err(state_err(&gi, "cannot read", e)),
         }
         Ok(FileStateStore { dir })
     }
@@ -187,13 +197,15 @@ impl FileStateStore {
         FileStateStore { dir: dir.into() }
     }
 
-    /// The ids of the runs that have a directory under `runs/`, sorted.
+    /// The ids of the runs that have a directory under `runs/`, sorted. Only names shaped like a run id
+    /// (`YYYYMMDD-HHMMSS-xxxx`) count: anything else there is not ralph's.
     pub fn run_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = std::fs::read_dir(self.dir.join("runs"))
             .map(|rd| {
                 rd.filter_map(|e| e.ok())
                     .filter(|e| e.path().is_dir())
                     .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|name| is_run_id(name))
                     .collect()
             })
             .unwrap_or_default();
@@ -215,6 +227,15 @@ impl FileStateStore {
     pub fn run_dir(&self, run_id: &str) -> PathBuf {
         self.dir.join("runs").join(run_id)
     }
+}
+
+/// True for names shaped like the run ids ralph makes: `YYYYMMDD-HHMMSS-xxxx` (hex).
+pub fn is_run_id(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    matches!(parts.as_slice(), [d, t, r]
+        if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit())
+            && t.len() == 6 && t.bytes().all(|b| b.is_ascii_digit())
+            && r.len() == 4 && r.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn state_err(
@@ -373,6 +394,31 @@ mod tests {
             "{msg}"
         );
         assert_eq!(store.load().unwrap(), Some(sample()));
+    }
+
+    #[test]
+    fn an_existing_gitignore_that_is_not_ralphs_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".gitignore"), "node_modules/\n").unwrap();
+        FileStateStore::open(dir.path()).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".gitignore")).unwrap(),
+            "node_modules/\n"
+        );
+    }
+
+    #[test]
+    fn only_run_id_shaped_directories_are_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        for name in [
+            "20261130-074356-7602",
+            "important-data",
+            "20261130-074356-zzzz",
+        ] {
+            std::fs::create_dir_all(store.run_dir(name)).unwrap();
+        }
+        assert_eq!(store.run_ids(), vec!["20261130-074356-7602".to_string()]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! `RALPH_MAX_ITERATIONS`, `ralph.yml:3`) and what is accepted. Invalid settings exit with code 2.
 
 pub mod file;
-mod parse;
+pub mod parse;
 
 use crate::cli::RunArgs;
 pub use file::{AdapterConfig, CommandSpec};
@@ -405,6 +405,7 @@ pub fn resolve(
         Some(p) => file::load(p)?,
         None => file::FileLayer::default(),
     };
+    check_adapters(&file, config_file.as_deref())?;
     let flags = flag_layer(args);
     let envs = env_layer(env);
     let pick = |key: &str| {
@@ -561,6 +562,16 @@ pub fn resolve(
         Some(r) => workspace.join(r.value),
         None => workspace.join(".agent"),
     };
+    if state_dir
+        .canonicalize()
+        .map(|d| d == workspace)
+        .unwrap_or(state_dir == workspace)
+    {
+        return Err(SettingsError::new(format!(
+            "state dir {}: it is the workspace itself; ralph needs a directory of its own (the default is .agent)",
+            state_dir.display()
+        )));
+    }
     let prompt_file = if prompt_file.is_absolute() {
         prompt_file
     } else {
@@ -600,6 +611,30 @@ pub fn resolve(
         config_file,
         sources,
     })
+}
+
+/// `adapters.<name>`: a known agent name, and a timeout within range.
+fn check_adapters(file: &file::FileLayer, path: Option<&Path>) -> Result<(), SettingsError> {
+    let at = path.map(|p| p.display().to_string()).unwrap_or_default();
+    let mut known: Vec<&str> = ralph_agents::KNOWN_AGENTS.iter().map(|a| a.name).collect();
+    known.push("command");
+    for (name, adapter) in &file.adapters {
+        if !known.contains(&name.as_str()) {
+            let hint = file::did_you_mean(name, &known);
+            return Err(SettingsError::new(format!(
+                "{at}: unknown adapter `adapters.{name}`{hint}"
+            )));
+        }
+        if let Some(t) = adapter.timeout {
+            if parse::duration_from_secs(t).is_none() {
+                return Err(SettingsError::new(format!(
+                    "{at}: `adapters.{name}.timeout` is {t}; accepted: seconds from 0 to {}",
+                    parse::MAX_DURATION_SECS
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A relative prompt path is looked up in the current directory first, then in the workspace.

@@ -23,22 +23,32 @@ pub(super) fn parse_f64(r: &Raw) -> Result<f64, SettingsError> {
 }
 
 /// Seconds as a number (`90`, `0.5`) or a duration with units (`90s`, `30m`, `4h`, `1h 30m`).
+/// The longest duration any setting accepts: 10 years, in seconds. Larger values would overflow clock
+/// arithmetic and mean "no limit" anyway (use 0 for that).
+pub const MAX_DURATION_SECS: f64 = 10.0 * 365.0 * 86_400.0;
+
 pub(super) fn parse_duration(r: &Raw) -> Result<Duration, SettingsError> {
     let v = r.value.trim();
     let err = || {
         SettingsError::new(format!(
-            "{}: `{}` is not valid; accepted: seconds >= 0 (e.g. 90 or 0.5) or a duration like 90s, 30m, 4h",
+            "{}: `{}` is not valid; accepted: seconds from 0 to {MAX_DURATION_SECS} (e.g. 90 or 0.5) or a duration like 90s, 30m, 4h",
             r.source, r.value
         ))
     };
-    if let Ok(secs) = v.parse::<f64>() {
-        return if secs.is_finite() && secs >= 0.0 {
-            Ok(Duration::from_secs_f64(secs))
-        } else {
-            Err(err())
-        };
+    let d = match v.parse::<f64>() {
+        Ok(secs) => duration_from_secs(secs).ok_or_else(err)?,
+        Err(_) => humantime::parse_duration(v).map_err(|_| err())?,
+    };
+    if d.as_secs_f64() > MAX_DURATION_SECS {
+        return Err(err());
     }
-    humantime::parse_duration(v).map_err(|_| err())
+    Ok(d)
+}
+
+/// `secs` as a duration when it is finite and within 0..=[`MAX_DURATION_SECS`].
+pub fn duration_from_secs(secs: f64) -> Option<Duration> {
+    (secs.is_finite() && (0.0..=MAX_DURATION_SECS).contains(&secs))
+        .then(|| Duration::from_secs_f64(secs))
 }
 
 pub(super) fn parse_bool(r: &Raw) -> Result<bool, SettingsError> {

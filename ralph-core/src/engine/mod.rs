@@ -219,7 +219,7 @@ impl Engine {
             Err(e) => return self.fail_early(e, started),
         }
         run.stop_reason = None;
-        let base_runtime = Duration::from_secs_f64(run.runtime_secs);
+        let base_runtime = saved_duration(run.runtime_secs);
         let resumed = run.iteration > 0;
         self.emit(LoopEvent::RunStarted {
             run_id: run.run_id.clone(),
@@ -506,7 +506,7 @@ impl Engine {
             state_dir: self.config.state_dir.clone(),
             run_id: run_id.to_string(),
             iteration,
-            deadline: timeout.map(|t| began + t),
+            deadline: timeout.and_then(|t| began.checked_add(t)),
             deadline_kind: timeout_kind,
             idle_timeout: self.config.idle_timeout,
         };
@@ -648,6 +648,12 @@ fn handle_agent_event(
     }
 }
 
+/// A duration read from saved state: negative, NaN or absurd values (a hand-edited file) count as zero
+/// instead of panicking.
+fn saved_duration(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs).unwrap_or(Duration::ZERO)
+}
+
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
@@ -659,7 +665,7 @@ pub(crate) fn unix_now() -> u64 {
 impl LoopStats {
     /// Stats for a run restored from saved state.
     pub fn from_state(state: &RunState) -> Self {
-        run_state::stats_of(state, Duration::from_secs_f64(state.runtime_secs))
+        run_state::stats_of(state, saved_duration(state.runtime_secs))
     }
 }
 

@@ -7,6 +7,12 @@
 //! - [`HermeticEnv`] and [`TestDir`]: an environment with nothing of the developer's in it, a temporary git
 //!   workspace and a fresh `HOME`.
 //! - [`run_with_timeout`]: runs a command with a wall-clock limit; [`procs`] finds processes that outlived it.
+//! - [`ScriptedServer`] (modules `scripted`, `gemini_server`, `openai_chat_server`): the same [`Script`]s
+//!   played as the Gemini API (for Gemini CLI) or as OpenAI chat completions (for Qwen Code);
+//!   [`install_gemini`], [`install_qwen`], `HermeticEnv::gemini` and `HermeticEnv::qwen` go with them.
+//! - `ScriptedServer::openai_responses` (module `openai_responses_server`): the OpenAI Responses API, for
+//!   Codex and OpenCode; [`install_codex`], [`install_opencode`], `HermeticEnv::codex` and
+//!   `HermeticEnv::opencode` (module `codex_opencode`) go with it.
 //!
 //! ```no_run
 //! use std::process::Command;
@@ -28,16 +34,25 @@
 //! assert_eq!(server.sessions().len(), 1);
 //! ```
 
+pub mod agent_envs;
+pub mod codex_opencode;
 pub mod env;
+pub mod gemini_server;
 pub mod install;
+pub mod openai_chat_server;
+pub mod openai_responses_server;
 pub mod procs;
 pub mod run;
 pub mod script;
+pub mod scripted;
 pub mod server;
 pub mod sse;
 
+pub use agent_envs::{GEMINI_VERSION, QWEN_VERSION, install_gemini, install_qwen};
+pub use codex_opencode::{CODEX_VERSION, OPENCODE_VERSION, install_codex, install_opencode};
 pub use env::{HermeticEnv, TestDir};
 pub use install::{CLAUDE_VERSION, install_claude};
 pub use run::{RunOutput, run_with_timeout};
 pub use script::{ApiError, Block, Iteration, Reply, Script, Turn, Usage};
+pub use scripted::ScriptedServer;
 pub use server::{Answer, ModelServer, RecordedRequest, RequestKind};

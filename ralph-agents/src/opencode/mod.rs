@@ -1,0 +1,411 @@
+//! [`OpenCodeAgent`]: OpenCode (`opencode-ai`, tested with 1.18.33) in `run --format json` mode.
+//!
+//! Each run is `opencode run --format json --auto [--model provider/model] [extra args...]` in the
+//! workspace, with the prompt written to stdin. OpenCode 1.18.33 reads piped stdin when no message is
+//! given on the command line and sends it to the model verbatim; a message given as arguments would be
+//! re-quoted (`"…"` around every argument holding a space), which rewrites the prompt. `--auto` approves
+//! permission requests that the configuration does not deny: without it `run` rejects them ("permission
+//! requested: …; auto-rejecting"), which an unattended loop cannot answer. `-c`/`--continue`,
+//! `-s`/`--session` and `--fork` are refused (every iteration starts a fresh session), and so are
+//! `--format` and `-i`/`--interactive`, which ralph decides.
+//!
+//! Authentication is OpenCode's own (`opencode auth login`, or the provider's variable such as
+//! `OPENAI_API_KEY` / `ANTHROPIC_API_KEY`). ralph exports the keys it knows from their `NAME_FILE`
+//! variants (and `CLAUDE_API_KEY` as `ANTHROPIC_API_KEY`) when the variable itself is unset.
+//!
+//! OpenCode retries rate-limited and failed model calls itself, honouring `retry-after`, and prints
+//! nothing while it waits (an `insufficient_quota` 429 is retried without end): only ralph's iteration
+//! deadline and idle timeout bound such a run, and it is reported as a timeout, never as a rate limit.
+//! It also ignores SIGTERM while a tool runs; ralph's SIGKILL after the grace period ends it.
+//!
+//! Cost: OpenCode's own figure (`step_finish.part.cost`, from the model's configured or models.dev price)
+//! when it is above zero; otherwise ralph's estimate for the model (from `--model`, the arguments after
+//! `--`, or `model` in `opencode.json` of the workspace or `$XDG_CONFIG_HOME/opencode/`).
+
+mod classify;
+mod stream;
+
+pub use stream::OpenCodeStream;
+
+use crate::error::Error;
+use crate::process::{Deadlines, ProcessSpec, StdinSource, run_supervised};
+use crate::secrets::{mask_argv, resolve_key};
+use async_trait::async_trait;
+use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The agent name.
+pub const OPENCODE: &str = "opencode";
+/// How to install OpenCode.
+pub const OPENCODE_INSTALL: &str = "npm install -g opencode-ai";
+
+/// The fixed part of the invocation (after the program).
+const RUN_ARGS: &[&str] = &["run", "--format", "json", "--auto"];
+
+/// Arguments that resume an old session, or that ralph decides itself.
+const REFUSED_ARGS: &[(&str, &str)] = &[
+    (
+        "-c",
+        "it continues the last session, possibly your own; ralph starts a fresh one every iteration",
+    ),
+    (
+        "--continue",
+        "it continues the last session, possibly your own; ralph starts a fresh one every iteration",
+    ),
+    (
+        "-s",
+        "it continues an old session; ralph starts a fresh one every iteration",
+    ),
+    (
+        "--session",
+        "it continues an old session; ralph starts a fresh one every iteration",
+    ),
+    (
+        "--fork",
+        "it forks an old session; ralph starts a fresh one every iteration",
+    ),
+    ("--format", "ralph reads --format json"),
+    ("-i", "an interactive session would wait for a person"),
+    (
+        "--interactive",
+        "an interactive session would wait for a person",
+    ),
+];
+
+/// Key variables exported from their `NAME_FILE` variant when unset (the providers' own variables).
+const PROVIDER_KEYS: &[&str] = &["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"];
+
+/// OpenCode run once per iteration. Build it with [`OpenCodeAgent::new`] and the `with_*` methods.
+///
+/// ```
+/// use ralph_agents::OpenCodeAgent;
+/// let agent = OpenCodeAgent::new().with_model(Some("openai/gpt-5".into()));
+/// assert_eq!(
+///     agent.argv().join(" "),
+///     "opencode run --format json --auto --model openai/gpt-5"
+/// );
+/// ```
+#[derive(Debug, Clone)]
+pub struct OpenCodeAgent {
+    /// Program and leading arguments (`["opencode"]`, or e.g. `["npx", "opencode-ai"]`).
+    command: Vec<String>,
+    model: Option<String>,
+    extra_args: Vec<String>,
+    env: BTreeMap<String, String>,
+    grace: Duration,
+}
+
+impl Default for OpenCodeAgent {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl OpenCodeAgent {
+    /// `opencode` from `PATH`, default model, no extra arguments, 5 s grace period.
+    pub fn new() -> Self {
+        OpenCodeAgent {
+            command: vec![OPENCODE.to_string()],
+            model: None,
+            extra_args: Vec::new(),
+            env: BTreeMap::new(),
+            grace: crate::process::DEFAULT_GRACE,
+        }
+    }
+
+    /// Runs `command` (program and leading arguments) instead of `opencode`. An empty list keeps it.
+    pub fn with_command(mut self, command: Vec<String>) -> Self {
+        if !command.is_empty() {
+            self.command = command;
+        }
+        self
+    }
+
+    /// Passes `--model M` (`provider/model`) when `model` is set.
+    pub fn with_model(mut self, model: Option<String>) -> Self {
+        self.model = model;
+        self
+    }
+
+    /// Appends `args` after the run flags (the arguments after `--` on ralph's command line).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSettings`] for `-c`/`--continue`, `-s`/`--session`, `--fork`, `--format` and
+    /// `-i`/`--interactive`.
+    pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
+        for arg in &args {
+            let flag = arg.split('=').next().unwrap_or(arg);
+            if let Some((_, why)) = REFUSED_ARGS.iter().find(|(f, _)| *f == flag) {
+                return Err(Error::InvalidSettings {
+                    agent: OPENCODE.into(),
+                    message: format!("`{arg}` is not allowed: {why}"),
+                });
+            }
+        }
+        self.extra_args = args;
+        Ok(self)
+    }
+
+    /// Adds (or overrides) environment variables of the agent process.
+    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Time between SIGTERM and SIGKILL when the run is stopped.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The full argv of a run (program first); the prompt goes on stdin.
+    pub fn argv(&self) -> Vec<String> {
+        let mut argv = self.command.clone();
+        argv.extend(RUN_ARGS.iter().map(|s| s.to_string()));
+        if let Some(m) = &self.model {
+            argv.push("--model".into());
+            argv.push(m.clone());
+        }
+        argv.extend(self.extra_args.iter().cloned());
+        argv
+    }
+
+    /// The argv as shown to people (`--dry-run`, the `Started` event): [`OpenCodeAgent::argv`], masked.
+    pub fn display_argv(&self) -> Vec<String> {
+        mask_argv(&self.argv())
+    }
+
+    /// The variables added to the agent's environment (values unmasked: never log this).
+    pub fn env_additions(&self) -> BTreeMap<String, String> {
+        opencode_env(&|k| std::env::var(k).ok(), &self.env)
+    }
+
+    /// The `provider/model` a run in `workspace` uses, for pricing: `--model`, else `-m`/`--model` in the
+    /// extra arguments, else `model` in `workspace/opencode.json`, `$OPENCODE_CONFIG` or
+    /// `$XDG_CONFIG_HOME/opencode/opencode.json` (default `~/.config`). Files with comments (JSONC) are
+    /// not read.
+    pub fn effective_model(&self, workspace: &Path) -> Option<String> {
+        if let Some(m) = self
+            .model
+            .clone()
+            .or_else(|| model_in_args(&self.extra_args))
+        {
+            return Some(m);
+        }
+        let env = |k: &str| self.env.get(k).cloned().or_else(|| std::env::var(k).ok());
+        let config_home = env("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .or_else(|| env("HOME").map(|h| Path::new(&h).join(".config")));
+        let candidates = [
+            Some(workspace.join("opencode.json")),
+            env("OPENCODE_CONFIG").map(PathBuf::from),
+            config_home.map(|c| c.join("opencode").join("opencode.json")),
+        ];
+        candidates.into_iter().flatten().find_map(|path| {
+            let text = std::fs::read_to_string(path).ok()?;
+            let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+            json.get("model")?
+                .as_str()
+                .map(str::to_string)
+                .filter(|m| !m.is_empty())
+        })
+    }
+}
+
+/// Environment additions for OpenCode: each of [`PROVIDER_KEYS`] from its `NAME_FILE` when unset,
+/// `ANTHROPIC_API_KEY` from `CLAUDE_API_KEY` (or its file) when unset, then the configured `extra`
+/// variables, which win.
+fn opencode_env(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    extra: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    for name in PROVIDER_KEYS {
+        if lookup(name).is_some_and(|v| !v.is_empty()) {
+            continue;
+        }
+        let key = resolve_key(name, lookup).or_else(|| {
+            (*name == "ANTHROPIC_API_KEY")
+                .then(|| resolve_key("CLAUDE_API_KEY", lookup))
+                .flatten()
+        });
+        if let Some(key) = key {
+            env.insert(name.to_string(), key);
+        }
+    }
+    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+/// The model named by `-m M`, `--model M` or `--model=M` in `args`.
+fn model_in_args(args: &[String]) -> Option<String> {
+    let mut found = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "-m" || arg == "--model" {
+            found = iter.next().cloned();
+        } else if let Some(m) = arg.strip_prefix("--model=") {
+            found = Some(m.to_string());
+        }
+    }
+    found.filter(|m| !m.is_empty())
+}
+
+/// The agent `settings` describe (`adapters.opencode` and the arguments after `--`).
+///
+/// # Errors
+/// [`Error::InvalidSettings`] for refused arguments (see [`OpenCodeAgent::with_args`]).
+pub(crate) fn from_settings(settings: &crate::AgentSettings) -> Result<OpenCodeAgent, Error> {
+    Ok(OpenCodeAgent::new()
+        .with_command(settings.command.clone().unwrap_or_default())
+        .with_model(settings.model.clone())
+        .with_args(settings.args.clone())?
+        .with_env(settings.env.clone())
+        .with_grace(settings.grace))
+}
+
+#[async_trait]
+impl Agent for OpenCodeAgent {
+    fn name(&self) -> &str {
+        OPENCODE
+    }
+
+    async fn preflight(&self) -> Result<(), ralph_core::Error> {
+        crate::detect::check_program(OPENCODE, &self.command[0], OPENCODE_INSTALL)
+            .map(|_| ())
+            .map_err(Into::into)
+    }
+
+    async fn run(
+        &self,
+        request: AgentRequest,
+        events: EventSender,
+        cancel: CancellationToken,
+    ) -> Result<AgentOutcome, ralph_core::Error> {
+        let argv = self.argv();
+        let mut spec = ProcessSpec::new(PathBuf::from(&argv[0]), &request.workspace);
+        spec.display_argv = mask_argv(&argv);
+        spec.args = argv[1..].to_vec();
+        spec.env = self.env_additions();
+        spec.grace = self.grace;
+        let deadlines = Deadlines::from_request(&request);
+        let model = self.effective_model(&request.workspace);
+        spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
+        let mut handler = OpenCodeStream::new(request.workspace, model);
+        Ok(run_supervised(
+            &spec,
+            deadlines,
+            &mut handler,
+            &events,
+            &cancel,
+            Some(OPENCODE_INSTALL),
+        )
+        .await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env_of(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        opencode_env(&|k| vars.get(k).cloned(), &BTreeMap::new())
+    }
+
+    #[test]
+    fn argv_golden() {
+        let plain = OpenCodeAgent::new().argv();
+        let with_model = OpenCodeAgent::new()
+            .with_model(Some("openai/gpt-5".into()))
+            .argv();
+        let with_extra = OpenCodeAgent::new()
+            .with_args(
+                ["--agent", "build", "--print-logs"]
+                    .map(String::from)
+                    .to_vec(),
+            )
+            .unwrap()
+            .argv();
+        let custom = OpenCodeAgent::new()
+            .with_command(vec!["npx".into(), "opencode-ai".into()])
+            .with_model(Some("anthropic/claude-sonnet-4-5".into()))
+            .argv();
+        insta::assert_json_snapshot!("opencode_argv", [plain, with_model, with_extra, custom]);
+    }
+
+    #[test]
+    fn old_sessions_and_flags_ralph_sets_are_refused() {
+        for arg in [
+            "-c",
+            "--continue",
+            "-s",
+            "--session=ses_1",
+            "--fork",
+            "--format=default",
+            "-i",
+        ] {
+            let err = OpenCodeAgent::new()
+                .with_args(vec![arg.into()])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("is not allowed"), "{err}");
+        }
+    }
+
+    #[test]
+    fn key_files_become_the_provider_variables() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("key");
+        std::fs::write(&file, "sk-from-file\n").unwrap();
+        let file = file.display().to_string();
+        let env = env_of(&[
+            ("OPENAI_API_KEY_FILE", &file),
+            ("CLAUDE_API_KEY", "sk-ant-1"),
+        ]);
+        assert_eq!(
+            env.get("OPENAI_API_KEY").map(String::as_str),
+            Some("sk-from-file")
+        );
+        assert_eq!(
+            env.get("ANTHROPIC_API_KEY").map(String::as_str),
+            Some("sk-ant-1")
+        );
+        let set = env_of(&[("OPENAI_API_KEY", "sk-0"), ("OPENAI_API_KEY_FILE", &file)]);
+        assert_eq!(set.get("OPENAI_API_KEY"), None, "already set: left alone");
+    }
+
+    #[test]
+    fn the_model_comes_from_flags_args_or_the_workspace_config() {
+        let ws = tempfile::tempdir().unwrap();
+        let agent = OpenCodeAgent::new().with_env(BTreeMap::from([(
+            "XDG_CONFIG_HOME".to_string(),
+            "/nonexistent".to_string(),
+        )]));
+        assert_eq!(agent.effective_model(ws.path()), None);
+        std::fs::write(
+            ws.path().join("opencode.json"),
+            r#"{"model": "openai/gpt-5-mini"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            agent.effective_model(ws.path()).as_deref(),
+            Some("openai/gpt-5-mini")
+        );
+        let flagged = agent
+            .clone()
+            .with_args(vec!["-m".into(), "openai/o3".into()])
+            .unwrap();
+        assert_eq!(
+            flagged.effective_model(ws.path()).as_deref(),
+            Some("openai/o3")
+        );
+    }
+}

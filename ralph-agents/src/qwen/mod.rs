@@ -1,0 +1,366 @@
+//! [`QwenAgent`]: Qwen Code (`@qwen-code/qwen-code`, tested with 0.15.10), a Gemini CLI fork that talks to
+//! OpenAI-compatible APIs, in headless `stream-json` mode.
+//!
+//! Each run is `qwen --yolo -o stream-json [-m M] [--auth-type openai] [extra args...] PROMPT` in the
+//! workspace, stdin closed. The prompt is the positional argument (as `--prompt=PROMPT` when it starts
+//! with `-`, which the argument parser would take for a flag). A prompt over [`MAX_PROMPT_ARG`] bytes goes
+//! to stdin instead, with no positional prompt: Qwen Code 0.15.10 reads piped stdin in headless mode
+//! (at most 8 MiB) and sends it followed by a blank line.
+//!
+//! Authentication, as a user of an OpenAI-compatible endpoint sets it up: `OPENAI_API_KEY` (also from
+//! `OPENAI_API_KEY_FILE`), `OPENAI_BASE_URL` and optionally `OPENAI_MODEL` in the environment, which Qwen
+//! Code reads itself. Headless Qwen Code refuses to run without an auth type ("No auth type is
+//! selected"), so ralph adds `--auth-type openai` when an OpenAI key is available and the arguments do not
+//! choose an auth type already; pass `-- --auth-type qwen-oauth` (or set `security.auth.selectedType` and
+//! unset the key) to use another method. The equivalent flags (`--openai-api-key`, `--openai-base-url`)
+//! work too, and are masked in everything ralph prints.
+//!
+//! Exit codes of Qwen Code 0.15.10: 0 for a finished turn, also when the model API failed (the error is
+//! then the text of the `result` event, see the `classify` module); 1 for errors before the first turn
+//! (no key, no auth type); 53 at `--max-session-turns`. HTTP 429 answers are retried silently and
+//! without end (exponential backoff, nothing printed): only ralph's iteration or idle timeout ends such
+//! a run, and it is then reported as a timeout, never as a rate limit.
+
+mod classify;
+mod stream;
+
+pub use stream::QwenStream;
+
+use crate::command::MAX_PROMPT_ARG;
+use crate::error::Error;
+use crate::process::{Deadlines, ProcessSpec, StdinSource, run_supervised};
+use crate::secrets::{mask_argv, resolve_key};
+use async_trait::async_trait;
+use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The agent name.
+pub const QWEN: &str = "qwen";
+/// How to install Qwen Code.
+pub const QWEN_INSTALL: &str = "npm install -g @qwen-code/qwen-code";
+
+/// The fixed part of the headless invocation (after the program).
+const HEADLESS_ARGS: &[&str] = &["--yolo", "-o", "stream-json"];
+
+/// Arguments ralph sets itself, or that would make a run wait for a person or resume an old session.
+const REFUSED_ARGS: &[(&str, &str)] = &[
+    (
+        "-c",
+        "it resumes the most recent session in the directory, possibly your own",
+    ),
+    (
+        "--continue",
+        "it resumes the most recent session in the directory, possibly your own",
+    ),
+    ("-p", "ralph passes the prompt itself"),
+    ("--prompt", "ralph passes the prompt itself"),
+    ("-i", "an interactive session would wait for a person"),
+    (
+        "--prompt-interactive",
+        "an interactive session would wait for a person",
+    ),
+    ("-o", "ralph reads -o stream-json"),
+    ("--output-format", "ralph reads -o stream-json"),
+];
+
+/// Qwen Code run once per iteration. Build it with [`QwenAgent::new`] and the `with_*` methods.
+///
+/// ```
+/// use ralph_agents::QwenAgent;
+/// let agent = QwenAgent::new().with_model(Some("qwen3-coder-plus".into()));
+/// assert_eq!(
+///     agent.argv_with_env("Fix the tests.", &|_| None).join(" "),
+///     "qwen --yolo -o stream-json -m qwen3-coder-plus Fix the tests."
+/// );
+/// ```
+#[derive(Debug, Clone)]
+pub struct QwenAgent {
+    /// Program and leading arguments (`["qwen"]`, or e.g. `["npx", "@qwen-code/qwen-code"]`).
+    command: Vec<String>,
+    model: Option<String>,
+    extra_args: Vec<String>,
+    env: BTreeMap<String, String>,
+    grace: Duration,
+}
+
+impl Default for QwenAgent {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl QwenAgent {
+    /// `qwen` from `PATH`, default model, no extra arguments, 5 s grace period.
+    pub fn new() -> Self {
+        QwenAgent {
+            command: vec![QWEN.to_string()],
+            model: None,
+            extra_args: Vec::new(),
+            env: BTreeMap::new(),
+            grace: crate::process::DEFAULT_GRACE,
+        }
+    }
+
+    /// Runs `command` (program and leading arguments) instead of `qwen`. An empty list keeps `qwen`.
+    pub fn with_command(mut self, command: Vec<String>) -> Self {
+        if !command.is_empty() {
+            self.command = command;
+        }
+        self
+    }
+
+    /// Passes `-m M` when `model` is set.
+    pub fn with_model(mut self, model: Option<String>) -> Self {
+        self.model = model;
+        self
+    }
+
+    /// Appends `args` after the headless flags (the arguments after `--` on ralph's command line).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSettings`] for `-c`/`--continue`, `-p`/`--prompt`, `-i`/`--prompt-interactive` and
+    /// `-o`/`--output-format`.
+    pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
+        for arg in &args {
+            let flag = arg.split('=').next().unwrap_or(arg);
+            if let Some((_, why)) = REFUSED_ARGS.iter().find(|(f, _)| *f == flag) {
+                return Err(Error::InvalidSettings {
+                    agent: QWEN.into(),
+                    message: format!("`{arg}` is not allowed: {why}"),
+                });
+            }
+        }
+        self.extra_args = args;
+        Ok(self)
+    }
+
+    /// Adds (or overrides) environment variables of the agent process.
+    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// Time between SIGTERM and SIGKILL when the run is stopped.
+    pub fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// The full argv (program first) of a run with `prompt`, with ralph's own environment.
+    pub fn argv(&self, prompt: &str) -> Vec<String> {
+        self.argv_with_env(prompt, &|k| std::env::var(k).ok())
+    }
+
+    /// The full argv of a run with `prompt` when the environment is `lookup` (which decides on
+    /// `--auth-type openai`, see the module docs). A prompt over [`MAX_PROMPT_ARG`] bytes is left out
+    /// (it goes to stdin).
+    pub fn argv_with_env(
+        &self,
+        prompt: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Vec<String> {
+        let mut argv = self.options(lookup);
+        if prompt.len() <= MAX_PROMPT_ARG {
+            if prompt.starts_with('-') {
+                argv.push(format!("--prompt={prompt}"));
+            } else {
+                argv.push(prompt.to_string());
+            }
+        }
+        argv
+    }
+
+    /// The argv as shown before a run (`--dry-run`): `<prompt>` in place of the prompt, secrets masked.
+    pub fn display_argv(&self) -> Vec<String> {
+        let mut argv = self.options(&|k| std::env::var(k).ok());
+        argv.push(crate::gemini::PROMPT_SHOWN.to_string());
+        mask_argv(&argv)
+    }
+
+    fn options(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        let mut argv = self.command.clone();
+        argv.extend(HEADLESS_ARGS.iter().map(|s| s.to_string()));
+        if let Some(m) = &self.model {
+            argv.push("-m".into());
+            argv.push(m.clone());
+        }
+        let chooses_auth = self
+            .extra_args
+            .iter()
+            .any(|a| a == "--auth-type" || a.starts_with("--auth-type="));
+        let has_key = self
+            .extra_args
+            .iter()
+            .any(|a| a == "--openai-api-key" || a.starts_with("--openai-api-key="))
+            || self.env.contains_key("OPENAI_API_KEY")
+            || resolve_key("OPENAI_API_KEY", lookup).is_some();
+        if has_key && !chooses_auth {
+            argv.push("--auth-type".into());
+            argv.push("openai".into());
+        }
+        argv.extend(self.extra_args.iter().cloned());
+        argv
+    }
+
+    /// The variables added to the agent's environment (values unmasked: never log this).
+    pub fn env_additions(&self) -> BTreeMap<String, String> {
+        qwen_env(&|k| std::env::var(k).ok(), &self.env)
+    }
+}
+
+/// Environment additions for Qwen Code: `OPENAI_API_KEY` from the file named by `OPENAI_API_KEY_FILE` when
+/// `OPENAI_API_KEY` itself is unset, then the configured `extra` variables, which win.
+fn qwen_env(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    extra: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    if lookup("OPENAI_API_KEY").is_none_or(|v| v.is_empty())
+        && let Some(key) = resolve_key("OPENAI_API_KEY", lookup)
+    {
+        env.insert("OPENAI_API_KEY".to_string(), key);
+    }
+    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+/// The agent `settings` describe (`adapters.qwen` and the arguments after `--`).
+///
+/// # Errors
+/// [`Error::InvalidSettings`] for refused arguments (see [`QwenAgent::with_args`]).
+pub(crate) fn from_settings(settings: &crate::AgentSettings) -> Result<QwenAgent, Error> {
+    Ok(QwenAgent::new()
+        .with_command(settings.command.clone().unwrap_or_default())
+        .with_model(settings.model.clone())
+        .with_args(settings.args.clone())?
+        .with_env(settings.env.clone())
+        .with_grace(settings.grace))
+}
+
+#[async_trait]
+impl Agent for QwenAgent {
+    fn name(&self) -> &str {
+        QWEN
+    }
+
+    async fn preflight(&self) -> Result<(), ralph_core::Error> {
+        crate::detect::check_program(QWEN, &self.command[0], QWEN_INSTALL)
+            .map(|_| ())
+            .map_err(Into::into)
+    }
+
+    async fn run(
+        &self,
+        request: AgentRequest,
+        events: EventSender,
+        cancel: CancellationToken,
+    ) -> Result<AgentOutcome, ralph_core::Error> {
+        let deadlines = Deadlines::from_request(&request);
+        let argv = self.argv(&request.prompt);
+        let mut spec = ProcessSpec::new(PathBuf::from(&argv[0]), &request.workspace);
+        spec.args = argv[1..].to_vec();
+        spec.env = self.env_additions();
+        spec.grace = self.grace;
+        if request.prompt.len() > MAX_PROMPT_ARG {
+            spec.display_argv = mask_argv(&argv);
+            spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
+        } else {
+            spec.display_argv = self.display_argv();
+        }
+        let mut handler = QwenStream::new(request.workspace);
+        Ok(run_supervised(
+            &spec,
+            deadlines,
+            &mut handler,
+            &events,
+            &cancel,
+            Some(QWEN_INSTALL),
+        )
+        .await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn with_key(k: &str) -> Option<String> {
+        (k == "OPENAI_API_KEY").then(|| "sk-test".to_string())
+    }
+
+    #[test]
+    fn argv_golden() {
+        let plain = QwenAgent::new().argv_with_env("Do the task.", &no_env);
+        let with_model = QwenAgent::new()
+            .with_model(Some("qwen3-coder-plus".into()))
+            .argv_with_env("Do the task.", &no_env);
+        let with_key_in_env = QwenAgent::new()
+            .with_model(Some("qwen3-coder-plus".into()))
+            .argv_with_env("Do the task.", &with_key);
+        let with_flags = QwenAgent::new()
+            .with_args(
+                [
+                    "--auth-type",
+                    "openai",
+                    "--openai-api-key",
+                    "sk-secret-1234567890abcdefghij",
+                    "--openai-base-url",
+                    "http://127.0.0.1:8000/v1",
+                ]
+                .map(String::from)
+                .to_vec(),
+            )
+            .unwrap()
+            .argv_with_env("Do the task.", &with_key);
+        let large_prompt = QwenAgent::new().argv_with_env(&"x".repeat(MAX_PROMPT_ARG + 1), &no_env);
+        let dash = QwenAgent::new().argv_with_env("- [ ] first task", &no_env);
+        let masked = mask_argv(&with_flags);
+        insta::assert_json_snapshot!(
+            "qwen_argv",
+            [
+                plain,
+                with_model,
+                with_key_in_env,
+                with_flags,
+                large_prompt,
+                dash,
+                masked
+            ]
+        );
+    }
+
+    #[test]
+    fn continuing_a_session_and_flags_ralph_sets_are_refused() {
+        for arg in ["-c", "--continue", "-p", "--prompt=x", "-o", "-i"] {
+            let err = QwenAgent::new()
+                .with_args(vec![arg.into()])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("is not allowed"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_key_file_becomes_openai_api_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("k");
+        std::fs::write(&file, "from-file\n").unwrap();
+        let file = file.display().to_string();
+        let lookup = |k: &str| (k == "OPENAI_API_KEY_FILE").then(|| file.clone());
+        let env = qwen_env(&lookup, &BTreeMap::new());
+        assert_eq!(
+            env.get("OPENAI_API_KEY").map(String::as_str),
+            Some("from-file")
+        );
+        let argv = QwenAgent::new().argv_with_env("p", &lookup);
+        assert!(argv.windows(2).any(|w| w == ["--auth-type", "openai"]));
+    }
+}
