@@ -15,10 +15,22 @@ fn the_readme_example_loop_completes_the_fizzbuzz_task() {
         .output()
         .expect("run examples/run-example.sh");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "stdout: {}\nstderr: {stderr}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {}\nstderr: {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(stderr.contains("completed in iteration 3"), "{stderr}");
-    let test = Command::new("sh").arg("test_fizzbuzz.sh").current_dir(&workspace).output().unwrap();
-    assert!(test.status.success(), "the agent's FizzBuzz must pass its own test");
+    let test = Command::new("sh")
+        .arg("test_fizzbuzz.sh")
+        .current_dir(&workspace)
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "the agent's FizzBuzz must pass its own test"
+    );
     let scratchpad = std::fs::read_to_string(workspace.join(".agent/scratchpad.md")).unwrap();
     assert!(scratchpad.contains("PASS"), "{scratchpad}");
 }

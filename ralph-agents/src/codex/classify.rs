@@ -5,7 +5,8 @@
 //!
 //! 1. A usage limit ("You've hit your usage limit. … try again at Jan 1st, 2030 12:00 AM.", "Your
 //!    workspace is out of credits", "You hit your spend cap") → [`OutcomeStatus::RateLimited`] with the
-//!    reset time when the message gives one (see [`crate::reset_time`]).
+//!    reset time when the message gives one ("try again at …" or "try again in …", see
+//!    [`crate::reset_time`]).
 //! 2. HTTP 429 ("exceeded retry limit, last status: 429 Too Many Requests", "unexpected status 429") or a
 //!    rate-limit wording ("rate limit exceeded: … Please try again in 1.5s.") → rate limited, reset = now
 //!    plus the delay when one is given.
@@ -87,7 +88,9 @@ pub(super) fn classify_failure(message: &str, now: Timestamp, tz: &TimeZone) -> 
     let text = message.replace('\u{2019}', "'");
     let lower = text.to_lowercase();
     if USAGE_LIMIT.iter().any(|w| lower.contains(w)) {
-        return Classified::limited(try_again_at(&text, now, tz), &text);
+        let reset = try_again_at(&text, now, tz)
+            .or_else(|| try_again_in(&text).and_then(|secs| after(now, secs)));
+        return Classified::limited(reset, &text);
     }
     let status = http_status(&lower);
     if status == Some(429) || lower.contains("rate limit") || usage_limit_in(&text).is_some() {
@@ -183,6 +186,12 @@ mod tests {
             status_of("You\u{2019}ve hit your usage limit. Try again later."),
             OutcomeStatus::RateLimited {
                 reset_at_unix: None
+            }
+        );
+        assert_eq!(
+            status_of("You've hit your usage limit. Try again in 5 minutes."),
+            OutcomeStatus::RateLimited {
+                reset_at_unix: Some(1_796_025_840 + 300)
             }
         );
         assert_eq!(

@@ -104,7 +104,8 @@ impl HermeticEnv {
     /// `OPENAI_API_KEY_FILE` (see [`HermeticEnv::codex`]), and the switches that keep it offline:
     /// `OPENCODE_DISABLE_MODELS_FETCH` (else it fetches models.dev and waits for the network),
     /// `OPENCODE_DISABLE_AUTOUPDATE`, `OPENCODE_DISABLE_DEFAULT_PLUGINS`, `OPENCODE_DISABLE_LSP_DOWNLOAD`,
-    /// `OPENCODE_DISABLE_CLAUDE_CODE` (no reading of `~/.claude`).
+    /// `OPENCODE_DISABLE_CLAUDE_CODE` (no reading of `~/.claude`), and
+    /// `OPENCODE_EXPERIMENTAL_DISABLE_FILEWATCHER` (no inotify watcher on the workspace, a little faster).
     pub fn opencode(base_url: &str, bin_dir: &Path, home: &Path) -> Self {
         let config = home.join(".config");
         let dir = config.join("opencode");
@@ -124,6 +125,7 @@ impl HermeticEnv {
             "OPENCODE_DISABLE_DEFAULT_PLUGINS",
             "OPENCODE_DISABLE_LSP_DOWNLOAD",
             "OPENCODE_DISABLE_CLAUDE_CODE",
+            "OPENCODE_EXPERIMENTAL_DISABLE_FILEWATCHER",
         ] {
             env = env.set(switch, "1");
         }
