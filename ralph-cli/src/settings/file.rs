@@ -192,6 +192,7 @@ pub fn did_you_mean(word: &str, candidates: &[&str]) -> String {
 
 /// The default config file: `./ralph.yml` when it exists.
 pub fn default_path() -> Option<PathBuf> {
+    // A `ralph.yml` that is a directory is passed on so that loading it fails with a clear message.
     let p = PathBuf::from("ralph.yml");
-    p.is_file().then_some(p)
+    p.exists().then_some(p)
 }

@@ -393,10 +393,12 @@ pub fn resolve(
 ) -> Result<RunSettings, SettingsError> {
     let config_file = match &args.config {
         Some(p) if !p.is_file() => {
-            return Err(SettingsError::new(format!(
-                "-c {}: config file not found",
-                p.display()
-            )));
+            let what = if p.is_dir() {
+                "is a directory, not a config file"
+            } else {
+                "config file not found"
+            };
+            return Err(SettingsError::new(format!("-c {}: {what}", p.display())));
         }
         Some(p) => Some(p.clone()),
         None => file::default_path(),
