@@ -91,6 +91,15 @@ impl From<Error> for ralph_core::Error {
     }
 }
 
+/// "install it with `npm install ...`" for install commands, the text itself for other advice.
+fn install_hint(install: &str) -> String {
+    if install.starts_with("npm ") || install.starts_with("pip ") || install.starts_with("cargo ") {
+        format!("install it with `{install}`")
+    } else {
+        install.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,14 +119,5 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-    }
-}
-
-/// "install it with `npm install ...`" for install commands, the text itself for other advice.
-fn install_hint(install: &str) -> String {
-    if install.starts_with("npm ") || install.starts_with("pip ") || install.starts_with("cargo ") {
-        format!("install it with `{install}`")
-    } else {
-        install.to_string()
     }
 }

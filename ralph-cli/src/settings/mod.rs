@@ -627,13 +627,13 @@ fn check_adapters(file: &file::FileLayer, path: Option<&Path>) -> Result<(), Set
                 "{at}: unknown adapter `adapters.{name}`{hint}"
             )));
         }
-        if let Some(t) = adapter.timeout {
-            if parse::duration_from_secs(t).is_none() {
-                return Err(SettingsError::new(format!(
-                    "{at}: `adapters.{name}.timeout` is {t}; accepted: seconds from 0 to {}",
-                    parse::MAX_DURATION_SECS
-                )));
-            }
+        if let Some(t) = adapter.timeout
+            && parse::duration_from_secs(t).is_none()
+        {
+            return Err(SettingsError::new(format!(
+                "{at}: `adapters.{name}.timeout` is {t}; accepted: seconds from 0 to {}",
+                parse::MAX_DURATION_SECS
+            )));
         }
     }
     Ok(())
