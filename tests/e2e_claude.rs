@@ -4,80 +4,27 @@
 //!
 //! Needs Node.js and npm (the first run installs `@anthropic-ai/claude-code` into `<target>/agent-clis/`).
 
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use ralph_testkit::{
-    Answer, ApiError, Block, HermeticEnv, Iteration, ModelServer, RunOutput, Script, TestDir, Turn,
-    Usage, install_claude, procs, run_with_timeout,
+    Answer, ApiError, Block, Completed, Cost, HermeticEnv, Iteration, ModelServer, RalphRun,
+    Script, TASK_COMMAND, TASK_HELLO, TASK_PROMPT, TestDir, Turn, Usage, assert_completed,
+    assert_no_survivors, assert_task_files, install_claude, iteration_records, procs, state,
+    three_iteration_task, usage_of,
 };
 use serde_json::Value;
 
-/// Wall-clock limit for one `ralph` run; the run is killed and the test fails beyond it.
-const RALPH_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The limits a test runs ralph with (seconds where a duration).
-struct Limits {
-    max_iterations: u32,
-    max_retries: u32,
-    iteration_timeout: u32,
-    idle_timeout: u32,
-    max_runtime: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_iterations: 10,
-            max_retries: 0,
-            iteration_timeout: 60,
-            idle_timeout: 60,
-            max_runtime: 120,
-        }
-    }
-}
-
-/// Runs `ralph run --agent claude --prompt <ws>/PROMPT.md -C <ws> <limits> -- --model claude-sonnet-4-5` in the
-/// workspace with the hermetic environment pointing at `server`.
-fn ralph(dir: &TestDir, server: &ModelServer, limits: &Limits) -> RunOutput {
+/// `ralph run --agent claude ... -- --model claude-sonnet-4-5` in the workspace with the hermetic
+/// environment pointing at `server`.
+fn ralph<'a>(dir: &'a TestDir, server: &ModelServer) -> RalphRun<'a> {
     let env = HermeticEnv::claude(&server.url(), &install_claude(), dir.home())
         .set("RUST_BACKTRACE", "1");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ralph"));
-    env.apply(&mut cmd).current_dir(dir.workspace());
-    cmd.arg("run")
-        .args(["--agent", "claude"])
-        .arg("--prompt")
-        .arg(dir.path("PROMPT.md"))
-        .arg("-C")
-        .arg(dir.workspace());
-    for (flag, value) in [
-        ("--max-iterations", limits.max_iterations),
-        ("--max-retries", limits.max_retries),
-        ("--retry-delay", 0),
-        ("--iteration-timeout", limits.iteration_timeout),
-        ("--idle-timeout", limits.idle_timeout),
-        ("--max-runtime", limits.max_runtime),
-    ] {
-        cmd.arg(flag).arg(value.to_string());
-    }
-    cmd.args(["--", "--model", "claude-sonnet-4-5"]);
-    let out = run_with_timeout(&mut cmd, None, RALPH_TIMEOUT, dir.root());
-    eprintln!(
-        "ralph finished: exit {} in {:.1?}\n{}",
-        out.code(),
-        out.elapsed,
-        out.stderr
-    );
-    out
+    RalphRun::new(env!("CARGO_BIN_EXE_ralph"), "claude", dir, env)
+        .agent_args(["--model", "claude-sonnet-4-5"])
 }
 
-fn read_json(path: &Path) -> Value {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}\n{text}", path.display()))
-}
-
+/// The non-blank lines of `path`, each a JSON value.
 fn read_jsonl(path: &Path) -> Vec<Value> {
     let text =
         std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
@@ -87,13 +34,8 @@ fn read_jsonl(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// `.agent/state.json`.
-fn state(dir: &TestDir) -> Value {
-    read_json(&dir.path(".agent/state.json"))
-}
-
 /// `.agent/runs/<run_id>/`.
-fn run_dir(dir: &TestDir, state: &Value) -> std::path::PathBuf {
+fn run_dir(dir: &TestDir, state: &Value) -> PathBuf {
     dir.path(".agent/runs")
         .join(state["run_id"].as_str().expect("run_id in state.json"))
 }
@@ -108,98 +50,44 @@ fn claude_result(dir: &TestDir, state: &Value, n: usize) -> Value {
         .unwrap_or_else(|| panic!("no result event in {n}.output.jsonl"))
 }
 
-/// The four Anthropic usage kinds of a JSON `usage` object.
-fn usage_of(v: &Value) -> Usage {
-    let get = |k: &str| {
-        v[k].as_u64()
-            .unwrap_or_else(|| panic!("usage field {k} missing in {v}"))
-    };
-    Usage::new(
-        get("input_tokens"),
-        get("output_tokens"),
-        get("cache_creation_input_tokens"),
-        get("cache_read_input_tokens"),
-    )
-}
-
 fn assert_close(a: f64, b: f64, what: &str) {
     assert!((a - b).abs() < 1e-9, "{what}: {a} != {b}");
-}
-
-/// No process started for this test (cwd, command line or environment in its directory) is still alive.
-fn assert_no_survivors(dir: &TestDir) {
-    let left = procs::wait_until_gone(dir.root(), Duration::from_secs(2));
-    assert!(left.is_empty(), "processes outlived ralph: {left:#?}");
 }
 
 #[test]
 fn three_iterations_write_run_a_command_complete_and_account_usage_exactly() {
     let dir = TestDir::new();
-    dir.write(
-        "PROMPT.md",
-        "Create hello.txt, then record the build in it, then finish.\n",
+    dir.write("PROMPT.md", TASK_PROMPT);
+    let iterations = three_iteration_task(
+        Block::write(dir.path("hello.txt"), TASK_HELLO),
+        Block::bash(TASK_COMMAND, "record the build"),
+        [
+            Usage::new(1000, 40, 300, 0),
+            Usage::new(1100, 15, 0, 300),
+            Usage::new(1200, 30, 0, 350),
+            Usage::new(1300, 12, 25, 400),
+            Usage::new(1400, 9, 0, 450),
+        ],
     );
-    let iterations = [
-        Iteration::new([
-            Turn::tool(Block::write(
-                dir.path("hello.txt"),
-                "hello from iteration 1\n",
-            ))
-            .usage(Usage::new(1000, 40, 300, 0)),
-            Turn::text("Created hello.txt.").usage(Usage::new(1100, 15, 0, 300)),
-        ]),
-        Iteration::new([
-            Turn::tool(Block::bash(
-                "echo scripted >> hello.txt && echo built > out.txt",
-                "record the build",
-            ))
-            .usage(Usage::new(1200, 30, 0, 350)),
-            Turn::text("Recorded the build.").usage(Usage::new(1300, 12, 25, 400)),
-        ]),
-        Iteration::new([
-            Turn::text("Everything is done and verified.\nLOOP_COMPLETE")
-                .usage(Usage::new(1400, 9, 0, 450)),
-        ]),
-    ];
     let scripted: Vec<Usage> = iterations.iter().map(Iteration::usage).collect();
     let server = ModelServer::start(Script::new(iterations));
 
-    let out = ralph(&dir, &server, &Limits::default());
+    let out = ralph(&dir, &server).run();
 
-    assert_eq!(out.code(), 0, "{}\n{}", out.dump(), server.log());
-    assert_eq!(
-        server.sessions().len(),
-        3,
-        "exactly three agent runs\n{}",
-        server.log()
-    );
-    assert!(server.unscripted().is_empty(), "{}", server.log());
-    assert_eq!(dir.read("hello.txt"), "hello from iteration 1\nscripted\n");
-    assert_eq!(dir.read("out.txt"), "built\n");
-
-    let state = state(&dir);
-    assert_eq!(state["status"], "finished", "{state:#}");
-    assert_eq!(state["stop_reason"]["reason"], "completed", "{state:#}");
-    assert_eq!(state["iteration"], 3, "{state:#}");
-    let records = read_jsonl(&run_dir(&dir, &state).join("iterations.jsonl"));
-    assert_eq!(records.len(), 3, "{records:#?}");
+    // Claude Code reports the cost: Claude's price for claude-sonnet-4-5, $3 input, $15 output, $3.75 cache
+    // write, $0.30 cache read per million tokens (`Usage::sonnet_4_5_cost_usd`).
+    let cost = Cost::Reported([3.0, 15.0, 3.75, 0.30]);
+    let Completed { state, records } = assert_completed(&dir, &out, &server, &scripted, cost);
+    assert_task_files(&dir);
     let mut result_cost = 0.0;
     let mut record_cost = 0.0;
     for (i, record) in records.iter().enumerate() {
         let result = claude_result(&dir, &state, i + 1);
-        assert_eq!(record["iteration"], i + 1, "{record}");
-        assert_eq!(record["outcome"]["status"], "success", "{record}");
         // Claude Code sums its turns (input and cache tokens of `message_start`, output of `message_delta`).
         assert_eq!(
             usage_of(&result["usage"]),
             scripted[i],
             "iteration {} result event",
-            i + 1
-        );
-        assert_eq!(
-            usage_of(&record["usage"]),
-            scripted[i],
-            "iteration {} record: {record}",
             i + 1
         );
         let cost = result["total_cost_usd"].as_f64().expect("total_cost_usd");
@@ -212,21 +100,14 @@ fn three_iterations_write_run_a_command_complete_and_account_usage_exactly() {
         record_cost += record["cost_usd"].as_f64().unwrap();
     }
     let total: Usage = scripted.iter().copied().sum();
-    assert_eq!(usage_of(&state["usage"]), total, "{state:#}");
     assert_eq!(
         state["tokens_total"],
         total.input_tokens + total.output_tokens + total.cache_creation_input_tokens,
         "tokens_total counts input, output and cache creation (not cache reads): {state:#}"
     );
     let cost = state["cost_usd"].as_f64().expect("cost_usd");
-    assert!(cost > 0.0, "{state:#}");
     assert_close(cost, result_cost, "state cost = sum of result events");
     assert_close(cost, record_cost, "state cost = sum of iteration records");
-    assert_close(
-        cost,
-        total.sonnet_4_5_cost_usd(),
-        "Claude's price for claude-sonnet-4-5",
-    );
     assert_no_survivors(&dir);
 }
 
@@ -238,14 +119,7 @@ fn the_promise_inside_a_sentence_does_not_complete_the_run() {
         "Not finished yet. I will print LOOP_COMPLETE when done.",
     )])));
 
-    let out = ralph(
-        &dir,
-        &server,
-        &Limits {
-            max_iterations: 2,
-            ..Limits::default()
-        },
-    );
+    let out = ralph(&dir, &server).max_iterations(2).run();
 
     assert_eq!(out.code(), 3, "a limit was reached\n{}", out.dump());
     assert_eq!(server.sessions().len(), 2, "{}", server.log());
@@ -263,14 +137,7 @@ fn repeated_401s_stop_the_run_after_max_retries_consecutive_failures() {
     dir.write("PROMPT.md", "Do something.\n");
     let server = ModelServer::start(Script::always(Iteration::error(ApiError::unauthorized())));
 
-    let out = ralph(
-        &dir,
-        &server,
-        &Limits {
-            max_retries: 2,
-            ..Limits::default()
-        },
-    );
+    let out = ralph(&dir, &server).max_retries(2).run();
 
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert_eq!(
@@ -290,7 +157,7 @@ fn repeated_401s_stop_the_run_after_max_retries_consecutive_failures() {
         state["stop_reason"]["reason"], "too_many_failures",
         "{state:#}"
     );
-    let records = read_jsonl(&run_dir(&dir, &state).join("iterations.jsonl"));
+    let records = iteration_records(&dir, &state);
     assert_eq!(records.len(), 3, "{records:#?}");
     for record in &records {
         assert_eq!(record["outcome"]["status"], "failed", "{record}");
@@ -305,15 +172,10 @@ fn a_model_that_never_answers_is_cut_off_by_the_iteration_timeout_and_leaves_no_
     let server = ModelServer::start(Script::always(Iteration::hang()));
     let start = Instant::now();
 
-    let out = ralph(
-        &dir,
-        &server,
-        &Limits {
-            iteration_timeout: 3,
-            max_retries: 0,
-            ..Limits::default()
-        },
-    );
+    let out = ralph(&dir, &server)
+        .iteration_timeout(3)
+        .max_retries(0)
+        .run();
 
     // A timed-out iteration is a failure; with --max-retries 0 the first one stops the run.
     assert_eq!(out.code(), 1, "{}", out.dump());
@@ -333,7 +195,7 @@ fn a_model_that_never_answers_is_cut_off_by_the_iteration_timeout_and_leaves_no_
         server.log()
     );
     let state = state(&dir);
-    let records = read_jsonl(&run_dir(&dir, &state).join("iterations.jsonl"));
+    let records = iteration_records(&dir, &state);
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(
         records[0]["outcome"]["status"], "timed_out",
@@ -397,7 +259,7 @@ fn a_one_mebibyte_prompt_reaches_the_model_intact() {
         "Read it all.\nLOOP_COMPLETE",
     )])]));
 
-    let out = ralph(&dir, &server, &Limits::default());
+    let out = ralph(&dir, &server).run();
 
     assert_eq!(out.code(), 0, "{}\n{}", out.dump(), server.log());
     let first = server
@@ -426,7 +288,7 @@ fn the_final_checkpoint_commits_the_agents_work() {
         Turn::text("LOOP_COMPLETE"),
     ])]));
 
-    let out = ralph(&dir, &server, &Limits::default());
+    let out = ralph(&dir, &server).run();
 
     assert_eq!(out.code(), 0, "{}\n{}", out.dump(), server.log());
     assert_eq!(

@@ -7,21 +7,18 @@
 //!
 //! Needs Node.js and npm (the first run installs `@openai/codex` into `<target>/agent-clis/`).
 
-use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ralph_testkit::codex_opencode::TEST_KEY;
 use ralph_testkit::openai_chat_server::invalid_api_key;
 use ralph_testkit::openai_responses_server::{apply_patch_add, exec_command};
 use ralph_testkit::{
-    HermeticEnv, Iteration, RunOutput, Script, ScriptedServer, TestDir, Turn, Usage, install_codex,
-    procs, run_with_timeout,
+    Cost, HermeticEnv, Iteration, RalphRun, Script, ScriptedServer, TASK_COMMAND, TASK_HELLO,
+    TASK_PROMPT, TestDir, Turn, Usage, assert_auth_failures, assert_completed, assert_no_survivors,
+    assert_not_leaked, assert_task_files, install_codex, iteration_records, procs, state,
+    three_iteration_task,
 };
-use serde_json::Value;
 
-/// Wall-clock limit for one `ralph` run; the run is killed and the test fails beyond it.
-const RALPH_TIMEOUT: Duration = Duration::from_secs(60);
 /// The model the tests ask for: in Codex 0.171.0's bundled catalogue (so it offers `apply_patch`), and
 /// priced by ralph's table (as the `gpt-5` family).
 const MODEL: &str = "gpt-5.5";
@@ -39,178 +36,45 @@ const OFFLINE_FLAGS: &[&str] = &[
     "api_key_model_discovery",
 ];
 
-/// Runs `ralph run --agent codex ... -- -m gpt-5.5 --disable ...` in the workspace with the hermetic
+/// `ralph run --agent codex ... -- -m gpt-5.5 --disable ...` in the workspace with the hermetic
 /// environment pointing at `server`.
-fn ralph(
-    dir: &TestDir,
-    server: &ScriptedServer,
-    max_iterations: u32,
-    max_retries: u32,
-) -> RunOutput {
+fn ralph<'a>(dir: &'a TestDir, server: &ScriptedServer) -> RalphRun<'a> {
     let env =
         HermeticEnv::codex(&server.url(), &install_codex(), dir.home()).set("RUST_BACKTRACE", "1");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ralph"));
-    env.apply(&mut cmd).current_dir(dir.workspace());
-    cmd.args(["run", "--agent", "codex", "--prompt"])
-        .arg(dir.path("PROMPT.md"))
-        .arg("-C")
-        .arg(dir.workspace());
-    for (flag, value) in [
-        ("--max-iterations", max_iterations),
-        ("--max-retries", max_retries),
-        ("--retry-delay", 0),
-        ("--iteration-timeout", 60),
-        ("--idle-timeout", 60),
-        ("--max-runtime", 120),
-    ] {
-        cmd.arg(flag).arg(value.to_string());
-    }
-    cmd.args(["--", "-m", MODEL]).args(OFFLINE_FLAGS);
-    let out = run_with_timeout(&mut cmd, None, RALPH_TIMEOUT, dir.root());
-    eprintln!(
-        "ralph finished: exit {} in {:.1?}\n{}",
-        out.code(),
-        out.elapsed,
-        out.stderr
-    );
-    out
-}
-
-fn read_json(path: &Path) -> Value {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}\n{text}", path.display()))
-}
-
-fn iteration_records(dir: &TestDir, state: &Value) -> Vec<Value> {
-    let path = dir
-        .path(".agent/runs")
-        .join(state["run_id"].as_str().expect("run_id"))
-        .join("iterations.jsonl");
-    let text =
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
-}
-
-/// The four token kinds of a JSON `usage` object (ralph's state format).
-fn usage_of(v: &Value) -> Usage {
-    let get = |k: &str| {
-        v[k].as_u64()
-            .unwrap_or_else(|| panic!("usage field {k} missing in {v}"))
-    };
-    Usage::new(
-        get("input_tokens"),
-        get("output_tokens"),
-        get("cache_creation_input_tokens"),
-        get("cache_read_input_tokens"),
-    )
-}
-
-/// The test key (given only as `OPENAI_API_KEY_FILE`) is in nothing ralph printed or wrote.
-fn assert_key_not_leaked(dir: &TestDir, out: &RunOutput) {
-    assert!(
-        !out.stdout.contains(TEST_KEY) && !out.stderr.contains(TEST_KEY),
-        "the key was printed"
-    );
-    let mut pending = vec![dir.path(".agent")];
-    while let Some(path) = pending.pop() {
-        if path.is_dir() {
-            pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
-        } else {
-            let bytes = std::fs::read(&path).unwrap();
-            assert!(
-                !String::from_utf8_lossy(&bytes).contains(TEST_KEY),
-                "the key is in {}",
-                path.display()
-            );
-        }
-    }
-}
-
-fn assert_no_survivors(dir: &TestDir) {
-    let left = procs::wait_until_gone(dir.root(), Duration::from_secs(2));
-    assert!(left.is_empty(), "processes outlived ralph: {left:#?}");
+    RalphRun::new(env!("CARGO_BIN_EXE_ralph"), "codex", dir, env)
+        .agent_args(["-m", MODEL])
+        .agent_args(OFFLINE_FLAGS)
 }
 
 #[test]
 fn three_iterations_patch_run_a_command_complete_and_account_usage_exactly() {
     let started = Instant::now();
     let dir = TestDir::new();
-    dir.write(
-        "PROMPT.md",
-        "Create hello.txt, then record the build in it, then finish.\n",
-    );
+    dir.write("PROMPT.md", TASK_PROMPT);
     // Scripted in Anthropic kinds (uncached input, output, cache write, cache read); the server sends the
     // Responses API's totals (input = all three input kinds) and ralph maps Codex's report back.
-    let iterations = [
-        Iteration::new([
-            Turn::tool(apply_patch_add("hello.txt", "hello from iteration 1\n"))
-                .usage(Usage::new(1000, 40, 300, 0)),
-            Turn::text("Created hello.txt.").usage(Usage::new(1100, 15, 0, 300)),
-        ]),
-        Iteration::new([
-            Turn::tool(exec_command(
-                "echo scripted >> hello.txt && echo built > out.txt",
-            ))
-            .usage(Usage::new(1200, 30, 0, 350)),
-            Turn::text("Recorded the build.").usage(Usage::new(1300, 12, 25, 400)),
-        ]),
-        Iteration::new([
-            Turn::text("Everything is done and verified.\nLOOP_COMPLETE")
-                .usage(Usage::new(1400, 9, 0, 450)),
-        ]),
-    ];
+    let iterations = three_iteration_task(
+        apply_patch_add("hello.txt", TASK_HELLO),
+        exec_command(TASK_COMMAND),
+        [
+            Usage::new(1000, 40, 300, 0),
+            Usage::new(1100, 15, 0, 300),
+            Usage::new(1200, 30, 0, 350),
+            Usage::new(1300, 12, 25, 400),
+            Usage::new(1400, 9, 0, 450),
+        ],
+    );
     let scripted: Vec<Usage> = iterations.iter().map(Iteration::usage).collect();
     let server = ScriptedServer::openai_responses(Script::new(iterations));
 
-    let out = ralph(&dir, &server, 10, 0);
+    let out = ralph(&dir, &server).run();
 
-    assert_eq!(out.code(), 0, "{}\n{}", out.dump(), server.log());
-    assert_eq!(
-        server.conversations(),
-        3,
-        "exactly three agent runs\n{}",
-        server.log()
-    );
-    assert!(server.unscripted().is_empty(), "{}", server.log());
-    assert_eq!(dir.read("hello.txt"), "hello from iteration 1\nscripted\n");
-    assert_eq!(dir.read("out.txt"), "built\n");
-
-    let state = read_json(&dir.path(".agent/state.json"));
-    assert_eq!(state["status"], "finished", "{state:#}");
-    assert_eq!(state["stop_reason"]["reason"], "completed", "{state:#}");
-    assert_eq!(state["iteration"], 3, "{state:#}");
-    let records = iteration_records(&dir, &state);
-    assert_eq!(records.len(), 3, "{records:#?}");
-    for (i, record) in records.iter().enumerate() {
-        assert_eq!(record["outcome"]["status"], "success", "{record}");
-        assert_eq!(
-            usage_of(&record["usage"]),
-            scripted[i],
-            "iteration {}: {record}",
-            i + 1
-        );
-    }
-    let total: Usage = scripted.iter().copied().sum();
-    assert_eq!(usage_of(&state["usage"]), total, "{state:#}");
-    assert_eq!(
-        state["cost_estimated"], true,
-        "Codex reports no cost: {state:#}"
-    );
-    let cost = state["cost_usd"].as_f64().expect("cost_usd");
-    // gpt-5 prices per million tokens: $1.25 input and cache write, $10 output, $0.125 cache read.
-    let expected = (total.input_tokens as f64 * 1.25
-        + total.cache_creation_input_tokens as f64 * 1.25
-        + total.output_tokens as f64 * 10.0
-        + total.cache_read_input_tokens as f64 * 0.125)
-        / 1e6;
-    assert!(
-        cost > 0.0 && (cost - expected).abs() < 1e-9,
-        "{cost} != {expected}"
-    );
-    assert_key_not_leaked(&dir, &out);
+    // Codex reports no cost. gpt-5 prices per million tokens: $1.25 input and cache write, $10 output, $0.125
+    // cache read.
+    let cost = Cost::Estimated([1.25, 10.0, 1.25, 0.125]);
+    assert_completed(&dir, &out, &server, &scripted, cost);
+    assert_task_files(&dir);
+    assert_not_leaked(TEST_KEY, &dir, &out);
     assert_no_survivors(&dir);
     eprintln!("codex e2e: 3 iterations in {:.1?}", started.elapsed());
 }
@@ -222,30 +86,10 @@ fn repeated_401s_stop_the_run_after_max_retries_and_name_the_cause() {
     let server =
         ScriptedServer::openai_responses(Script::always(Iteration::error(invalid_api_key())));
 
-    let out = ralph(&dir, &server, 10, 2);
+    let out = ralph(&dir, &server).max_retries(2).run();
 
-    assert_eq!(out.code(), 1, "{}", out.dump());
-    assert_eq!(
-        server.conversations(),
-        3,
-        "one run and two retries\n{}",
-        server.log()
-    );
-    assert!(
-        out.stderr.contains("401"),
-        "stderr does not name the HTTP 401:\n{}",
-        out.stderr
-    );
-    let state = read_json(&dir.path(".agent/state.json"));
-    assert_eq!(
-        state["stop_reason"]["reason"], "too_many_failures",
-        "{state:#}"
-    );
-    for record in iteration_records(&dir, &state) {
-        assert_eq!(record["outcome"]["status"], "failed", "{record}");
-        assert_eq!(record["outcome"]["kind"], "auth", "{record}");
-    }
-    assert_no_survivors(&dir);
+    // One run and two retries.
+    assert_auth_failures(&dir, &out, &server, 3, "401");
 }
 
 #[test]
@@ -253,25 +97,10 @@ fn a_model_that_never_answers_is_a_timeout_not_a_rate_limit_and_leaves_no_proces
     let dir = TestDir::new();
     dir.write("PROMPT.md", "Wait for the model.\n");
     let server = ScriptedServer::openai_responses(Script::always(Iteration::hang()));
-    let env =
-        HermeticEnv::codex(&server.url(), &install_codex(), dir.home()).set("RUST_BACKTRACE", "1");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ralph"));
-    env.apply(&mut cmd).current_dir(dir.workspace());
-    cmd.args(["run", "--agent", "codex", "--prompt"])
-        .arg(dir.path("PROMPT.md"))
-        .args([
-            "--iteration-timeout",
-            "3",
-            "--max-retries",
-            "0",
-            "--retry-delay",
-            "0",
-        ])
-        .args(["--", "-m", MODEL])
-        .args(OFFLINE_FLAGS);
+    let ralph = ralph(&dir, &server).iteration_timeout(3);
     let started = Instant::now();
 
-    let out = run_with_timeout(&mut cmd, None, RALPH_TIMEOUT, dir.root());
+    let out = ralph.run();
 
     assert_eq!(out.code(), 1, "{}", out.dump());
     assert!(
@@ -279,7 +108,7 @@ fn a_model_that_never_answers_is_a_timeout_not_a_rate_limit_and_leaves_no_proces
         "3 s timeout plus the stop grace period took {:?}",
         started.elapsed()
     );
-    let state = read_json(&dir.path(".agent/state.json"));
+    let state = state(&dir);
     let records = iteration_records(&dir, &state);
     assert_eq!(records.len(), 1, "{records:#?}");
     assert_eq!(
@@ -304,7 +133,7 @@ fn a_one_mebibyte_prompt_reaches_the_model_through_stdin_intact() {
         "Read it all.\nLOOP_COMPLETE",
     )])]));
 
-    let out = ralph(&dir, &server, 10, 0);
+    let out = ralph(&dir, &server).run();
 
     assert_eq!(out.code(), 0, "{}\n{}", out.dump(), server.log());
     let first = server

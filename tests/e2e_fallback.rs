@@ -4,50 +4,30 @@
 //!
 //! Needs Node.js and npm (the first run installs both CLIs into `<target>/agent-clis/`).
 
-use std::process::Command;
 use std::time::Duration;
 
 use ralph_testkit::gemini_server::write_file;
 use ralph_testkit::{
-    ApiError, HermeticEnv, Iteration, ModelServer, RunOutput, Script, ScriptedServer, TestDir,
-    Turn, install_claude, install_gemini, run_with_timeout,
+    ApiError, HermeticEnv, Iteration, ModelServer, RalphRun, RunOutput, Script, ScriptedServer,
+    TestDir, Turn, install_claude, install_gemini, iteration_records, state,
 };
-use serde_json::Value;
 
 /// `ralph.yml` of the tests: the arguments after `--` go to the first agent of a chain only, so Gemini's
 /// model comes from its adapter settings.
 const CONFIG: &str = "adapters:\n  gemini:\n    model: gemini-2.5-flash\n";
 
 /// Runs `ralph run --agent claude,gemini -c <root>/ralph.yml ... -- --model claude-sonnet-4-5` with `env`.
-fn ralph(dir: &TestDir, env: &HermeticEnv) -> RunOutput {
+fn ralph(dir: &TestDir, env: HermeticEnv) -> RunOutput {
     let config = dir.root().join("ralph.yml");
     std::fs::write(&config, CONFIG).expect("write ralph.yml");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ralph"));
-    env.apply(&mut cmd).current_dir(dir.workspace());
-    cmd.args(["run", "--agent", "claude,gemini", "-c"])
-        .arg(&config)
-        .arg("--prompt")
-        .arg(dir.path("PROMPT.md"))
-        .arg("-C")
-        .arg(dir.workspace())
-        .args([
-            "--max-iterations",
-            "5",
-            "--max-retries",
-            "0",
-            "--retry-delay",
-            "0",
-        ])
-        .args(["--iteration-timeout", "60", "--max-runtime", "120"])
-        .args(["--", "--model", "claude-sonnet-4-5"]);
-    let out = run_with_timeout(&mut cmd, None, Duration::from_secs(90), dir.root());
-    eprintln!(
-        "ralph finished: exit {} in {:.1?}\n{}",
-        out.code(),
-        out.elapsed,
-        out.stderr
-    );
-    out
+    RalphRun::new(env!("CARGO_BIN_EXE_ralph"), "claude,gemini", dir, env)
+        .ralph_args(["-c"])
+        .ralph_args([&config])
+        .max_iterations(5)
+        .without_idle_timeout()
+        .agent_args(["--model", "claude-sonnet-4-5"])
+        .timeout(Duration::from_secs(90))
+        .run()
 }
 
 /// Two Gemini iterations: write a file, then complete.
@@ -59,22 +39,6 @@ fn gemini_task(dir: &TestDir) -> Script {
         ]),
         Iteration::new([Turn::text("Verified.\nLOOP_COMPLETE")]),
     ])
-}
-
-fn state(dir: &TestDir) -> Value {
-    let text = std::fs::read_to_string(dir.path(".agent/state.json")).expect("state.json");
-    serde_json::from_str(&text).expect("state.json is JSON")
-}
-
-fn iteration_records(dir: &TestDir, state: &Value) -> Vec<Value> {
-    let path = dir
-        .path(".agent/runs")
-        .join(state["run_id"].as_str().expect("run_id"))
-        .join("iterations.jsonl");
-    let text = std::fs::read_to_string(&path).expect("iterations.jsonl");
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect()
 }
 
 #[test]
@@ -89,7 +53,7 @@ fn a_rate_limited_claude_hands_over_to_gemini_which_completes_the_task() {
         dir.home(),
     );
 
-    let out = ralph(&dir, &env);
+    let out = ralph(&dir, env);
 
     assert_eq!(
         out.code(),
@@ -137,7 +101,7 @@ fn a_missing_claude_is_skipped_and_gemini_runs_the_task() {
     // No claude on PATH.
     let env = HermeticEnv::gemini(&gemini.url(), &install_gemini(), dir.home());
 
-    let out = ralph(&dir, &env);
+    let out = ralph(&dir, env);
 
     assert_eq!(out.code(), 0, "{}\n{}", out.dump(), gemini.log());
     assert_eq!(gemini.conversations(), 2, "{}", gemini.log());

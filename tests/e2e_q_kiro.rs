@@ -13,8 +13,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use ralph_testkit::{HermeticEnv, RunOutput, TestDir, procs, run_with_timeout};
-use serde_json::Value;
+use ralph_testkit::{
+    HermeticEnv, RalphRun, RunOutput, TASK_PROMPT, TestDir, assert_no_survivors, assert_not_leaked,
+    assert_task_files, run_with_timeout, state,
+};
 
 /// Wall-clock limit for one `ralph` run.
 const RALPH_TIMEOUT: Duration = Duration::from_secs(30);
@@ -83,34 +85,13 @@ fn ralph(dir: &TestDir, agent: &str, mode: &str, max_retries: u32) -> RunOutput 
         .with_path_first(&bin)
         .set("FAKE_MODE", mode)
         .set("Q_API_KEY_FILE", &key_file);
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ralph"));
-    env.apply(&mut cmd).current_dir(dir.workspace());
-    cmd.args(["run", "--agent", agent, "--prompt"])
-        .arg(dir.path("PROMPT.md"))
-        .arg("-C")
-        .arg(dir.workspace());
-    for (flag, value) in [
-        ("--max-iterations", 10),
-        ("--max-retries", max_retries),
-        ("--retry-delay", 0),
-        ("--iteration-timeout", 20),
-        ("--max-runtime", 60),
-    ] {
-        cmd.arg(flag).arg(value.to_string());
-    }
-    let out = run_with_timeout(&mut cmd, None, RALPH_TIMEOUT, dir.root());
-    eprintln!(
-        "ralph finished: exit {} in {:.1?}\n{}",
-        out.code(),
-        out.elapsed,
-        out.stderr
-    );
-    out
-}
-
-fn state(dir: &TestDir) -> Value {
-    let path = dir.path(".agent/state.json");
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    RalphRun::new(env!("CARGO_BIN_EXE_ralph"), agent, dir, env)
+        .max_retries(max_retries)
+        .iteration_timeout(20)
+        .without_idle_timeout()
+        .max_runtime(60)
+        .timeout(RALPH_TIMEOUT)
+        .run()
 }
 
 fn calls(dir: &TestDir) -> Vec<String> {
@@ -123,17 +104,13 @@ fn calls(dir: &TestDir) -> Vec<String> {
 
 fn three_iterations_complete(agent: &str) {
     let dir = TestDir::new();
-    dir.write(
-        "PROMPT.md",
-        "Create hello.txt, then record the build in it, then finish.\n",
-    );
+    dir.write("PROMPT.md", TASK_PROMPT);
 
     let out = ralph(&dir, agent, "task", 0);
 
     assert_eq!(out.code(), 0, "{}", out.dump());
     assert_eq!(calls(&dir).len(), 3, "{:#?}", calls(&dir));
-    assert_eq!(dir.read("hello.txt"), "hello from iteration 1\nscripted\n");
-    assert_eq!(dir.read("out.txt"), "built\n");
+    assert_task_files(&dir);
     let prompt = std::fs::read_to_string(dir.home().join("fake-last-prompt")).unwrap();
     assert!(
         prompt.contains("Create hello.txt, then record the build in it, then finish."),
@@ -146,12 +123,8 @@ fn three_iterations_complete(agent: &str) {
         state["tokens_total"], 0,
         "q and kiro report no tokens: {state:#}"
     );
-    assert!(
-        !out.stderr.contains("q-secret-key-from-file")
-            && !out.stdout.contains("q-secret-key-from-file"),
-        "the key leaked"
-    );
-    assert!(procs::wait_until_gone(dir.root(), Duration::from_secs(2)).is_empty());
+    assert_not_leaked("q-secret-key-from-file", &dir, &out);
+    assert_no_survivors(&dir);
 }
 
 #[test]

@@ -131,6 +131,9 @@ pub enum StopCause {
     Timeout(TimeoutKind),
     /// The cancellation token fired.
     Cancelled,
+    /// The stream handler saw enough to classify the run and asked to stop it
+    /// ([`StreamHandler::stop_requested`]); its classification stands.
+    Handler,
 }
 
 /// How a supervised process ended.
@@ -201,6 +204,13 @@ pub trait StreamHandler: Send {
         let _ = (line, events);
     }
 
+    /// Checked after every stdout line: `true` stops the agent now (SIGTERM, grace, SIGKILL to the group)
+    /// and keeps the handler's own classification. For failures the agent would only retry into (an
+    /// invalid key, a rate limit that ralph waits out or falls back from). Defaults to `false`.
+    fn stop_requested(&self) -> bool {
+        false
+    }
+
     /// Classifies the run once the process is gone. [`run_supervised`] then overrides the status when
     /// ralph stopped the run, and fills `exit_code` and `transcript`.
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome;
@@ -240,8 +250,11 @@ fn apply_exit(outcome: &mut AgentOutcome, exit: ProcessExit) {
         outcome.status = match cause {
             StopCause::Timeout(kind) => ralph_core::OutcomeStatus::TimedOut { kind },
             StopCause::Cancelled => ralph_core::OutcomeStatus::Cancelled,
+            StopCause::Handler => outcome.status.clone(),
         };
-        outcome.message = exit.stop_message.clone();
+        if cause != StopCause::Handler {
+            outcome.message = exit.stop_message.clone();
+        }
     }
     outcome.transcript = exit.transcript;
 }
@@ -324,6 +337,7 @@ pub async fn supervise(
     let mut status: Option<io::Result<ExitStatus>> = None;
     let (mut stdout_open, mut stderr_open) = (true, true);
     let mut output_cut = false;
+    let mut cause_from_handler = false;
     let mut tail: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL_LINES);
     let mut transcript: Vec<u8> = Vec::new();
 
@@ -365,6 +379,9 @@ pub async fn supervise(
                         }
                         keep_transcript(&mut transcript, &line);
                         handler.on_stdout(line, events);
+                        if handler.stop_requested() && stopped_by.is_none() && status.is_none() {
+                            cause_from_handler = true;
+                        }
                     }
                     Ok(None) => stdout_open = false,
                     Err(e) => {
@@ -392,6 +409,8 @@ pub async fn supervise(
                 None
             }
         };
+        let cause =
+            cause.or_else(|| std::mem::take(&mut cause_from_handler).then_some(StopCause::Handler));
         if let Some(cause) = cause {
             tracing::debug!(?pid, ?cause, "stopping the agent: SIGTERM to its group");
             stopped_by = Some(cause);
@@ -438,6 +457,9 @@ fn describe_stop(cause: StopCause, elapsed: Duration, idle: Option<Duration>) ->
     let secs = elapsed.as_secs_f64();
     match cause {
         StopCause::Cancelled => format!("stopped by ralph after {secs:.1} s"),
+        StopCause::Handler => {
+            format!("stopped after {secs:.1} s: the agent reported a failure it would only retry")
+        }
         StopCause::Timeout(TimeoutKind::Idle) => format!(
             "timed out: no output for {} s (idle timeout)",
             idle.map_or(0.0, |d| d.as_secs_f64())

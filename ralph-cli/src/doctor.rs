@@ -42,8 +42,8 @@ pub struct AgentReport {
     pub install: &'static str,
 }
 
-fn report(agent: &KnownAgent, env: &dyn Fn(&str) -> Option<String>) -> AgentReport {
-    let path = resolve_program(agent.program);
+fn report(agent: &KnownAgent, program: &str, env: &dyn Fn(&str) -> Option<String>) -> AgentReport {
+    let path = resolve_program(program);
     let version = path.as_deref().and_then(probe_version);
     let key = key_vars(agent.name)
         .iter()
@@ -96,7 +96,10 @@ fn env(k: &str) -> Option<String> {
 
 /// `ralph agents [--json]`: every known agent CLI in `auto` priority order.
 pub fn agents(json: bool) -> u8 {
-    let reports: Vec<AgentReport> = KNOWN_AGENTS.iter().map(|a| report(a, &env)).collect();
+    let reports: Vec<AgentReport> = KNOWN_AGENTS
+        .iter()
+        .map(|a| report(a, a.program, &env))
+        .collect();
     if json {
         crate::say!(
             "{}",
@@ -238,91 +241,134 @@ fn run_checks(args: &RunArgs) -> Vec<Check> {
             )),
         },
     }
-    let names: Vec<&str> = s.agent.split(',').map(str::trim).collect();
-    for name in names {
-        let known = if name == "auto" {
-            KNOWN_AGENTS
-                .iter()
-                .find(|a| a.supported && resolve_program(a.program).is_some())
-        } else {
-            KNOWN_AGENTS.iter().find(|a| a.name == name)
-        };
-        match (name, known) {
-            ("command", _) => checks.push(command_check(&s)),
-            ("auto", None) => checks.push(check(
-                "agent auto",
-                "error",
-                "no supported agent CLI is installed",
-                Some(
-                    KNOWN_AGENTS
-                        .iter()
-                        .filter(|a| a.supported)
-                        .map(|a| a.install)
-                        .collect::<Vec<_>>()
-                        .join(" or "),
-                ),
-            )),
-            (_, None) => checks.push(check(
-                format!("agent {name}"),
-                "error",
-                "unknown agent",
-                Some("see `ralph agents`".into()),
-            )),
-            (_, Some(a)) => {
-                let r = report(a, &env);
-                let label = format!("agent {}", a.name);
-                match (&r.path, a.supported) {
-                    (_, false) => checks.push(check(
-                        label,
-                        "error",
-                        "ralph has no adapter for it yet",
-                        Some("run it with `--agent command -- <argv>`".into()),
-                    )),
-                    (None, _) => checks.push(check(
-                        label,
-                        "error",
-                        format!("`{}` is not installed", a.program),
-                        Some(a.install.into()),
-                    )),
-                    (Some(p), _) => checks.push(check(
-                        label,
-                        "ok",
-                        format!(
-                            "{} ({})",
-                            p.display(),
-                            r.version.as_deref().unwrap_or("version unknown")
-                        ),
-                        None,
-                    )),
-                }
-                let vars = key_vars(a.name);
-                match r.key {
-                    Some(k) => checks.push(check(
-                        format!("key {}", a.name),
-                        "ok",
-                        format!("{k} is set"),
-                        None,
-                    )),
-                    None if !vars.is_empty() => checks.push(check(
-                        format!("key {}", a.name),
-                        "warn",
-                        format!(
-                            "none of {} is set (fine if the CLI is logged in by itself)",
-                            vars.join(", ")
-                        ),
-                        Some(format!(
-                            "export {}=... (or {}_FILE=/run/secrets/...)",
-                            vars[0], vars[0]
-                        )),
-                    )),
-                    None => {}
-                }
+    // The same path as `ralph run`: adapter settings, `auto`, chains, then the agent's own preflight.
+    let members = crate::run::agent_settings(&s);
+    let built = ralph_agents::build_chain(&members);
+    let preflight = built.as_ref().ok().map(|agent| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| rt.block_on(agent.preflight()))
+    });
+    match (&built, preflight) {
+        (Err(e), _) => checks.push(check(
+            format!("agent {}", s.agent),
+            "error",
+            e.to_string(),
+            Some(fix_for(&e.to_string())),
+        )),
+        (Ok(_), Some(Ok(Err(e)))) => checks.push(check(
+            format!("agent {}", s.agent),
+            "error",
+            e.to_string(),
+            Some(fix_for(&e.to_string())),
+        )),
+        _ => {}
+    }
+    for m in &members {
+        let label = format!("agent {}", m.name);
+        if let Some(a) = KNOWN_AGENTS.iter().find(|a| a.name == m.name) {
+            let program = m
+                .command
+                .as_ref()
+                .and_then(|c| c.first().cloned())
+                .unwrap_or_else(|| a.program.to_string());
+            let r = report(a, &program, &env);
+            if built.is_ok()
+                && let Some(p) = &r.path
+            {
+                let version = r.version.as_deref().unwrap_or("version unknown");
+                checks.push(check(
+                    label.clone(),
+                    "ok",
+                    format!("{} ({version})", p.display()),
+                    None,
+                ));
             }
+            key_check(&mut checks, a, &r);
+        } else if m.name == "command" && built.is_ok() {
+            checks.push(command_check(&s));
         }
     }
     checks.push(git_check(&s.workspace, s.no_git));
     checks.push(state_dir_check(&s.state_dir));
     checks
+}
+
+/// The fix to show for an agent error: the install command when the message names one.
+fn fix_for(message: &str) -> String {
+    match message
+        .split("install it with `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+    {
+        Some(install) => install.to_string(),
+        None => "see the message; `ralph agents` lists what is installed".into(),
+    }
+}
+
+/// `NAME_FILE` variables of the API keys that are set but point at nothing readable (or an empty file):
+/// `(variable, path)`.
+pub fn unreadable_key_files() -> Vec<(String, String)> {
+    ralph_agents::API_KEY_VARS
+        .iter()
+        .map(|v| format!("{v}_FILE"))
+        .filter_map(|var| {
+            let path = std::env::var_os(&var)?;
+            let ok = std::fs::read_to_string(&path)
+                .map(|t| !t.trim().is_empty())
+                .unwrap_or(false);
+            (!ok).then(|| (var, std::path::Path::new(&path).display().to_string()))
+        })
+        .collect()
+}
+
+/// Whether a key variable of `agent` is set and readable (a `NAME_FILE` that cannot be read is an error).
+fn key_check(checks: &mut Vec<Check>, agent: &KnownAgent, r: &AgentReport) {
+    let vars = key_vars(agent.name);
+    for var in vars {
+        let file_var = format!("{var}_FILE");
+        if let Some(path) = std::env::var_os(&file_var) {
+            let readable = std::fs::read_to_string(&path)
+                .map(|t| !t.trim().is_empty())
+                .unwrap_or(false);
+            if !readable {
+                checks.push(check(
+                    format!("key {}", agent.name),
+                    "error",
+                    format!(
+                        "{file_var}={} cannot be read or is empty",
+                        std::path::Path::new(&path).display()
+                    ),
+                    Some(format!(
+                        "point {file_var} at a readable file holding the key"
+                    )),
+                ));
+                return;
+            }
+        }
+    }
+    match r.key {
+        Some(k) => checks.push(check(
+            format!("key {}", agent.name),
+            "ok",
+            format!("{k} is set"),
+            None,
+        )),
+        None if !vars.is_empty() => checks.push(check(
+            format!("key {}", agent.name),
+            "warn",
+            format!(
+                "{} not set (fine if the CLI is logged in by itself)",
+                vars.join(" or ")
+            ),
+            Some(format!(
+                "export {}=... (or {}_FILE=/run/secrets/...)",
+                vars[0], vars[0]
+            )),
+        )),
+        None => {}
+    }
 }
 
 /// The `command` agent's program: from `adapters.command.command`, else the arguments after `--`.

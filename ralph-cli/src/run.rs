@@ -26,6 +26,11 @@ pub async fn run(args: RunArgs) -> u8 {
         Err(e) => return usage_error(&e.to_string()),
     };
     init_logging(&settings);
+    if let Some((var, path)) = crate::doctor::unreadable_key_files().into_iter().next() {
+        return usage_error(&format!(
+            "{var}={path}: the key file cannot be read or is empty; point {var} at a readable file holding the key"
+        ));
+    }
 
     let prompt = match &settings.prompt_text {
         Some(t) => PromptSource::Text(t.clone()),
@@ -139,17 +144,23 @@ fn usage_error(message: &str) -> u8 {
     exit_codes::USAGE
 }
 
-/// The agent's settings: name, `adapters.<name>` from the config file, and the arguments after `--`.
 /// The settings of each agent named by `--agent` (one, or a comma list = fallback chain): the name,
 /// `adapters.<name>` from the config file, and the arguments after `--` (given to the first agent only:
-/// per-agent arguments of a chain belong in `adapters.<name>.args`).
-fn agent_settings(s: &RunSettings) -> Vec<AgentSettings> {
+/// per-agent arguments of a chain belong in `adapters.<name>.args`). `auto` becomes the first supported
+/// agent, in priority order, that is not disabled in `ralph.yml` and whose program (or configured
+/// command) is installed.
+pub(crate) fn agent_settings(s: &RunSettings) -> Vec<AgentSettings> {
     s.agent
         .split(',')
         .map(str::trim)
         .filter(|n| !n.is_empty())
         .enumerate()
         .map(|(i, name)| {
+            let name = if name == ralph_agents::AUTO {
+                auto_agent(s).unwrap_or(name)
+            } else {
+                name
+            };
             let adapter = s.adapters.get(name).cloned().unwrap_or_default();
             let mut args = adapter.args.clone();
             let mut command = adapter.command.as_ref().map(|c| c.argv());
@@ -175,6 +186,30 @@ fn agent_settings(s: &RunSettings) -> Vec<AgentSettings> {
             }
         })
         .collect()
+}
+
+/// The agent `auto` stands for, honouring `adapters.<name>.enabled` and `adapters.<name>.command`. When
+/// only disabled agents are installed, the first of them (its build then fails naming it as disabled)
+/// rather than letting `auto` pick it.
+fn auto_agent(s: &RunSettings) -> Option<&'static str> {
+    let enabled = |a: &&ralph_agents::KnownAgent| {
+        s.adapters.get(a.name).and_then(|ad| ad.enabled) != Some(false)
+    };
+    let installed = |a: &&ralph_agents::KnownAgent| {
+        let program = s
+            .adapters
+            .get(a.name)
+            .and_then(|ad| ad.command.as_ref())
+            .and_then(|c| c.argv().first().cloned())
+            .unwrap_or_else(|| a.program.to_string());
+        ralph_agents::resolve_program(&program).is_some()
+    };
+    let supported = || ralph_agents::KNOWN_AGENTS.iter().filter(|a| a.supported);
+    supported()
+        .filter(enabled)
+        .find(installed)
+        .or_else(|| supported().find(installed))
+        .map(|a| a.name)
 }
 
 fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {

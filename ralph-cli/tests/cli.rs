@@ -759,3 +759,138 @@ fn two_runs_with_different_state_dirs_cannot_share_a_workspace() {
     signal(first.id(), "TERM");
     first.wait().unwrap();
 }
+
+/// A fake Claude Code that reports an API retry for HTTP `status` and then keeps retrying (sleeps).
+fn retrying_claude(ws: &Workspace, status: u16) -> PathBuf {
+    ws.agent(
+        "fake-claude",
+        &format!(
+            "cat > /dev/null\necho run >> claude-runs.txt\necho '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\",\"model\":\"m\",\"tools\":[]}}'\necho '{{\"type\":\"system\",\"subtype\":\"api_retry\",\"attempt\":1,\"max_retries\":10,\"retry_delay_ms\":2000,\"error_status\":{status},\"error\":\"x\"}}'\nsleep 300"
+        ),
+    )
+}
+
+#[test]
+fn claude_retrying_a_rejected_key_is_stopped_at_once_as_an_auth_failure() {
+    let ws = Workspace::new("x");
+    let fake = retrying_claude(&ws, 401);
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        format!("adapters:\n  claude:\n    command: {}\n", fake.display()),
+    )
+    .unwrap();
+    let began = Instant::now();
+    let out = run(ws.ralph().args(["--agent", "claude", "--max-retries", "0"]));
+    assert!(
+        began.elapsed() < Duration::from_secs(15),
+        "not minutes of retries"
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTP 401"), "{}", stderr(&out));
+    assert_eq!(ws.records()[0]["outcome"]["kind"], "auth");
+    assert!(no_process_mentions(&ws.path));
+}
+
+#[test]
+fn claude_rate_limited_falls_back_to_the_next_agent() {
+    let ws = Workspace::new("x");
+    let fake = retrying_claude(&ws, 429);
+    let done = counter(&ws, 1);
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        format!(
+            "adapters:\n  claude:\n    command: {}\n  command:\n    command: {}\n",
+            fake.display(),
+            done.display()
+        ),
+    )
+    .unwrap();
+    let out = run(ws.ralph().args(["--agent", "claude,command"]));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(runs(&ws), 1, "the command agent completed the task");
+    assert!(no_process_mentions(&ws.path));
+}
+
+#[test]
+fn doctor_and_run_agree_on_adapter_settings_and_key_files() {
+    let ws = Workspace::new("x");
+    let bin = ws.path.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    std::fs::write(
+        bin.join("claude"),
+        "#!/bin/sh\necho '2.1.197 (Claude Code)'\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(bin.join("claude"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+
+    // A configured command that does not exist: both refuse.
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        "adapters:\n  claude:\n    command: /nope/claude\n",
+    )
+    .unwrap();
+    let doctor = run(ws
+        .ralph()
+        .args(["doctor", "--agent", "claude"])
+        .env("PATH", &path));
+    assert_eq!(
+        doctor.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&doctor.stdout)
+    );
+    assert!(String::from_utf8_lossy(&doctor.stdout).contains("/nope/claude"));
+    assert_eq!(
+        run(ws.ralph().args(["--agent", "claude"]).env("PATH", &path))
+            .status
+            .code(),
+        Some(2)
+    );
+
+    // A disabled agent is not picked by `auto`.
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        "adapters:\n  claude:\n    enabled: false\n",
+    )
+    .unwrap();
+    let plan = run(ws.ralph().args(["--dry-run"]).env("PATH", &path));
+    assert_eq!(
+        plan.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("disabled"),
+        "{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
+    assert_eq!(
+        run(ws.ralph().args(["doctor"]).env("PATH", &path))
+            .status
+            .code(),
+        Some(1)
+    );
+
+    // A key file that cannot be read is an error before anything runs.
+    std::fs::remove_file(ws.path.join("ralph.yml")).unwrap();
+    let out = run(ws
+        .ralph()
+        .args(["--agent", "claude"])
+        .env("PATH", &path)
+        .env("ANTHROPIC_API_KEY_FILE", "/nonexistent"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("ANTHROPIC_API_KEY_FILE=/nonexistent"),
+        "{}",
+        stderr(&out)
+    );
+    let doctor = run(ws
+        .ralph()
+        .args(["doctor", "--agent", "claude"])
+        .env("PATH", &path)
+        .env("ANTHROPIC_API_KEY_FILE", "/nonexistent"));
+    assert_eq!(doctor.status.code(), Some(1));
+}

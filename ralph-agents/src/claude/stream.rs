@@ -23,7 +23,7 @@ use super::classify::{Classified, classify};
 use crate::lines::{Line, truncate_text};
 use crate::process::{ProcessExit, StreamHandler};
 use crate::secrets::mask_secrets;
-use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, Usage};
+use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -47,6 +47,9 @@ pub struct ClaudeStream {
     /// The `error` tag of the last synthetic assistant message (`authentication_failed`, `rate_limit`...).
     assistant_error: Option<String>,
     unparsed_lines: u64,
+    /// An API failure Claude Code would only keep retrying (HTTP 401/403/429): `(status, error tag,
+    /// retry delay in ms)`. ralph stops the agent at the first such retry and classifies it itself.
+    fatal_retry: Option<(u16, Option<String>, Option<f64>)>,
 }
 
 impl ClaudeStream {
@@ -113,6 +116,11 @@ impl ClaudeStream {
                     attempt: s.attempt.unwrap_or(0),
                     message,
                 });
+                // Retrying a rejected key never helps, and a rate limit is better waited out (or fallen
+                // back from) by ralph than by minutes of silent retries.
+                if let Some(status @ (401 | 403 | 429)) = s.error_status {
+                    self.fatal_retry = Some((status, s.error.clone(), s.retry_delay_ms));
+                }
             }
             _ => {}
         }
@@ -176,6 +184,10 @@ impl StreamHandler for ClaudeStream {
         }
     }
 
+    fn stop_requested(&self) -> bool {
+        self.fatal_retry.is_some() && self.result.is_none()
+    }
+
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome {
         let Classified { status, message } = classify(
             self.result.as_ref(),
@@ -184,6 +196,10 @@ impl StreamHandler for ClaudeStream {
             self.unparsed_lines,
             exit,
         );
+        let (status, message) = match (&self.fatal_retry, &self.result) {
+            (Some((code, tag, delay_ms)), None) => retry_outcome(*code, tag.as_deref(), *delay_ms),
+            _ => (status, message),
+        };
         let mut outcome = AgentOutcome::new(status);
         outcome.message = message;
         outcome.usage = self.last_usage;
@@ -197,6 +213,42 @@ impl StreamHandler for ClaudeStream {
             });
         }
         outcome
+    }
+}
+
+/// The outcome of a run stopped at Claude Code's first retry of HTTP `code`.
+fn retry_outcome(
+    code: u16,
+    tag: Option<&str>,
+    delay_ms: Option<f64>,
+) -> (OutcomeStatus, Option<String>) {
+    let what = tag.map(|t| format!(" ({t})")).unwrap_or_default();
+    match code {
+        429 => {
+            let reset = delay_ms.map(|ms| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                now + (ms / 1000.0).ceil() as u64
+            });
+            (
+                OutcomeStatus::RateLimited {
+                    reset_at_unix: reset,
+                },
+                Some(format!(
+                    "HTTP 429{what}: rate limited (Claude Code was retrying; stopped so ralph waits or falls back)"
+                )),
+            )
+        }
+        _ => (
+            OutcomeStatus::Failed {
+                kind: FailureKind::Auth,
+                api_status: Some(code),
+            },
+            Some(format!(
+                "HTTP {code}{what}: the API key was rejected (check ANTHROPIC_API_KEY or CLAUDE_API_KEY)"
+            )),
+        ),
     }
 }
 

@@ -13,6 +13,10 @@
 //! - `ScriptedServer::openai_responses` (module `openai_responses_server`): the OpenAI Responses API, for
 //!   Codex and OpenCode; [`install_codex`], [`install_opencode`], `HermeticEnv::codex` and
 //!   `HermeticEnv::opencode` (module `codex_opencode`) go with it.
+//! - [`RalphRun`] (module `ralph_run`): runs `ralph run --agent ...` with limits and a timeout; module
+//!   `ralph_state` reads what it left ([`state`], [`iteration_records`], [`usage_of`]) and holds the shared
+//!   checks ([`assert_completed`], [`assert_no_survivors`]); module `task` scripts the three-iteration task
+//!   every agent is given ([`three_iteration_task`]).
 //!
 //! ```no_run
 //! use std::process::Command;
@@ -42,17 +46,26 @@ pub mod install;
 pub mod openai_chat_server;
 pub mod openai_responses_server;
 pub mod procs;
+pub mod ralph_run;
+pub mod ralph_state;
 pub mod run;
 pub mod script;
 pub mod scripted;
 pub mod server;
 pub mod sse;
+pub mod task;
 
 pub use agent_envs::{GEMINI_VERSION, QWEN_VERSION, install_gemini, install_qwen};
 pub use codex_opencode::{CODEX_VERSION, OPENCODE_VERSION, install_codex, install_opencode};
 pub use env::{HermeticEnv, TestDir};
 pub use install::{CLAUDE_VERSION, install_claude};
+pub use ralph_run::{RALPH_TIMEOUT, RalphRun};
+pub use ralph_state::{
+    Completed, Cost, Served, assert_auth_failures, assert_completed, assert_no_survivors,
+    assert_not_leaked, cost_usd, iteration_records, read_json, state, usage_of,
+};
 pub use run::{RunOutput, run_with_timeout};
 pub use script::{ApiError, Block, Iteration, Reply, Script, Turn, Usage};
 pub use scripted::ScriptedServer;
 pub use server::{Answer, ModelServer, RecordedRequest, RequestKind};
+pub use task::{TASK_COMMAND, TASK_HELLO, TASK_PROMPT, assert_task_files, three_iteration_task};
