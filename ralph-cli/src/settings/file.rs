@@ -121,8 +121,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<FileLayer, SettingsError>
         let line = line_of(text, &key);
         let at = || format!("{}:{}", path.display(), line.unwrap_or(0));
         if key == "adapters" {
-            layer.adapters = serde_norway::from_value(v)
-                .map_err(|e| SettingsError::new(format!("{}: `adapters`: {e}; each adapter accepts enabled, command, args, env, timeout, model", at())))?;
+            layer.adapters = parse_adapters(v, text, path, line)?;
             continue;
         }
         let Some(setting) = SETTINGS.iter().find(|s| s.key == key) else {
@@ -154,6 +153,59 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<FileLayer, SettingsError>
         );
     }
     Ok(layer)
+}
+
+/// `adapters:` one adapter at a time, so that an error names the adapter and its line.
+fn parse_adapters(
+    v: serde_norway::Value,
+    text: &str,
+    path: &Path,
+    adapters_line: Option<usize>,
+) -> Result<BTreeMap<String, AdapterConfig>, SettingsError> {
+    let at = |line: Option<usize>| format!("{}:{}", path.display(), line.unwrap_or(0));
+    let map = match v {
+        serde_norway::Value::Null => return Ok(BTreeMap::new()),
+        serde_norway::Value::Mapping(m) => m,
+        _ => {
+            return Err(SettingsError::new(format!(
+                "{}: `adapters` must map agent names to their settings",
+                at(adapters_line)
+            )));
+        }
+    };
+    let mut out = BTreeMap::new();
+    for (name, value) in map {
+        let name = match name {
+            serde_norway::Value::String(n) => n,
+            other => {
+                return Err(SettingsError::new(format!(
+                    "{}: adapter names must be strings, got {other:?}",
+                    at(adapters_line)
+                )));
+            }
+        };
+        // The adapter's own line: the first indented `name:` after `adapters:`.
+        let line = adapters_line.and_then(|start| {
+            text.lines()
+                .enumerate()
+                .skip(start)
+                .find(|(_, l)| {
+                    l.starts_with([' ', '\t'])
+                        && l.trim_start()
+                            .strip_prefix(name.as_str())
+                            .is_some_and(|r| r.trim_start().starts_with(':'))
+                })
+                .map(|(i, _)| i + 1)
+        });
+        let config: AdapterConfig = serde_norway::from_value(value).map_err(|e| {
+            SettingsError::new(format!(
+                "{}: `adapters.{name}`: {e}; an adapter accepts enabled (bool), command (string or list), args (list), env (map), timeout (seconds), model (string)",
+                at(line.or(adapters_line))
+            ))
+        })?;
+        out.insert(name, config);
+    }
+    Ok(out)
 }
 
 fn yaml_error(path: &Path, e: &serde_norway::Error) -> SettingsError {
