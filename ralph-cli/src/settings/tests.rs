@@ -241,3 +241,10 @@ fn every_flag_of_run_maps_to_a_known_setting() {
         (9000, 2, 3)
     );
 }
+
+#[test]
+fn an_adapter_error_names_the_adapter_and_its_line() {
+    let yaml = "agent: claude\nadapters:\n  command:\n    command: x\n  claude:\n    args: \"--max-turns 4\"\n";
+    let err = resolve_with(&[], &[], Some(yaml)).unwrap_err().to_string();
+    assert!(err.contains("ralph.yml:5: `adapters.claude`"), "{err}");
+}
