@@ -51,6 +51,7 @@
 mod amazon_q;
 mod api_error;
 mod claude;
+mod cli_options;
 mod codex;
 mod command;
 mod detect;

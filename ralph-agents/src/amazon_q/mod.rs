@@ -25,15 +25,14 @@ mod stream;
 
 pub use stream::AmazonQStream;
 
+use crate::cli_options::CliOptions;
 use crate::command::{MAX_PROMPT_ARG, PROMPT_FILE_NAME};
 use crate::error::Error;
-use crate::process::{Deadlines, ProcessSpec, run_supervised};
+use crate::process::{Deadlines, run_supervised};
 use crate::secrets::{mask_argv, resolve_key};
 use async_trait::async_trait;
 use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender, FailureKind, OutcomeStatus};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The agent name of the Amazon Q Developer CLI.
@@ -100,12 +99,8 @@ impl AmazonQFlavor {
 #[derive(Debug, Clone)]
 pub struct AmazonQAgent {
     flavor: AmazonQFlavor,
-    /// Program and leading arguments (`["q"]`, `["kiro-cli"]`, or from `adapters.<name>.command`).
-    command: Vec<String>,
-    model: Option<String>,
-    extra_args: Vec<String>,
-    env: BTreeMap<String, String>,
-    grace: Duration,
+    /// Program, model, extra arguments, environment and grace period.
+    opts: CliOptions,
 }
 
 impl AmazonQAgent {
@@ -123,11 +118,7 @@ impl AmazonQAgent {
     pub fn new(flavor: AmazonQFlavor) -> Self {
         AmazonQAgent {
             flavor,
-            command: vec![flavor.program().to_string()],
-            model: None,
-            extra_args: Vec::new(),
-            env: BTreeMap::new(),
-            grace: crate::process::DEFAULT_GRACE,
+            opts: CliOptions::new(flavor.program()),
         }
     }
 
@@ -136,20 +127,11 @@ impl AmazonQAgent {
         self.flavor
     }
 
-    /// Runs `command` (program and leading arguments) instead of the default program. An empty list keeps
-    /// it.
-    pub fn with_command(mut self, command: Vec<String>) -> Self {
-        if !command.is_empty() {
-            self.command = command;
-        }
-        self
-    }
-
-    /// Passes `--model M` when `model` is set.
-    pub fn with_model(mut self, model: Option<String>) -> Self {
-        self.model = model;
-        self
-    }
+    crate::cli_options::cli_builder_methods!(
+        command: " Runs `command` (program and leading arguments) instead of \
+                  the default program. An empty list keeps it.",
+        model: " Passes `--model M` when `model` is set.",
+    );
 
     /// Appends `args` after the chat flags, before the prompt (the arguments after `--` on ralph's
     /// command line, e.g. `--agent my-agent`).
@@ -157,40 +139,19 @@ impl AmazonQAgent {
     /// # Errors
     /// [`Error::InvalidSettings`] for `-r`/`--resume`, which continues the directory's last conversation.
     pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        if let Some(bad) = args.iter().find(|a| *a == "-r" || *a == "--resume") {
-            return Err(Error::InvalidSettings {
-                agent: self.flavor.name().into(),
-                message: format!(
-                    "`{bad}` is not allowed: it continues the last conversation in the directory, and ralph \
-                     starts a fresh one every iteration"
-                ),
-            });
-        }
-        self.extra_args = args;
+        self.opts.set_args(self.flavor.name(), args, &|a, _| {
+            (a == "-r" || a == "--resume").then_some(
+                "it continues the last conversation in the directory, and ralph starts a fresh one every \
+                 iteration",
+            )
+        })?;
         Ok(self)
-    }
-
-    /// Adds (or overrides) environment variables of the agent process.
-    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
-        self.env = env;
-        self
-    }
-
-    /// Time between SIGTERM and SIGKILL when the run is stopped.
-    pub fn with_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
     }
 
     /// The full argv (program first) of a run whose prompt argument is `prompt`.
     pub fn argv(&self, prompt: &str) -> Vec<String> {
-        let mut argv = self.command.clone();
-        argv.extend(CHAT_ARGS.iter().map(|s| s.to_string()));
-        if let Some(m) = &self.model {
-            argv.push("--model".into());
-            argv.push(m.clone());
-        }
-        argv.extend(self.extra_args.iter().cloned());
+        let mut argv = self.opts.head(CHAT_ARGS, "--model");
+        argv.extend(self.opts.extra_args.iter().cloned());
         if prompt.starts_with('-') {
             argv.push("--".into());
         }
@@ -205,7 +166,7 @@ impl AmazonQAgent {
 
     /// The variables added to the agent's environment (values unmasked: never log this).
     pub fn env_additions(&self) -> BTreeMap<String, String> {
-        amazon_q_env(self.flavor, &|k| std::env::var(k).ok(), &self.env)
+        amazon_q_env(self.flavor, &|k| std::env::var(k).ok(), &self.opts.env)
     }
 }
 
@@ -243,12 +204,9 @@ pub(crate) fn from_settings(
     flavor: AmazonQFlavor,
     settings: &crate::AgentSettings,
 ) -> Result<AmazonQAgent, Error> {
-    Ok(AmazonQAgent::new(flavor)
-        .with_command(settings.command.clone().unwrap_or_default())
-        .with_model(settings.model.clone())
-        .with_args(settings.args.clone())?
-        .with_env(settings.env.clone())
-        .with_grace(settings.grace))
+    let mut agent = AmazonQAgent::new(flavor);
+    agent.opts.apply_settings(settings);
+    agent.with_args(settings.args.clone())
 }
 
 #[async_trait]
@@ -258,9 +216,8 @@ impl Agent for AmazonQAgent {
     }
 
     async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        crate::detect::check_program(self.flavor.name(), &self.command[0], self.flavor.install())
-            .map(|_| ())
-            .map_err(Into::into)
+        self.opts
+            .preflight(self.flavor.name(), self.flavor.install())
     }
 
     async fn run(
@@ -290,11 +247,12 @@ impl Agent for AmazonQAgent {
             request.prompt.clone()
         };
         let argv = self.argv(&prompt);
-        let mut spec = ProcessSpec::new(PathBuf::from(&argv[0]), &request.workspace);
-        spec.args = argv[1..].to_vec();
-        spec.display_argv = self.display_argv();
-        spec.env = self.env_additions();
-        spec.grace = self.grace;
+        let spec = self.opts.spec(
+            &argv,
+            &request.workspace,
+            self.display_argv(),
+            self.env_additions(),
+        );
         let deadlines = Deadlines::from_request(&request);
         let mut handler = AmazonQStream::new(self.flavor);
         Ok(run_supervised(

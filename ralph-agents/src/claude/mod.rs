@@ -10,15 +10,14 @@ mod stream;
 
 pub use stream::ClaudeStream;
 
+use crate::cli_options::CliOptions;
 use crate::error::Error;
-use crate::process::{Deadlines, ProcessSpec, StdinSource, run_supervised};
+use crate::process::{Deadlines, StdinSource, run_supervised};
 use crate::secrets::{mask_argv, resolve_key};
 use async_trait::async_trait;
 use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The agent name.
@@ -47,12 +46,8 @@ const HEADLESS_ARGS: &[&str] = &[
 /// ```
 #[derive(Debug, Clone)]
 pub struct ClaudeAgent {
-    /// Program and leading arguments (`["claude"]`, or e.g. `["npx", "claude"]` from `adapters.claude.command`).
-    command: Vec<String>,
-    model: Option<String>,
-    extra_args: Vec<String>,
-    env: BTreeMap<String, String>,
-    grace: Duration,
+    /// Program, model, extra arguments, environment and grace period.
+    opts: CliOptions,
 }
 
 impl Default for ClaudeAgent {
@@ -65,67 +60,34 @@ impl ClaudeAgent {
     /// `claude` from `PATH`, default model, no extra arguments, 5 s grace period.
     pub fn new() -> Self {
         ClaudeAgent {
-            command: vec![CLAUDE.to_string()],
-            model: None,
-            extra_args: Vec::new(),
-            env: BTreeMap::new(),
-            grace: crate::process::DEFAULT_GRACE,
+            opts: CliOptions::new(CLAUDE),
         }
     }
 
-    /// Runs `command` (program and leading arguments) instead of `claude`. An empty list keeps `claude`.
-    pub fn with_command(mut self, command: Vec<String>) -> Self {
-        if !command.is_empty() {
-            self.command = command;
-        }
-        self
-    }
-
-    /// Passes `--model M` when `model` is set.
-    pub fn with_model(mut self, model: Option<String>) -> Self {
-        self.model = model;
-        self
-    }
+    crate::cli_options::cli_builder_methods!(
+        command: " Runs `command` (program and leading arguments) instead of \
+                  `claude`. An empty list keeps `claude`.",
+        model: " Passes `--model M` when `model` is set.",
+    );
 
     /// Appends `args` after the headless flags (the arguments after `--` on ralph's command line).
     ///
     /// # Errors
     /// [`Error::InvalidSettings`] for `--continue` / `-c`, which would resume someone else's session.
     pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        if let Some(bad) = args.iter().find(|a| *a == "--continue" || *a == "-c") {
-            return Err(Error::InvalidSettings {
-                agent: CLAUDE.into(),
-                message: format!(
-                    "`{bad}` is not allowed: it resumes the most recent session in the directory, possibly \
-                     your own; ralph starts a fresh session every iteration (use `--resume ID` for a specific one)"
-                ),
-            });
-        }
-        self.extra_args = args;
+        self.opts.set_args(CLAUDE, args, &|a, _| {
+            (a == "--continue" || a == "-c").then_some(
+                "it resumes the most recent session in the directory, possibly your own; ralph starts a \
+                 fresh session every iteration (use `--resume ID` for a specific one)",
+            )
+        })?;
         Ok(self)
-    }
-
-    /// Adds (or overrides) environment variables of the agent process.
-    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
-        self.env = env;
-        self
-    }
-
-    /// Time between SIGTERM and SIGKILL when the run is stopped.
-    pub fn with_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
     }
 
     /// The full argv of a run (program first), without secrets to mask: the prompt goes on stdin.
     pub fn argv(&self) -> Vec<String> {
-        let mut argv = self.command.clone();
-        argv.extend(HEADLESS_ARGS.iter().map(|s| s.to_string()));
-        if let Some(m) = &self.model {
-            argv.push("--model".into());
-            argv.push(m.clone());
-        }
-        argv.extend(self.extra_args.iter().cloned());
+        let mut argv = self.opts.head(HEADLESS_ARGS, "--model");
+        argv.extend(self.opts.extra_args.iter().cloned());
         argv
     }
 
@@ -134,7 +96,7 @@ impl ClaudeAgent {
         claude_env(
             &|k| std::env::var(k).ok(),
             nix::unistd::geteuid().is_root(),
-            &self.env,
+            &self.opts.env,
         )
     }
 }
@@ -177,9 +139,7 @@ impl Agent for ClaudeAgent {
     }
 
     async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        crate::detect::check_program(CLAUDE, &self.command[0], CLAUDE_INSTALL)
-            .map(|_| ())
-            .map_err(Into::into)
+        self.opts.preflight(CLAUDE, CLAUDE_INSTALL)
     }
 
     async fn run(
@@ -189,11 +149,12 @@ impl Agent for ClaudeAgent {
         cancel: CancellationToken,
     ) -> Result<AgentOutcome, ralph_core::Error> {
         let argv = self.argv();
-        let mut spec = ProcessSpec::new(PathBuf::from(&argv[0]), &request.workspace);
-        spec.display_argv = mask_argv(&argv);
-        spec.args = argv[1..].to_vec();
-        spec.env = self.env_additions();
-        spec.grace = self.grace;
+        let mut spec = self.opts.spec(
+            &argv,
+            &request.workspace,
+            mask_argv(&argv),
+            self.env_additions(),
+        );
         let deadlines = Deadlines::from_request(&request);
         spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
         let mut handler = ClaudeStream::new(request.workspace);

@@ -23,15 +23,15 @@ mod stream;
 
 pub use stream::CodexStream;
 
+use crate::cli_options::CliOptions;
 use crate::error::Error;
-use crate::process::{Deadlines, ProcessSpec, StdinSource, run_supervised};
+use crate::process::{Deadlines, StdinSource, run_supervised};
 use crate::secrets::{mask_argv, resolve_key};
 use async_trait::async_trait;
 use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The agent name.
@@ -62,12 +62,8 @@ const REFUSED_ARGS: &[&str] = &["resume", "fork", "--last"];
 /// ```
 #[derive(Debug, Clone)]
 pub struct CodexAgent {
-    /// Program and leading arguments (`["codex"]`, or e.g. `["npx", "@openai/codex"]`).
-    command: Vec<String>,
-    model: Option<String>,
-    extra_args: Vec<String>,
-    env: BTreeMap<String, String>,
-    grace: Duration,
+    /// Program, model, extra arguments, environment and grace period.
+    opts: CliOptions,
 }
 
 impl Default for CodexAgent {
@@ -80,27 +76,15 @@ impl CodexAgent {
     /// `codex` from `PATH`, default model, no extra arguments, 5 s grace period.
     pub fn new() -> Self {
         CodexAgent {
-            command: vec![CODEX.to_string()],
-            model: None,
-            extra_args: Vec::new(),
-            env: BTreeMap::new(),
-            grace: crate::process::DEFAULT_GRACE,
+            opts: CliOptions::new(CODEX),
         }
     }
 
-    /// Runs `command` (program and leading arguments) instead of `codex`. An empty list keeps `codex`.
-    pub fn with_command(mut self, command: Vec<String>) -> Self {
-        if !command.is_empty() {
-            self.command = command;
-        }
-        self
-    }
-
-    /// Passes `-m M` when `model` is set.
-    pub fn with_model(mut self, model: Option<String>) -> Self {
-        self.model = model;
-        self
-    }
+    crate::cli_options::cli_builder_methods!(
+        command: " Runs `command` (program and leading arguments) instead of \
+                  `codex`. An empty list keeps `codex`.",
+        model: " Passes `-m M` when `model` is set.",
+    );
 
     /// Adds `args` after the exec flags and before the final `-` (the arguments after `--` on ralph's
     /// command line, e.g. `-c model_provider=...` or `--disable plugins`).
@@ -108,41 +92,19 @@ impl CodexAgent {
     /// # Errors
     /// [`Error::InvalidSettings`] for `resume`, `fork` and `--last`, which continue an old thread.
     pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        if let Some(bad) = args.iter().find(|a| REFUSED_ARGS.contains(&a.as_str())) {
-            return Err(Error::InvalidSettings {
-                agent: CODEX.into(),
-                message: format!(
-                    "`{bad}` is not allowed: it continues an earlier Codex thread, and ralph starts a fresh \
-                     one every iteration"
-                ),
-            });
-        }
-        self.extra_args = args;
+        self.opts.set_args(CODEX, args, &|a, _| {
+            REFUSED_ARGS.contains(&a).then_some(
+                "it continues an earlier Codex thread, and ralph starts a fresh one every iteration",
+            )
+        })?;
         Ok(self)
-    }
-
-    /// Adds (or overrides) environment variables of the agent process.
-    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
-        self.env = env;
-        self
-    }
-
-    /// Time between SIGTERM and SIGKILL when the run is stopped.
-    pub fn with_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
     }
 
     /// The full argv of a run (program first). The prompt goes on stdin (the final `-`), so nothing in it
     /// needs masking; show it with [`mask_argv`] anyway, extra arguments may hold secrets.
     pub fn argv(&self) -> Vec<String> {
-        let mut argv = self.command.clone();
-        argv.extend(EXEC_ARGS.iter().map(|s| s.to_string()));
-        if let Some(m) = &self.model {
-            argv.push("-m".into());
-            argv.push(m.clone());
-        }
-        argv.extend(self.extra_args.iter().cloned());
+        let mut argv = self.opts.head(EXEC_ARGS, "-m");
+        argv.extend(self.opts.extra_args.iter().cloned());
         argv.push("-".into());
         argv
     }
@@ -154,17 +116,18 @@ impl CodexAgent {
 
     /// The variables added to the agent's environment (values unmasked: never log this).
     pub fn env_additions(&self) -> BTreeMap<String, String> {
-        codex_env(&|k| std::env::var(k).ok(), &self.env)
+        codex_env(&|k| std::env::var(k).ok(), &self.opts.env)
     }
 
     /// The model the run will use, for pricing: `-m`, else `-m`/`--model`/`-c model=` in the extra
     /// arguments, else `model = "..."` in `$CODEX_HOME/config.toml` (default `~/.codex`).
     pub fn effective_model(&self) -> Option<String> {
-        self.model
+        self.opts
+            .model
             .clone()
-            .or_else(|| model_in_args(&self.extra_args))
+            .or_else(|| model_in_args(&self.opts.extra_args))
             .or_else(|| {
-                let env = |k: &str| self.env.get(k).cloned().or_else(|| std::env::var(k).ok());
+                let env = |k: &str| self.opts.env_var(k);
                 let home = env("CODEX_HOME")
                     .map(PathBuf::from)
                     .or_else(|| env("HOME").map(|h| Path::new(&h).join(".codex")))?;
@@ -238,12 +201,9 @@ fn model_in_config(toml: &str) -> Option<String> {
 /// # Errors
 /// [`Error::InvalidSettings`] for refused arguments (see [`CodexAgent::with_args`]).
 pub(crate) fn from_settings(settings: &crate::AgentSettings) -> Result<CodexAgent, Error> {
-    Ok(CodexAgent::new()
-        .with_command(settings.command.clone().unwrap_or_default())
-        .with_model(settings.model.clone())
-        .with_args(settings.args.clone())?
-        .with_env(settings.env.clone())
-        .with_grace(settings.grace))
+    let mut agent = CodexAgent::new();
+    agent.opts.apply_settings(settings);
+    agent.with_args(settings.args.clone())
 }
 
 #[async_trait]
@@ -253,9 +213,7 @@ impl Agent for CodexAgent {
     }
 
     async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        crate::detect::check_program(CODEX, &self.command[0], CODEX_INSTALL)
-            .map(|_| ())
-            .map_err(Into::into)
+        self.opts.preflight(CODEX, CODEX_INSTALL)
     }
 
     async fn run(
@@ -265,11 +223,12 @@ impl Agent for CodexAgent {
         cancel: CancellationToken,
     ) -> Result<AgentOutcome, ralph_core::Error> {
         let argv = self.argv();
-        let mut spec = ProcessSpec::new(PathBuf::from(&argv[0]), &request.workspace);
-        spec.display_argv = mask_argv(&argv);
-        spec.args = argv[1..].to_vec();
-        spec.env = self.env_additions();
-        spec.grace = self.grace;
+        let mut spec = self.opts.spec(
+            &argv,
+            &request.workspace,
+            mask_argv(&argv),
+            self.env_additions(),
+        );
         let deadlines = Deadlines::from_request(&request);
         spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
         let mut handler = CodexStream::new(request.workspace, self.effective_model());

@@ -24,16 +24,15 @@ mod stream;
 
 pub use stream::GeminiStream;
 
+use crate::cli_options::{CliOptions, refused_flag};
 use crate::command::MAX_PROMPT_ARG;
 use crate::error::Error;
-use crate::process::{Deadlines, ProcessSpec, StdinSource, run_supervised};
+use crate::process::{Deadlines, StdinSource, run_supervised};
 use crate::secrets::{mask_argv, resolve_key};
 use async_trait::async_trait;
 use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The agent name.
@@ -73,12 +72,8 @@ const REFUSED_ARGS: &[(&str, &str)] = &[
 /// ```
 #[derive(Debug, Clone)]
 pub struct GeminiAgent {
-    /// Program and leading arguments (`["gemini"]`, or e.g. `["npx", "@google/gemini-cli"]`).
-    command: Vec<String>,
-    model: Option<String>,
-    extra_args: Vec<String>,
-    env: BTreeMap<String, String>,
-    grace: Duration,
+    /// Program, model, extra arguments, environment and grace period.
+    opts: CliOptions,
 }
 
 impl Default for GeminiAgent {
@@ -108,27 +103,15 @@ impl GeminiAgent {
     /// `gemini` from `PATH`, default model, no extra arguments, 5 s grace period.
     pub fn new() -> Self {
         GeminiAgent {
-            command: vec![GEMINI.to_string()],
-            model: None,
-            extra_args: Vec::new(),
-            env: BTreeMap::new(),
-            grace: crate::process::DEFAULT_GRACE,
+            opts: CliOptions::new(GEMINI),
         }
     }
 
-    /// Runs `command` (program and leading arguments) instead of `gemini`. An empty list keeps `gemini`.
-    pub fn with_command(mut self, command: Vec<String>) -> Self {
-        if !command.is_empty() {
-            self.command = command;
-        }
-        self
-    }
-
-    /// Passes `-m M` when `model` is set.
-    pub fn with_model(mut self, model: Option<String>) -> Self {
-        self.model = model;
-        self
-    }
+    crate::cli_options::cli_builder_methods!(
+        command: " Runs `command` (program and leading arguments) instead of \
+                  `gemini`. An empty list keeps `gemini`.",
+        model: " Passes `-m M` when `model` is set.",
+    );
 
     /// Appends `args` after the headless flags (the arguments after `--` on ralph's command line).
     ///
@@ -136,38 +119,16 @@ impl GeminiAgent {
     /// [`Error::InvalidSettings`] for `-p`/`--prompt`, `-i`/`--prompt-interactive` and
     /// `-o`/`--output-format` (ralph sets these), and `--resume latest` (another session's history).
     pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        for (i, arg) in args.iter().enumerate() {
+        self.opts.set_args(GEMINI, args, &|arg, next| {
             let flag = arg.split('=').next().unwrap_or(arg);
-            let refused = REFUSED_ARGS.iter().find(|(f, _)| *f == flag);
             let resumes_latest = (flag == "-r" || flag == "--resume")
-                && (arg.ends_with("=latest") || args.get(i + 1).is_some_and(|v| v == "latest"));
-            let why = match (refused, resumes_latest) {
-                (Some((_, why)), _) => *why,
-                (None, true) => {
-                    "it resumes the most recent session in the directory, possibly your own; ralph \
-                     starts a fresh session every iteration"
-                }
-                (None, false) => continue,
-            };
-            return Err(Error::InvalidSettings {
-                agent: GEMINI.into(),
-                message: format!("`{arg}` is not allowed: {why}"),
-            });
-        }
-        self.extra_args = args;
+                && (arg.ends_with("=latest") || next == Some("latest"));
+            refused_flag(REFUSED_ARGS, arg).or(resumes_latest.then_some(
+                "it resumes the most recent session in the directory, possibly your own; ralph \
+                 starts a fresh session every iteration",
+            ))
+        })?;
         Ok(self)
-    }
-
-    /// Adds (or overrides) environment variables of the agent process.
-    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
-        self.env = env;
-        self
-    }
-
-    /// Time between SIGTERM and SIGKILL when the run is stopped.
-    pub fn with_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
     }
 
     /// The full argv (program first) of a run with `prompt`: the prompt itself after `-p` when it fits in
@@ -187,7 +148,7 @@ impl GeminiAgent {
     }
 
     fn argv_with(&self, prompt_arg: &str) -> Vec<String> {
-        let mut argv = self.command.clone();
+        let mut argv = self.opts.command.clone();
         if prompt_arg.starts_with('-') {
             // `-p -x` would read `-x` as a flag (yargs); the `=` form takes any text.
             argv.push(format!("--prompt={prompt_arg}"));
@@ -196,17 +157,14 @@ impl GeminiAgent {
             argv.push(prompt_arg.into());
         }
         argv.extend(HEADLESS_ARGS.iter().map(|s| s.to_string()));
-        if let Some(m) = &self.model {
-            argv.push("-m".into());
-            argv.push(m.clone());
-        }
-        argv.extend(self.extra_args.iter().cloned());
+        self.opts.push_model(&mut argv, "-m");
+        argv.extend(self.opts.extra_args.iter().cloned());
         argv
     }
 
     /// The variables added to the agent's environment (values unmasked: never log this).
     pub fn env_additions(&self) -> BTreeMap<String, String> {
-        gemini_env(&|k| std::env::var(k).ok(), &self.env)
+        gemini_env(&|k| std::env::var(k).ok(), &self.opts.env)
     }
 }
 
@@ -236,12 +194,9 @@ fn gemini_env(
 /// # Errors
 /// [`Error::InvalidSettings`] for refused arguments (see [`GeminiAgent::with_args`]).
 pub(crate) fn from_settings(settings: &crate::AgentSettings) -> Result<GeminiAgent, Error> {
-    Ok(GeminiAgent::new()
-        .with_command(settings.command.clone().unwrap_or_default())
-        .with_model(settings.model.clone())
-        .with_args(settings.args.clone())?
-        .with_env(settings.env.clone())
-        .with_grace(settings.grace))
+    let mut agent = GeminiAgent::new();
+    agent.opts.apply_settings(settings);
+    agent.with_args(settings.args.clone())
 }
 
 #[async_trait]
@@ -251,9 +206,7 @@ impl Agent for GeminiAgent {
     }
 
     async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        crate::detect::check_program(GEMINI, &self.command[0], GEMINI_INSTALL)
-            .map(|_| ())
-            .map_err(Into::into)
+        self.opts.preflight(GEMINI, GEMINI_INSTALL)
     }
 
     async fn run(
@@ -264,14 +217,13 @@ impl Agent for GeminiAgent {
     ) -> Result<AgentOutcome, ralph_core::Error> {
         let deadlines = Deadlines::from_request(&request);
         let argv = self.argv(&request.prompt);
-        let mut spec = ProcessSpec::new(PathBuf::from(&argv[0]), &request.workspace);
-        spec.args = argv[1..].to_vec();
-        spec.display_argv = match prompt_via(&request.prompt) {
+        let display = match prompt_via(&request.prompt) {
             PromptVia::Argument => self.display_argv(),
             PromptVia::Stdin => mask_argv(&argv),
         };
-        spec.env = self.env_additions();
-        spec.grace = self.grace;
+        let mut spec = self
+            .opts
+            .spec(&argv, &request.workspace, display, self.env_additions());
         if prompt_via(&request.prompt) == PromptVia::Stdin {
             if request.prompt.len() > GEMINI_STDIN_MAX {
                 tracing::warn!(

@@ -27,15 +27,15 @@ mod stream;
 
 pub use stream::OpenCodeStream;
 
+use crate::cli_options::{CliOptions, refused_flag};
 use crate::error::Error;
-use crate::process::{Deadlines, ProcessSpec, StdinSource, run_supervised};
+use crate::process::{Deadlines, StdinSource, run_supervised};
 use crate::secrets::{mask_argv, resolve_key};
 use async_trait::async_trait;
 use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The agent name.
@@ -91,12 +91,8 @@ const PROVIDER_KEYS: &[&str] = &["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_
 /// ```
 #[derive(Debug, Clone)]
 pub struct OpenCodeAgent {
-    /// Program and leading arguments (`["opencode"]`, or e.g. `["npx", "opencode-ai"]`).
-    command: Vec<String>,
-    model: Option<String>,
-    extra_args: Vec<String>,
-    env: BTreeMap<String, String>,
-    grace: Duration,
+    /// Program, model, extra arguments, environment and grace period.
+    opts: CliOptions,
 }
 
 impl Default for OpenCodeAgent {
@@ -109,27 +105,15 @@ impl OpenCodeAgent {
     /// `opencode` from `PATH`, default model, no extra arguments, 5 s grace period.
     pub fn new() -> Self {
         OpenCodeAgent {
-            command: vec![OPENCODE.to_string()],
-            model: None,
-            extra_args: Vec::new(),
-            env: BTreeMap::new(),
-            grace: crate::process::DEFAULT_GRACE,
+            opts: CliOptions::new(OPENCODE),
         }
     }
 
-    /// Runs `command` (program and leading arguments) instead of `opencode`. An empty list keeps it.
-    pub fn with_command(mut self, command: Vec<String>) -> Self {
-        if !command.is_empty() {
-            self.command = command;
-        }
-        self
-    }
-
-    /// Passes `--model M` (`provider/model`) when `model` is set.
-    pub fn with_model(mut self, model: Option<String>) -> Self {
-        self.model = model;
-        self
-    }
+    crate::cli_options::cli_builder_methods!(
+        command: " Runs `command` (program and leading arguments) instead of \
+                  `opencode`. An empty list keeps it.",
+        model: " Passes `--model M` (`provider/model`) when `model` is set.",
+    );
 
     /// Appends `args` after the run flags (the arguments after `--` on ralph's command line).
     ///
@@ -137,40 +121,15 @@ impl OpenCodeAgent {
     /// [`Error::InvalidSettings`] for `-c`/`--continue`, `-s`/`--session`, `--fork`, `--format` and
     /// `-i`/`--interactive`.
     pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        for arg in &args {
-            let flag = arg.split('=').next().unwrap_or(arg);
-            if let Some((_, why)) = REFUSED_ARGS.iter().find(|(f, _)| *f == flag) {
-                return Err(Error::InvalidSettings {
-                    agent: OPENCODE.into(),
-                    message: format!("`{arg}` is not allowed: {why}"),
-                });
-            }
-        }
-        self.extra_args = args;
+        self.opts
+            .set_args(OPENCODE, args, &|a, _| refused_flag(REFUSED_ARGS, a))?;
         Ok(self)
-    }
-
-    /// Adds (or overrides) environment variables of the agent process.
-    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
-        self.env = env;
-        self
-    }
-
-    /// Time between SIGTERM and SIGKILL when the run is stopped.
-    pub fn with_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
     }
 
     /// The full argv of a run (program first); the prompt goes on stdin.
     pub fn argv(&self) -> Vec<String> {
-        let mut argv = self.command.clone();
-        argv.extend(RUN_ARGS.iter().map(|s| s.to_string()));
-        if let Some(m) = &self.model {
-            argv.push("--model".into());
-            argv.push(m.clone());
-        }
-        argv.extend(self.extra_args.iter().cloned());
+        let mut argv = self.opts.head(RUN_ARGS, "--model");
+        argv.extend(self.opts.extra_args.iter().cloned());
         argv
     }
 
@@ -181,7 +140,7 @@ impl OpenCodeAgent {
 
     /// The variables added to the agent's environment (values unmasked: never log this).
     pub fn env_additions(&self) -> BTreeMap<String, String> {
-        opencode_env(&|k| std::env::var(k).ok(), &self.env)
+        opencode_env(&|k| std::env::var(k).ok(), &self.opts.env)
     }
 
     /// The `provider/model` a run in `workspace` uses, for pricing: `--model`, else `-m`/`--model` in the
@@ -190,13 +149,14 @@ impl OpenCodeAgent {
     /// not read.
     pub fn effective_model(&self, workspace: &Path) -> Option<String> {
         if let Some(m) = self
+            .opts
             .model
             .clone()
-            .or_else(|| model_in_args(&self.extra_args))
+            .or_else(|| model_in_args(&self.opts.extra_args))
         {
             return Some(m);
         }
-        let env = |k: &str| self.env.get(k).cloned().or_else(|| std::env::var(k).ok());
+        let env = |k: &str| self.opts.env_var(k);
         let config_home = env("XDG_CONFIG_HOME")
             .map(PathBuf::from)
             .or_else(|| env("HOME").map(|h| Path::new(&h).join(".config")));
@@ -260,12 +220,9 @@ fn model_in_args(args: &[String]) -> Option<String> {
 /// # Errors
 /// [`Error::InvalidSettings`] for refused arguments (see [`OpenCodeAgent::with_args`]).
 pub(crate) fn from_settings(settings: &crate::AgentSettings) -> Result<OpenCodeAgent, Error> {
-    Ok(OpenCodeAgent::new()
-        .with_command(settings.command.clone().unwrap_or_default())
-        .with_model(settings.model.clone())
-        .with_args(settings.args.clone())?
-        .with_env(settings.env.clone())
-        .with_grace(settings.grace))
+    let mut agent = OpenCodeAgent::new();
+    agent.opts.apply_settings(settings);
+    agent.with_args(settings.args.clone())
 }
 
 #[async_trait]
@@ -275,9 +232,7 @@ impl Agent for OpenCodeAgent {
     }
 
     async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        crate::detect::check_program(OPENCODE, &self.command[0], OPENCODE_INSTALL)
-            .map(|_| ())
-            .map_err(Into::into)
+        self.opts.preflight(OPENCODE, OPENCODE_INSTALL)
     }
 
     async fn run(
@@ -287,11 +242,12 @@ impl Agent for OpenCodeAgent {
         cancel: CancellationToken,
     ) -> Result<AgentOutcome, ralph_core::Error> {
         let argv = self.argv();
-        let mut spec = ProcessSpec::new(PathBuf::from(&argv[0]), &request.workspace);
-        spec.display_argv = mask_argv(&argv);
-        spec.args = argv[1..].to_vec();
-        spec.env = self.env_additions();
-        spec.grace = self.grace;
+        let mut spec = self.opts.spec(
+            &argv,
+            &request.workspace,
+            mask_argv(&argv),
+            self.env_additions(),
+        );
         let deadlines = Deadlines::from_request(&request);
         let model = self.effective_model(&request.workspace);
         spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));

@@ -26,16 +26,15 @@ mod stream;
 
 pub use stream::QwenStream;
 
+use crate::cli_options::{CliOptions, refused_flag};
 use crate::command::MAX_PROMPT_ARG;
 use crate::error::Error;
-use crate::process::{Deadlines, ProcessSpec, StdinSource, run_supervised};
+use crate::process::{Deadlines, StdinSource, run_supervised};
 use crate::secrets::{mask_argv, resolve_key};
 use async_trait::async_trait;
 use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// The agent name.
@@ -79,12 +78,8 @@ const REFUSED_ARGS: &[(&str, &str)] = &[
 /// ```
 #[derive(Debug, Clone)]
 pub struct QwenAgent {
-    /// Program and leading arguments (`["qwen"]`, or e.g. `["npx", "@qwen-code/qwen-code"]`).
-    command: Vec<String>,
-    model: Option<String>,
-    extra_args: Vec<String>,
-    env: BTreeMap<String, String>,
-    grace: Duration,
+    /// Program, model, extra arguments, environment and grace period.
+    opts: CliOptions,
 }
 
 impl Default for QwenAgent {
@@ -97,27 +92,15 @@ impl QwenAgent {
     /// `qwen` from `PATH`, default model, no extra arguments, 5 s grace period.
     pub fn new() -> Self {
         QwenAgent {
-            command: vec![QWEN.to_string()],
-            model: None,
-            extra_args: Vec::new(),
-            env: BTreeMap::new(),
-            grace: crate::process::DEFAULT_GRACE,
+            opts: CliOptions::new(QWEN),
         }
     }
 
-    /// Runs `command` (program and leading arguments) instead of `qwen`. An empty list keeps `qwen`.
-    pub fn with_command(mut self, command: Vec<String>) -> Self {
-        if !command.is_empty() {
-            self.command = command;
-        }
-        self
-    }
-
-    /// Passes `-m M` when `model` is set.
-    pub fn with_model(mut self, model: Option<String>) -> Self {
-        self.model = model;
-        self
-    }
+    crate::cli_options::cli_builder_methods!(
+        command: " Runs `command` (program and leading arguments) instead of \
+                  `qwen`. An empty list keeps `qwen`.",
+        model: " Passes `-m M` when `model` is set.",
+    );
 
     /// Appends `args` after the headless flags (the arguments after `--` on ralph's command line).
     ///
@@ -125,29 +108,9 @@ impl QwenAgent {
     /// [`Error::InvalidSettings`] for `-c`/`--continue`, `-p`/`--prompt`, `-i`/`--prompt-interactive` and
     /// `-o`/`--output-format`.
     pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        for arg in &args {
-            let flag = arg.split('=').next().unwrap_or(arg);
-            if let Some((_, why)) = REFUSED_ARGS.iter().find(|(f, _)| *f == flag) {
-                return Err(Error::InvalidSettings {
-                    agent: QWEN.into(),
-                    message: format!("`{arg}` is not allowed: {why}"),
-                });
-            }
-        }
-        self.extra_args = args;
+        self.opts
+            .set_args(QWEN, args, &|a, _| refused_flag(REFUSED_ARGS, a))?;
         Ok(self)
-    }
-
-    /// Adds (or overrides) environment variables of the agent process.
-    pub fn with_env(mut self, env: BTreeMap<String, String>) -> Self {
-        self.env = env;
-        self
-    }
-
-    /// Time between SIGTERM and SIGKILL when the run is stopped.
-    pub fn with_grace(mut self, grace: Duration) -> Self {
-        self.grace = grace;
-        self
     }
 
     /// The full argv (program first) of a run with `prompt`, with ralph's own environment.
@@ -182,33 +145,30 @@ impl QwenAgent {
     }
 
     fn options(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
-        let mut argv = self.command.clone();
-        argv.extend(HEADLESS_ARGS.iter().map(|s| s.to_string()));
-        if let Some(m) = &self.model {
-            argv.push("-m".into());
-            argv.push(m.clone());
-        }
+        let mut argv = self.opts.head(HEADLESS_ARGS, "-m");
         let chooses_auth = self
+            .opts
             .extra_args
             .iter()
             .any(|a| a == "--auth-type" || a.starts_with("--auth-type="));
         let has_key = self
+            .opts
             .extra_args
             .iter()
             .any(|a| a == "--openai-api-key" || a.starts_with("--openai-api-key="))
-            || self.env.contains_key("OPENAI_API_KEY")
+            || self.opts.env.contains_key("OPENAI_API_KEY")
             || resolve_key("OPENAI_API_KEY", lookup).is_some();
         if has_key && !chooses_auth {
             argv.push("--auth-type".into());
             argv.push("openai".into());
         }
-        argv.extend(self.extra_args.iter().cloned());
+        argv.extend(self.opts.extra_args.iter().cloned());
         argv
     }
 
     /// The variables added to the agent's environment (values unmasked: never log this).
     pub fn env_additions(&self) -> BTreeMap<String, String> {
-        qwen_env(&|k| std::env::var(k).ok(), &self.env)
+        qwen_env(&|k| std::env::var(k).ok(), &self.opts.env)
     }
 }
 
@@ -233,12 +193,9 @@ fn qwen_env(
 /// # Errors
 /// [`Error::InvalidSettings`] for refused arguments (see [`QwenAgent::with_args`]).
 pub(crate) fn from_settings(settings: &crate::AgentSettings) -> Result<QwenAgent, Error> {
-    Ok(QwenAgent::new()
-        .with_command(settings.command.clone().unwrap_or_default())
-        .with_model(settings.model.clone())
-        .with_args(settings.args.clone())?
-        .with_env(settings.env.clone())
-        .with_grace(settings.grace))
+    let mut agent = QwenAgent::new();
+    agent.opts.apply_settings(settings);
+    agent.with_args(settings.args.clone())
 }
 
 #[async_trait]
@@ -248,9 +205,7 @@ impl Agent for QwenAgent {
     }
 
     async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        crate::detect::check_program(QWEN, &self.command[0], QWEN_INSTALL)
-            .map(|_| ())
-            .map_err(Into::into)
+        self.opts.preflight(QWEN, QWEN_INSTALL)
     }
 
     async fn run(
@@ -261,15 +216,17 @@ impl Agent for QwenAgent {
     ) -> Result<AgentOutcome, ralph_core::Error> {
         let deadlines = Deadlines::from_request(&request);
         let argv = self.argv(&request.prompt);
-        let mut spec = ProcessSpec::new(PathBuf::from(&argv[0]), &request.workspace);
-        spec.args = argv[1..].to_vec();
-        spec.env = self.env_additions();
-        spec.grace = self.grace;
-        if request.prompt.len() > MAX_PROMPT_ARG {
-            spec.display_argv = mask_argv(&argv);
-            spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
+        let on_stdin = request.prompt.len() > MAX_PROMPT_ARG;
+        let display = if on_stdin {
+            mask_argv(&argv)
         } else {
-            spec.display_argv = self.display_argv();
+            self.display_argv()
+        };
+        let mut spec = self
+            .opts
+            .spec(&argv, &request.workspace, display, self.env_additions());
+        if on_stdin {
+            spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
         }
         let mut handler = QwenStream::new(request.workspace);
         Ok(run_supervised(
