@@ -48,6 +48,7 @@ pub mod openai_responses_server;
 pub mod procs;
 pub mod ralph_run;
 pub mod ralph_state;
+mod recording;
 pub mod run;
 pub mod script;
 pub mod scripted;

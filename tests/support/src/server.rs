@@ -17,7 +17,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -26,6 +26,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::Response;
 use serde_json::Value;
 
+use crate::recording;
 use crate::script::{ApiError, Reply, Script};
 use crate::sse;
 
@@ -222,44 +223,28 @@ impl ModelServer {
 
     /// Conversation requests of the `iteration`-th session (0-based), in arrival order.
     pub fn iteration_requests(&self, iteration: usize) -> Vec<RecordedRequest> {
-        self.requests()
-            .into_iter()
-            .filter(|r| matches!(r.kind, RequestKind::Conversation { iteration: i, .. } if i == iteration))
-            .collect()
+        recording::of_iteration(self.requests(), iteration)
     }
 
     /// Requests the script had no reply for (answered with 500 `api_error`).
     pub fn unscripted(&self) -> Vec<RecordedRequest> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.answer == Answer::Unscripted)
-            .collect()
+        recording::unscripted(self.requests())
     }
 
     /// One [`RecordedRequest::summary`] line per request.
     pub fn log(&self) -> String {
-        self.requests().iter().map(|r| r.summary() + "\n").collect()
+        recording::log(&self.requests())
     }
 
     /// Waits until `done(requests)` holds or `timeout` passes; returns whether it held.
     pub fn wait_for(&self, timeout: Duration, done: impl Fn(&[RecordedRequest]) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut rec = self.shared.lock();
-        loop {
-            if done(&rec.requests) {
-                return true;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return false;
-            }
-            rec = self
-                .shared
-                .changed
-                .wait_timeout(rec, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        recording::wait_until(
+            &self.shared.recorder,
+            &self.shared.changed,
+            |r| &r.requests,
+            timeout,
+            done,
+        )
     }
 }
 
