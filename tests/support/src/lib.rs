@@ -13,6 +13,8 @@
 //! - `ScriptedServer::openai_responses` (module `openai_responses_server`): the OpenAI Responses API, for
 //!   Codex and OpenCode; [`install_codex`], [`install_opencode`], `HermeticEnv::codex` and
 //!   `HermeticEnv::opencode` (module `codex_opencode`) go with it.
+//! - [`tools::require`]: external tools (promtool, chromium, podman, ...) required under CI, skipped
+//!   with a message elsewhere.
 //! - [`RalphRun`] (module `ralph_run`): runs `ralph run --agent ...` with limits and a timeout; module
 //!   `ralph_state` reads what it left ([`state`], [`iteration_records`], [`usage_of`]) and holds the shared
 //!   checks ([`assert_completed`], [`assert_no_survivors`]); module `task` scripts the three-iteration task
@@ -55,6 +57,7 @@ pub mod scripted;
 pub mod server;
 pub mod sse;
 pub mod task;
+pub mod tools;
 
 pub use agent_envs::{GEMINI_VERSION, QWEN_VERSION, install_gemini, install_qwen};
 pub use codex_opencode::{CODEX_VERSION, OPENCODE_VERSION, install_codex, install_opencode};
