@@ -215,7 +215,7 @@ fn dry_run_prints_each_argv_masked_without_a_cli_or_key() {
             "codex",
             vec!["-c", "model_providers.x.api_key=SECRET"],
             "codex exec --json --dangerously-bypass-approvals-and-sandbox --skip-git-repo-check -c \
-             model_providers.x.api_key=**** -",
+             'model_providers.x.api_key=****' -",
         ),
         (
             "opencode",

@@ -33,6 +33,9 @@ pub enum Command {
     Run(RunArgs),
     /// Show the workspace's run: status, iteration, tokens, cost (works during a run and after).
     Status(StatusArgs),
+    /// Exit 0 when a run in the workspace is alive and showing progress, 1 with the reason otherwise
+    /// (for container health checks).
+    Health(StatusLocation),
     /// Remove the records of earlier runs from the state directory (never the current run's).
     Clean(CleanArgs),
     /// Write a PROMPT.md template, a ralph.yml with every setting at its default, and the state directory
@@ -186,7 +189,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_preamble: bool,
 
-    /// Serve Prometheus metrics (not implemented yet: accepted and warned about); env RALPH_ENABLE_METRICS.
+    /// Serve Prometheus metrics on /metrics and a health check on /healthz; env RALPH_ENABLE_METRICS.
     #[arg(long)]
     pub metrics: bool,
 
@@ -240,6 +243,17 @@ pub struct CleanArgs {
     /// Show what would be removed, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Workspace [default: current directory]; env RALPH_WORKSPACE.
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// State directory [default: .agent]; env RALPH_STATE_DIR.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Where `ralph health` looks for the run.
+#[derive(Debug, Clone, Args)]
+pub struct StatusLocation {
     /// Workspace [default: current directory]; env RALPH_WORKSPACE.
     #[arg(short = 'C', long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,

@@ -2,12 +2,12 @@
 
 use crate::cli::{CleanArgs, StatusArgs};
 use crate::exit_codes;
-use ralph_core::lock::RunLock;
+use crate::health::{self, Liveness};
 use ralph_core::state::{FileStateStore, RunStatus, StateStore};
 use std::path::{Path, PathBuf};
 
 /// The state directory from `-C`/`--state-dir` or `RALPH_WORKSPACE`/`RALPH_STATE_DIR`.
-fn state_dir(workspace: &Option<PathBuf>, state_dir: &Option<PathBuf>) -> PathBuf {
+pub fn state_dir(workspace: &Option<PathBuf>, state_dir: &Option<PathBuf>) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let workspace = workspace
         .clone()
@@ -21,58 +21,82 @@ fn state_dir(workspace: &Option<PathBuf>, state_dir: &Option<PathBuf>) -> PathBu
     workspace.join(dir)
 }
 
-/// `ralph status`: prints the saved run state and whether a run is active. Exit 0, or 2 when there is no
-/// state (or it cannot be read).
+/// `ralph status`: prints the saved run state and whether a run is alive. The workspace lock is the truth
+/// for "alive" (see [`crate::health`]): a run that holds it but has not saved its state yet is
+/// "starting", and a run whose process died without releasing it is named with its pid. Exit 0, or 2
+/// when there is no run at all (or the state cannot be read).
 pub fn status(args: &StatusArgs) -> u8 {
     let dir = state_dir(&args.workspace, &args.state_dir);
-    let store = FileStateStore::existing(&dir);
-    let state = match store.load() {
-        Ok(Some(s)) => s,
-        Ok(None) if args.json => {
-            crate::say!(
-                "{}",
-                serde_json::json!({ "run_id": null, "active": false, "pid": null })
-            );
-            return exit_codes::COMPLETED;
-        }
-        Ok(None) => {
-            eprintln!(
-                "ralph: no run in {} (nothing has run in this workspace yet)",
-                dir.display()
-            );
-            return exit_codes::USAGE;
-        }
+    let live = health::liveness(&dir);
+    let (active, pid) = match &live {
+        Liveness::Alive { pid, .. } => (true, *pid),
+        _ => (false, None),
+    };
+    let state = match FileStateStore::existing(&dir).load() {
+        Ok(s) => s,
         Err(e) => {
             eprintln!("ralph: error: {e}");
             return exit_codes::USAGE;
         }
     };
-    let holder = RunLock::holder(&dir);
+    let Some(state) = state else {
+        if args.json {
+            crate::say!(
+                "{}",
+                serde_json::json!({
+                    "run_id": null,
+                    "active": active,
+                    "pid": pid,
+                    "health": health::check(&dir, health::unix_now()).is_ok(),
+                })
+            );
+            return exit_codes::COMPLETED;
+        }
+        if active {
+            crate::say!("status     starting (pid {})", health::pid_text(pid));
+            return exit_codes::COMPLETED;
+        }
+        eprintln!(
+            "ralph: no run in {} (nothing has run in this workspace yet)",
+            dir.display()
+        );
+        return exit_codes::USAGE;
+    };
     if args.json {
         let mut v = serde_json::to_value(&state).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
-            o.insert("active".into(), holder.is_some().into());
-            o.insert("pid".into(), holder.flatten().into());
+            o.insert("active".into(), active.into());
+            o.insert("pid".into(), pid.into());
+            o.insert(
+                "health".into(),
+                health::check(&dir, health::unix_now()).is_ok().into(),
+            );
+            o.insert("state_dir_bytes".into(), dir_size(&dir).into());
         }
         crate::say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return exit_codes::COMPLETED;
     }
-    let status = match (&state.status, holder) {
-        (_, Some(pid)) => format!(
-            "running (pid {})",
-            pid.map(|p| p.to_string())
-                .unwrap_or_else(|| "unknown".into())
-        ),
-        (RunStatus::Finished, None) => match &state.stop_reason {
+    let status = match (&state.status, &live) {
+        (_, Liveness::Alive { pid, .. }) => format!("running (pid {})", health::pid_text(*pid)),
+        (RunStatus::Finished, _) => match &state.stop_reason {
             Some(r) => format!("finished: {r}"),
             None => "finished".into(),
         },
-        (RunStatus::Running, None) => {
+        (RunStatus::Running, Liveness::Dead { pid }) => format!(
+            "stopped before finishing: process {pid} died (the next `ralph run` resumes it)"
+        ),
+        (RunStatus::Running, _) => {
             "stopped before finishing (the next `ralph run` resumes it)".into()
         }
     };
     crate::say!("run        {}", state.run_id);
     crate::say!("status     {status}");
+    if let Liveness::Alive { .. } = live {
+        let verdict = match health::check(&dir, health::unix_now()) {
+            Ok(line) | Err(line) => line,
+        };
+        crate::say!("health     {verdict}");
+    }
     crate::say!("agent      {}", state.agent);
     crate::say!("iteration  {}", state.iteration);
     crate::say!(
@@ -93,6 +117,7 @@ pub fn status(args: &StatusArgs) -> u8 {
     if let Some(o) = &state.last_outcome {
         crate::say!("last       {o}");
     }
+    crate::say!("state dir  {} ({} bytes)", dir.display(), dir_size(&dir));
     exit_codes::COMPLETED
 }
 

@@ -16,11 +16,14 @@ pub mod cli;
 pub mod doctor;
 pub mod exit_codes;
 pub mod git;
+pub mod health;
 pub mod init;
 pub mod inspect;
+pub mod metrics;
 pub mod orphans;
 pub mod output;
 pub mod pid1;
+pub mod plan;
 pub mod redact;
 pub mod run;
 pub mod settings;
@@ -57,6 +60,10 @@ pub fn main() -> ExitCode {
         Some(cli::Command::Run(args)) => args,
         Some(cli::Command::Status(args)) => return ExitCode::from(inspect::status(&args)),
         Some(cli::Command::Clean(args)) => return ExitCode::from(inspect::clean(&args)),
+        Some(cli::Command::Health(args)) => {
+            let dir = inspect::state_dir(&args.workspace, &args.state_dir);
+            return ExitCode::from(health::health(&dir));
+        }
         Some(cli::Command::Checkpoints {
             run,
             json,

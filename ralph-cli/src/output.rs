@@ -105,7 +105,9 @@ impl Terminal {
                 let when = if *is_final { "final checkpoint" } else { "checkpoint" };
                 self.line(&format!("  {when} {} after iteration {iteration}", &id[..id.len().min(12)]));
             }
-            LoopEvent::Warning { message } => self.line(&format!("ralph: warning: {message}")),
+            LoopEvent::Warning { message } | LoopEvent::CheckpointFailed { message, .. } => {
+                self.line(&format!("ralph: warning: {message}"))
+            }
             LoopEvent::RunFinished { reason, iterations, usage, cost_usd, cost_estimated, elapsed_secs } => {
                 self.line(&summary(reason, *iterations, usage, *cost_usd, *cost_estimated, *elapsed_secs));
             }

@@ -4,6 +4,8 @@
 use crate::cli::RunArgs;
 use crate::exit_codes;
 use crate::git;
+use crate::health::{Bounds, HeartbeatObserver};
+use crate::metrics::{self, LimitValues, Metrics};
 use crate::orphans;
 use crate::output::Terminal;
 use crate::redact::{RedactingStore, Redactor};
@@ -12,7 +14,7 @@ use ralph_agents::AgentSettings;
 use ralph_core::lock::RunLock;
 use ralph_core::prompt::{PromptSource, PromptTemplate};
 use ralph_core::state::FileStateStore;
-use ralph_core::{Agent, Engine, EngineConfig, Limits, StopHandle, StopReason};
+use ralph_core::{Engine, EngineConfig, Limits, StopHandle, StopReason};
 use std::sync::Arc;
 
 /// Runs `ralph run` with `args`; returns the exit code.
@@ -56,18 +58,16 @@ pub async fn run(args: RunArgs) -> u8 {
     let agent = ralph_agents::build_chain(&agent_settings);
 
     if settings.dry_run {
-        print_plan(
+        let redactor = Redactor::from_env(&|k| std::env::var(k).ok());
+        return crate::plan::print(
             &settings,
             &prompt,
             &agent_settings,
             agent.as_ref().map(|a| &**a),
             prompt_problem.as_deref(),
-        );
-        return if prompt_problem.is_some() || agent.is_err() {
-            exit_codes::USAGE
-        } else {
-            exit_codes::COMPLETED
-        };
+            &redactor,
+        )
+        .await;
     }
     if let Some(p) = prompt_problem {
         return usage_error(&p);
@@ -78,11 +78,6 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     if let Err(e) = agent.preflight().await {
         return usage_error(&e.to_string());
-    }
-    if settings.enable_metrics {
-        tracing::warn!(
-            "--metrics / RALPH_ENABLE_METRICS is accepted but the metrics server is not implemented yet"
-        );
     }
     let store = match FileStateStore::open(&settings.state_dir) {
         Ok(s) => s,
@@ -112,6 +107,22 @@ pub async fn run(args: RunArgs) -> u8 {
         );
     }
 
+    let heartbeat = HeartbeatObserver::new(
+        store.dir(),
+        Bounds {
+            iteration_timeout: settings.iteration_timeout,
+            idle_timeout: settings.idle_timeout,
+        },
+    );
+    let metrics = if settings.enable_metrics {
+        match start_metrics(&settings, store.dir(), heartbeat.shared()) {
+            Ok(m) => Some(m),
+            Err(e) => return usage_error(&e),
+        }
+    } else {
+        None
+    };
+
     let checkpointer = match git::checkpointer(&settings) {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
@@ -124,6 +135,7 @@ pub async fn run(args: RunArgs) -> u8 {
         .with_checkpointer(checkpointer)
         .with_state_store(Box::new(RedactingStore::new(store, redactor.clone())))
         .with_observer(Box::new(orphans::AgentPidFile::new(&store_dir)))
+        .with_observer(Box::new(heartbeat))
         .with_observer(Box::new(
             Terminal::new(
                 settings.log_format,
@@ -132,11 +144,55 @@ pub async fn run(args: RunArgs) -> u8 {
             )
             .with_redactor(redactor),
         ));
+    let engine = match metrics {
+        Some(m) => engine.with_observer(Box::new(m)),
+        None => engine,
+    };
     let stop = StopHandle::new();
     let signals = tokio::spawn(watch_signals(stop.clone()));
     let summary = engine.run(stop).await;
     signals.abort();
     exit_codes::for_stop(&summary.reason)
+}
+
+/// Binds the metrics endpoint (a failure is a usage error naming the setting) and starts serving it.
+fn start_metrics(
+    s: &RunSettings,
+    state_dir: &std::path::Path,
+    heartbeat: crate::health::SharedHeartbeat,
+) -> Result<Metrics, String> {
+    let source = |key| {
+        s.sources
+            .get(key)
+            .map(|src| src.to_string())
+            .unwrap_or_else(|| "default".into())
+    };
+    let addr = s
+        .metrics_addr
+        .parse()
+        .map_err(|_| format!("metrics address `{}` is not an IP address", s.metrics_addr))?;
+    let listener = metrics::server::bind(
+        addr,
+        s.metrics_port,
+        &source("metrics_addr"),
+        &source("metrics_port"),
+    )?;
+    let limits = LimitValues {
+        iterations: s.max_iterations,
+        runtime_secs: s.max_runtime.map(|d| d.as_secs_f64()),
+        tokens: s.max_tokens,
+        cost_usd: s.max_cost,
+        max_retries: s.max_retries,
+    };
+    let (observer, registry) = Metrics::new(state_dir, limits);
+    metrics::server::serve(listener, registry, heartbeat)
+        .map_err(|e| format!("cannot serve metrics: {e}"))?;
+    tracing::info!(
+        "serving metrics on http://{}:{}/metrics",
+        s.metrics_addr,
+        s.metrics_port
+    );
+    Ok(observer)
 }
 
 fn usage_error(message: &str) -> u8 {
@@ -299,114 +355,4 @@ fn init_logging(s: &RunSettings) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.without_time().try_init(),
     };
-}
-
-/// Prints what `ralph run` would do: agent and argv (secrets masked), prompt, limits, paths.
-fn print_plan(
-    s: &RunSettings,
-    prompt: &PromptSource,
-    agent_settings: &[AgentSettings],
-    agent: Result<&dyn Agent, &ralph_agents::Error>,
-    prompt_problem: Option<&str>,
-) {
-    let mut out = String::new();
-    let line = |out: &mut String, k: &str, v: String| out.push_str(&format!("  {k:<20} {v}\n"));
-    out.push_str("ralph dry run: nothing will be executed\n");
-    match agent {
-        Ok(_) => {
-            for (i, a) in agent_settings.iter().enumerate() {
-                let (k1, k2) = if i == 0 {
-                    ("agent", "argv")
-                } else {
-                    ("fallback agent", "fallback argv")
-                };
-                line(&mut out, k1, ralph_agents::describe(a));
-                line(&mut out, k2, ralph_agents::dry_run_argv(a).join(" "));
-            }
-        }
-        Err(e) => line(&mut out, "agent", format!("{} (problem: {e})", s.agent)),
-    }
-    let prompt_desc = match (prompt, prompt_problem) {
-        (_, Some(p)) => format!("{} (problem: {p})", prompt.describe()),
-        (PromptSource::Text(t), None) => format!("inline text, {} bytes", t.len()),
-        (PromptSource::File(f), None) => format!(
-            "{} ({} bytes)",
-            f.display(),
-            std::fs::metadata(f).map(|m| m.len()).unwrap_or(0)
-        ),
-    };
-    line(&mut out, "prompt", prompt_desc);
-    line(&mut out, "workspace", s.workspace.display().to_string());
-    line(&mut out, "state dir", s.state_dir.display().to_string());
-    line(
-        &mut out,
-        "config file",
-        s.config_file
-            .as_ref()
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|| "none".into()),
-    );
-    let lim = |o: Option<String>| o.unwrap_or_else(|| "no limit".into());
-    line(
-        &mut out,
-        "max iterations",
-        lim(s.max_iterations.map(|n| n.to_string())),
-    );
-    line(
-        &mut out,
-        "max runtime",
-        lim(s.max_runtime.map(|d| format!("{} s", d.as_secs()))),
-    );
-    line(
-        &mut out,
-        "max tokens",
-        lim(s.max_tokens.map(|n| n.to_string())),
-    );
-    line(
-        &mut out,
-        "max cost",
-        lim(s.max_cost.map(|c| format!("${c:.2}"))),
-    );
-    line(&mut out, "max retries", s.max_retries.to_string());
-    line(
-        &mut out,
-        "retry delay",
-        format!("{} s", s.retry_delay.as_secs_f64()),
-    );
-    line(
-        &mut out,
-        "iteration timeout",
-        lim(s
-            .iteration_timeout
-            .map(|d| format!("{} s", d.as_secs_f64()))),
-    );
-    line(
-        &mut out,
-        "idle timeout",
-        lim(s.idle_timeout.map(|d| format!("{} s", d.as_secs_f64()))),
-    );
-    line(
-        &mut out,
-        "completion promise",
-        if s.completion_promise.is_empty() {
-            "disabled".into()
-        } else {
-            s.completion_promise.clone()
-        },
-    );
-    line(
-        &mut out,
-        "checkpoints",
-        if s.no_git || s.checkpoint_interval == 0 {
-            "off".into()
-        } else {
-            format!("every {} iterations", s.checkpoint_interval)
-        },
-    );
-    line(
-        &mut out,
-        "api keys",
-        ralph_agents::describe_keys(&|k| std::env::var(k).ok()),
-    );
-    crate::say!("{}", out.trim_end());
 }

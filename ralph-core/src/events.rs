@@ -97,6 +97,15 @@ pub enum LoopEvent {
         /// True for the end-of-run checkpoint.
         is_final: bool,
     },
+    /// A checkpoint could not be made (the run goes on; the next checkpoint tries again).
+    CheckpointFailed {
+        /// Iteration after which it was due.
+        iteration: u64,
+        /// True for the end-of-run checkpoint.
+        is_final: bool,
+        /// Why.
+        message: String,
+    },
     /// Something went wrong that does not stop the run.
     Warning {
         /// What.

@@ -41,12 +41,12 @@ impl RunLock {
                 source: Some(Box::new(e)),
             })?;
         let previous = read_pid(&mut file);
-        match file.try_lock() {
+        match try_lock_briefly(&file) {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(Error::Locked {
                     path,
-                    pid: previous,
+                    pid: read_pid(&mut file).or(previous),
                 });
             }
             Err(std::fs::TryLockError::Error(e)) => {
@@ -106,19 +106,30 @@ impl RunLock {
         }
     }
 
-    /// True when a live process holds the lock in `state_dir` (for `ralph status`); the holder's pid if
-    /// it wrote one.
+    /// `Some` when a live process holds the lock in `state_dir` (for `ralph status` and `ralph health`),
+    /// with the holder's pid if it wrote one; `None` when nobody does.
+    ///
+    /// The probe opens the file read-only and takes a *shared* lock for an instant, so it works on a
+    /// read-only state directory; a run starting at that very instant retries for
+    /// [`ACQUIRE_RETRY`] instead of reporting the probe as another run.
     pub fn holder(state_dir: &Path) -> Option<Option<u32>> {
         let path = state_dir.join("lock");
-        let mut file = OpenOptions::new().read(true).write(true).open(path).ok()?;
+        let mut file = OpenOptions::new().read(true).open(path).ok()?;
         let pid = read_pid(&mut file);
-        match file.try_lock() {
+        match file.try_lock_shared() {
             Ok(()) => {
                 let _ = file.unlock();
                 None
             }
             Err(_) => Some(pid),
         }
+    }
+
+    /// The pid written in the lock file of `state_dir`, whoever holds it (a holder that died without
+    /// releasing the run leaves its pid behind; a clean exit clears it).
+    pub fn recorded_pid(state_dir: &Path) -> Option<u32> {
+        let mut file = File::open(state_dir.join("lock")).ok()?;
+        read_pid(&mut file)
     }
 
     /// The lock file's path.
@@ -138,7 +149,24 @@ impl Drop for RunLock {
     }
 }
 
+/// How long [`RunLock::acquire`] retries a lock held by someone else: long enough to outlast a
+/// [`RunLock::holder`] probe, short enough to fail fast when another run holds it.
+pub const ACQUIRE_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
+fn try_lock_briefly(file: &File) -> Result<(), std::fs::TryLockError> {
+    let started = std::time::Instant::now();
+    loop {
+        match file.try_lock() {
+            Err(std::fs::TryLockError::WouldBlock) if started.elapsed() < ACQUIRE_RETRY => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 fn read_pid(file: &mut File) -> Option<u32> {
+    file.seek(SeekFrom::Start(0)).ok()?;
     let mut s = String::new();
     file.read_to_string(&mut s).ok()?;
     s.trim().parse().ok()

@@ -580,7 +580,9 @@ impl Engine {
                 id
             }
             Err(e) => {
-                self.emit(LoopEvent::Warning {
+                self.emit(LoopEvent::CheckpointFailed {
+                    iteration,
+                    is_final,
                     message: e.to_string(),
                 });
                 None
