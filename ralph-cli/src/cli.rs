@@ -33,6 +33,9 @@ pub enum Command {
     Run(RunArgs),
     /// Show the workspace's run: status, iteration, tokens, cost (works during a run and after).
     Status(StatusArgs),
+    /// Write a run report: one self-contained HTML page with totals, limits, charts, iterations and
+    /// checkpoints (or the same data as JSON).
+    Report(ReportArgs),
     /// Remove the records of earlier runs from the state directory (never the current run's).
     Clean(CleanArgs),
     /// Write a PROMPT.md template, a ralph.yml with every setting at its default, and the state directory
@@ -240,6 +243,36 @@ pub struct CleanArgs {
     /// Show what would be removed, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Workspace [default: current directory]; env RALPH_WORKSPACE.
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// State directory [default: .agent]; env RALPH_STATE_DIR.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Format of `ralph report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One self-contained HTML page (inline CSS and SVG charts; loads nothing from the network).
+    #[default]
+    Html,
+    /// The same data as JSON (format `ralph-report/1`).
+    Json,
+}
+
+/// Options of `ralph report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Run id (a directory under <state dir>/runs) [default: the current run in state.json].
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    /// Output file; `-` for stdout [default: ralph-report-<run>.html for html, stdout for json].
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// html or json.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
     /// Workspace [default: current directory]; env RALPH_WORKSPACE.
     #[arg(short = 'C', long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,

@@ -7,7 +7,7 @@ use ralph_core::state::{FileStateStore, RunStatus, StateStore};
 use std::path::{Path, PathBuf};
 
 /// The state directory from `-C`/`--state-dir` or `RALPH_WORKSPACE`/`RALPH_STATE_DIR`.
-fn state_dir(workspace: &Option<PathBuf>, state_dir: &Option<PathBuf>) -> PathBuf {
+pub(crate) fn state_dir(workspace: &Option<PathBuf>, state_dir: &Option<PathBuf>) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     let workspace = workspace
         .clone()

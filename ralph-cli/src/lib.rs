@@ -22,6 +22,7 @@ pub mod orphans;
 pub mod output;
 pub mod pid1;
 pub mod redact;
+pub mod report;
 pub mod run;
 pub mod settings;
 
@@ -56,6 +57,7 @@ pub fn main() -> ExitCode {
     let args = match cli.command {
         Some(cli::Command::Run(args)) => args,
         Some(cli::Command::Status(args)) => return ExitCode::from(inspect::status(&args)),
+        Some(cli::Command::Report(args)) => return ExitCode::from(report::report(&args)),
         Some(cli::Command::Clean(args)) => return ExitCode::from(inspect::clean(&args)),
         Some(cli::Command::Checkpoints {
             run,
