@@ -10,6 +10,8 @@ use maud::{Markup, html};
 const W: f64 = 960.0;
 /// Height of the SVG coordinate space.
 const H: f64 = 250.0;
+/// Height of a chart with nothing to show (all values zero): the axis and a note.
+const H_EMPTY: f64 = 96.0;
 const MARGIN_LEFT: f64 = 70.0;
 const MARGIN_RIGHT: f64 = 16.0;
 const MARGIN_TOP: f64 = 14.0;
@@ -48,23 +50,31 @@ struct Frame {
     n: usize,
     top: f64,
     ticks: Vec<f64>,
+    /// Height of the SVG.
+    h: f64,
+    /// True when every value is zero (or there are none).
+    nothing: bool,
 }
 
 impl Frame {
     fn new(points: &[Point]) -> Self {
         let max = points.iter().map(|p| p.value).fold(0.0_f64, f64::max);
+        let nothing = max <= 0.0 || !max.is_finite();
         let (top, ticks) = nice_ticks(max);
         Frame {
             n: points.len(),
             top,
-            ticks,
+            // An empty chart is short and has only the zero tick.
+            ticks: if nothing { vec![0.0] } else { ticks },
+            h: if nothing { H_EMPTY } else { H },
+            nothing,
         }
     }
     fn plot_w(&self) -> f64 {
         W - MARGIN_LEFT - MARGIN_RIGHT
     }
     fn plot_h(&self) -> f64 {
-        H - MARGIN_TOP - MARGIN_BOTTOM
+        self.h - MARGIN_TOP - MARGIN_BOTTOM
     }
     fn slot(&self) -> f64 {
         self.plot_w() / self.n.max(1) as f64
@@ -83,7 +93,7 @@ pub fn bars(chart: &Chart<'_>, points: &[Point]) -> Markup {
     let bar_w = (f.slot() * 0.72).clamp(1.0, 48.0);
     let base = f.y(0.0);
     html! {
-        svg id=(chart.id) class="chart" viewBox=(format!("0 0 {W} {H}")) role="img" aria-label=(chart.label) {
+        svg id=(chart.id) class="chart" viewBox=(format!("0 0 {W} {}", f.h)) role="img" aria-label=(chart.label) {
             (axes(chart, &f, points))
             @for (i, p) in points.iter().enumerate() {
                 @let y = f.y(p.value);
@@ -123,7 +133,7 @@ pub fn line(chart: &Chart<'_>, points: &[Point]) -> Markup {
     };
     let dot = if points.len() > 60 { 1.5 } else { 3.5 };
     html! {
-        svg id=(chart.id) class="chart" viewBox=(format!("0 0 {W} {H}")) role="img" aria-label=(chart.label) {
+        svg id=(chart.id) class="chart" viewBox=(format!("0 0 {W} {}", f.h)) role="img" aria-label=(chart.label) {
             (axes(chart, &f, points))
             @if !points.is_empty() {
                 polygon class="area" points=(area) {}
@@ -141,7 +151,6 @@ pub fn line(chart: &Chart<'_>, points: &[Point]) -> Markup {
 fn axes(chart: &Chart<'_>, f: &Frame, points: &[Point]) -> Markup {
     let every = points.len().div_ceil(MAX_X_LABELS).max(1);
     let bottom = f.y(0.0);
-    let nothing = points.iter().all(|p| p.value <= 0.0);
     html! {
         g class="grid" {
             @for t in &f.ticks {
@@ -161,12 +170,13 @@ fn axes(chart: &Chart<'_>, f: &Frame, points: &[Point]) -> Markup {
                 }
             }
         }
-        text class="axis-title" x=(MARGIN_LEFT + f.plot_w() / 2.0) y=(H - 6.0) text-anchor="middle" { "iteration" }
-        text class="axis-title" transform=(format!("translate(14 {}) rotate(-90)", r1(MARGIN_TOP + f.plot_h() / 2.0)))
-            text-anchor="middle" { (chart.y_title) }
-        @if nothing {
-            text class="empty" x=(MARGIN_LEFT + f.plot_w() / 2.0) y=(r1(MARGIN_TOP + f.plot_h() / 2.0))
+        text class="axis-title" x=(MARGIN_LEFT + f.plot_w() / 2.0) y=(f.h - 6.0) text-anchor="middle" { "iteration" }
+        @if f.nothing {
+            text class="empty" x=(MARGIN_LEFT + f.plot_w() / 2.0) y=(r1(MARGIN_TOP + f.plot_h() / 2.0 - 6.0))
                 text-anchor="middle" { (chart.empty_note) }
+        } @else {
+            text class="axis-title" transform=(format!("translate(14 {}) rotate(-90)", r1(MARGIN_TOP + f.plot_h() / 2.0)))
+                text-anchor="middle" { (chart.y_title) }
         }
     }
 }
@@ -233,12 +243,34 @@ mod tests {
     fn the_tallest_bar_reaches_at_most_the_top_of_the_plot() {
         let svg = bars(&CHART, &pts(&[7.0, 3.0])).into_string();
         let rect = svg.split("<rect class=\"bar success\"").nth(1).unwrap();
-        let y: f64 = rect.split(" y=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
-        let h: f64 = rect.split(" height=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap();
+        let y: f64 = rect
+            .split(" y=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let h: f64 = rect
+            .split(" height=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(y >= MARGIN_TOP - 0.05, "{y}");
-        assert!((y + h - (H - MARGIN_BOTTOM)).abs() < 0.2, "the bar stands on the axis");
+        assert!(
+            (y + h - (H - MARGIN_BOTTOM)).abs() < 0.2,
+            "the bar stands on the axis"
+        );
         // 7 on an axis to 8: seven eighths of the plot height.
-        assert!((h - (H - MARGIN_TOP - MARGIN_BOTTOM) * 7.0 / 8.0).abs() < 0.2, "{h}");
+        assert!(
+            (h - (H - MARGIN_TOP - MARGIN_BOTTOM) * 7.0 / 8.0).abs() < 0.2,
+            "{h}"
+        );
     }
 
     #[test]
@@ -266,8 +298,17 @@ mod tests {
     #[test]
     fn many_iterations_get_at_most_twenty_x_labels() {
         let svg = bars(&CHART, &pts(&vec![1.0; 250])).into_string();
-        let labels = svg.split("<g class=\"ticks x\">").nth(1).unwrap().split("</g>").next().unwrap();
-        assert!(labels.matches("<text").count() <= MAX_X_LABELS + 1, "{labels}");
+        let labels = svg
+            .split("<g class=\"ticks x\">")
+            .nth(1)
+            .unwrap()
+            .split("</g>")
+            .next()
+            .unwrap();
+        assert!(
+            labels.matches("<text").count() <= MAX_X_LABELS + 1,
+            "{labels}"
+        );
         assert_eq!(svg.matches("<rect class=\"bar ").count(), 250);
     }
 }

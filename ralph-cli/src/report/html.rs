@@ -76,10 +76,13 @@ fn stop_class(r: &Report) -> &'static str {
 
 fn cards(r: &Report) -> Markup {
     let t = &r.totals;
-    let outcomes = t
-        .outcomes
+    let outcomes = OUTCOMES
         .iter()
-        .map(|(k, v)| format!("{v} {}", k.replace('_', " ")))
+        .filter_map(|k| {
+            t.outcomes
+                .get(*k)
+                .map(|v| format!("{v} {}", k.replace('_', " ")))
+        })
         .collect::<Vec<_>>()
         .join(", ");
     html! {
@@ -215,10 +218,16 @@ fn charts(r: &Report) -> Markup {
             class: "",
         })
         .collect();
-    let used: Vec<&str> = ["success", "failed", "timed_out", "rate_limited", "cancelled"]
-        .into_iter()
-        .filter(|o| it.iter().any(|i| i.outcome == *o))
-        .collect();
+    let used: Vec<&str> = [
+        "success",
+        "failed",
+        "timed_out",
+        "rate_limited",
+        "cancelled",
+    ]
+    .into_iter()
+    .filter(|o| it.iter().any(|i| i.outcome == *o))
+    .collect();
     html! {
         section id="charts" {
             h2 { "Per iteration" }
@@ -250,6 +259,15 @@ fn charts(r: &Report) -> Markup {
         }
     }
 }
+
+/// The outcome labels, in the order the report lists them.
+const OUTCOMES: [&str; 5] = [
+    "success",
+    "failed",
+    "timed_out",
+    "rate_limited",
+    "cancelled",
+];
 
 fn outcome_class(outcome: &str) -> &'static str {
     match outcome {
@@ -297,9 +315,10 @@ fn iterations(r: &Report) -> Markup {
                                     td class="num" { (usd(i.cost_usd)) @if i.cost_estimated { "*" } }
                                     td { @if let Some(c) = &i.checkpoint { code title=(c) { (short(c)) } } @else { span class="muted" { "—" } } }
                                     td class="msg" {
-                                        @if let Some(m) = &i.message { (cut(m, MESSAGE_CHARS)) }
-                                        @if i.outcome_detail != i.outcome.replace('_', " ") && i.outcome != "success" {
-                                            div class="muted small" { (i.outcome_detail) @if let Some(c) = i.exit_code { ", exit " (c) } }
+                                        @if let Some(m) = &i.message {
+                                            (cut(m, MESSAGE_CHARS))
+                                        } @else if i.outcome != "success" {
+                                            span class="muted" { (i.outcome_detail) @if let Some(c) = i.exit_code { ", exit " (c) } }
                                         }
                                     }
                                 }
@@ -374,7 +393,11 @@ pub fn secs(s: f64) -> String {
     } else if s < 3600.0 {
         format!("{}m {:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
     } else {
-        format!("{}h {:02}m", (s / 3600.0) as u64, (s % 3600.0 / 60.0) as u64)
+        format!(
+            "{}h {:02}m",
+            (s / 3600.0) as u64,
+            (s % 3600.0 / 60.0) as u64
+        )
     }
 }
 
@@ -415,6 +438,8 @@ pub fn usd(v: f64) -> String {
 fn axis_usd(v: f64) -> String {
     if v == 0.0 {
         "$0".into()
+    } else if v < 1.0 && (v * 100.0 - (v * 100.0).round()).abs() < 1e-9 {
+        format!("${v:.2}")
     } else {
         format!("${}", trim(v))
     }
@@ -556,6 +581,9 @@ mod tests {
         assert_eq!(secs(7380.0), "2h 03m");
         assert_eq!(axis_secs(0.5), "0.50 s");
         assert_eq!(axis_secs(300.0), "5 min");
+        assert_eq!(axis_usd(0.5), "$0.50");
+        assert_eq!(axis_usd(0.005), "$0.005");
+        assert_eq!(axis_usd(2.0), "$2");
         assert_eq!(time(Some(1_795_996_800)), "2026-11-30 00:00:00 UTC");
         assert_eq!(cut("abcdef", 3), "abc…");
     }
