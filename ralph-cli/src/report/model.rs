@@ -360,3 +360,143 @@ fn redact(report: Report, redactor: &Redactor) -> Report {
         ..report
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ralph_core::state::STATE_VERSION;
+
+    const KEY: &str = "plain-looking-secret-value-42";
+
+    fn record(n: u64, outcome: OutcomeStatus, cost: f64, message: Option<&str>) -> IterationRecord {
+        IterationRecord {
+            iteration: n,
+            agent: "claude".into(),
+            started_at_unix: 1_000 + n * 10,
+            duration_secs: 2.0,
+            outcome,
+            message: message.map(str::to_string),
+            usage: Usage {
+                input_tokens: 100,
+                output_tokens: 10,
+                cache_creation_input_tokens: 5,
+                cache_read_input_tokens: 1_000,
+                reasoning_output_tokens: 0,
+            },
+            cost_usd: cost,
+            cost_estimated: n == 2,
+            exit_code: Some(0),
+            completed: false,
+            checkpoint: (n == 2).then(|| "abc123".to_string()),
+        }
+    }
+
+    fn records() -> Vec<IterationRecord> {
+        vec![
+            record(1, OutcomeStatus::Success, 0.5, None),
+            record(
+                2,
+                OutcomeStatus::Failed {
+                    kind: ralph_core::FailureKind::Auth,
+                    api_status: Some(401),
+                },
+                0.25,
+                Some(&format!("rejected key {KEY}")),
+            ),
+        ]
+    }
+
+    fn state() -> RunState {
+        RunState {
+            version: STATE_VERSION,
+            run_id: "20261130-000000-abcd".into(),
+            prompt_sha256: "00".into(),
+            iteration: 2,
+            usage: Usage {
+                input_tokens: 200,
+                ..Default::default()
+            },
+            tokens_total: 200,
+            cost_usd: 0.75,
+            cost_estimated: true,
+            runtime_secs: 9.5,
+            consecutive_failures: 1,
+            status: RunStatus::Finished,
+            stop_reason: Some(StopReason::TooManyFailures {
+                failures: 1,
+                last_failure: format!("auth with {KEY}"),
+            }),
+            last_outcome: Some("failed".into()),
+            agent: "claude".into(),
+            started_at_unix: 1_000,
+            updated_at_unix: 1_100,
+            in_progress: None,
+            limits: None,
+        }
+    }
+
+    fn redactor() -> Redactor {
+        Redactor::from_env(&|k| (k == "OPENAI_API_KEY").then(|| KEY.to_string()))
+    }
+
+    fn sources<'a>(state: Option<&'a RunState>, records: &'a [IterationRecord]) -> Sources<'a> {
+        Sources {
+            state,
+            run_id: "20261130-000000-abcd",
+            records,
+            git_checkpoints: Vec::new(),
+            active: false,
+            now_unix: 2_000,
+        }
+    }
+
+    #[test]
+    fn the_current_run_takes_its_totals_from_the_state_and_every_string_is_redacted() {
+        let (s, recs) = (state(), records());
+        let r = build(sources(Some(&s), &recs), &redactor());
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(!json.contains(KEY), "{json}");
+        assert_eq!(
+            r.iterations[1].message.as_deref(),
+            Some("rejected key ****")
+        );
+        assert!(r.run.stop_reason_text.contains("auth with ****"));
+        assert!(
+            matches!(&r.run.stop_reason, Some(StopReason::TooManyFailures { last_failure, .. }) if last_failure == "auth with ****")
+        );
+        assert_eq!(r.run.status, "finished");
+        assert_eq!(r.totals.iterations, 2);
+        assert_eq!(r.totals.cost_usd, 0.75);
+        assert_eq!(r.totals.runtime_secs, 9.5);
+        assert_eq!(r.totals.outcomes.get("failed"), Some(&1));
+        assert_eq!(r.iterations[1].cumulative_cost_usd, 0.75);
+        assert_eq!(r.iterations[1].outcome_detail, "failed (auth, HTTP 401)");
+        assert_eq!(r.iterations[0].tokens.billable, 115);
+        assert_eq!(r.limits, None, "older state without limits");
+        // The checkpoint named only by a record is listed.
+        assert_eq!(r.checkpoints.len(), 1);
+        assert_eq!(r.checkpoints[0].iteration, 2);
+        assert_eq!(r.checkpoints[0].time_unix, None);
+    }
+
+    #[test]
+    fn an_earlier_run_is_summed_from_its_records_and_a_held_lock_means_running() {
+        let recs = records();
+        let r = build(sources(None, &recs), &redactor());
+        assert_eq!(r.run.status, "unknown");
+        assert!(!r.run.current);
+        assert_eq!(r.run.agent, "claude");
+        assert_eq!(r.totals.iterations, 2);
+        assert_eq!(r.totals.tokens.cache_read, 2_000);
+        assert_eq!(r.totals.runtime_secs, 4.0);
+        assert!(r.totals.cost_estimated);
+        assert_eq!(r.run.started_at_unix, Some(1_010));
+
+        let s = state();
+        let mut src = sources(Some(&s), &recs);
+        src.active = true;
+        let r = build(src, &redactor());
+        assert_eq!(r.run.status, "running");
+        assert_eq!(r.run.stop_reason, None);
+    }
+}
