@@ -33,8 +33,7 @@ pub enum Command {
     Run(RunArgs),
     /// Show the workspace's run: status, iteration, tokens, cost (works during a run and after).
     Status(StatusArgs),
-    /// Write a run report: one self-contained HTML page with totals, limits, charts, iterations and
-    /// checkpoints (or the same data as JSON).
+    /// Write a run report: a self-contained HTML page with charts, or JSON.
     Report(ReportArgs),
     /// Remove the records of earlier runs from the state directory (never the current run's).
     Clean(CleanArgs),
