@@ -30,6 +30,9 @@ pub struct Point {
     pub tip: String,
     /// Extra CSS class of the mark (e.g. the outcome, to colour the bar).
     pub class: &'static str,
+    /// Parts of a bar stacked bottom-up, each `(value, CSS class)`, summing to `value`; empty for a
+    /// plain bar. Drawn as `rect`s of class `seg` over the bar (which keeps its tooltip).
+    pub parts: Vec<(f64, &'static str)>,
 }
 
 /// What a chart shows and how its numbers read.
@@ -99,13 +102,39 @@ pub fn bars(chart: &Chart<'_>, points: &[Point]) -> Markup {
                 @let y = f.y(p.value);
                 // A value too small to see still gets a hairline, so a bar is never invisible.
                 @let h = if p.value > 0.0 { (base - y).max(1.5) } else { 0.0 };
+                @let x = r1(f.x_center(i) - bar_w / 2.0);
                 rect class=(format!("bar {}", p.class)) data-iteration=(p.iteration)
-                    x=(r1(f.x_center(i) - bar_w / 2.0)) y=(r1(base - h)) width=(r1(bar_w)) height=(r1(h)) rx="2" {
+                    x=(x) y=(r1(base - h)) width=(r1(bar_w)) height=(r1(h)) rx="2" {
                     title { (p.tip) }
+                }
+                @if p.value > 0.0 {
+                    @for (y0, y1, class) in stack(&f, base, h, p) {
+                        rect class=(format!("seg {class}")) x=(x) y=(r1(y1)) width=(r1(bar_w)) height=(r1(y0 - y1)) {}
+                    }
                 }
             }
         }
     }
+}
+
+/// The segments of a stacked bar of height `h` standing on `base`: `(bottom y, top y, class)`, scaled so
+/// they fill the bar exactly.
+fn stack(f: &Frame, base: f64, h: f64, p: &Point) -> Vec<(f64, f64, &'static str)> {
+    let total: f64 = p.parts.iter().map(|(v, _)| v.max(0.0)).sum();
+    if total <= 0.0 || f.top <= 0.0 {
+        return Vec::new();
+    }
+    let mut y = base;
+    p.parts
+        .iter()
+        .filter(|(v, _)| *v > 0.0)
+        .map(|(v, class)| {
+            let part = h * v / total;
+            let seg = (y, y - part, *class);
+            y -= part;
+            seg
+        })
+        .collect()
 }
 
 /// A line through the points, with a dot on each.
@@ -218,6 +247,7 @@ mod tests {
                 value: *v,
                 tip: format!("<b>{v}</b>"),
                 class: "success",
+                parts: Vec::new(),
             })
             .collect()
     }
@@ -271,6 +301,34 @@ mod tests {
             (h - (H - MARGIN_TOP - MARGIN_BOTTOM) * 7.0 / 8.0).abs() < 0.2,
             "{h}"
         );
+    }
+
+    #[test]
+    fn a_stacked_bar_is_split_in_proportion_and_keeps_one_bar_rect() {
+        let mut p = pts(&[8.0]);
+        p[0].parts = vec![(2.0, "in"), (0.0, "none"), (6.0, "out")];
+        let svg = bars(&CHART, &p).into_string();
+        assert_eq!(svg.matches("<rect class=\"bar ").count(), 1);
+        assert_eq!(
+            svg.matches("<rect class=\"seg ").count(),
+            2,
+            "zero parts are not drawn"
+        );
+        let height = |class: &str| -> f64 {
+            let r = svg
+                .split(&format!("<rect class=\"seg {class}\""))
+                .nth(1)
+                .unwrap();
+            r.split(" height=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        assert!((height("out") / height("in") - 3.0).abs() < 0.05);
     }
 
     #[test]

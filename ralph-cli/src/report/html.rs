@@ -95,7 +95,10 @@ fn cards(r: &Report) -> Markup {
             div class="card" {
                 div class="k" { "Tokens" }
                 div class="v" { (tokens(t.tokens.billable as f64)) }
-                div class="s" { (token_kinds(&t.tokens)) }
+                div class="s" {
+                    "input " (tokens(t.tokens.input as f64)) " · output " (tokens(t.tokens.output as f64)) br;
+                    "cache write " (tokens(t.tokens.cache_creation as f64)) " · cache read " (tokens(t.tokens.cache_read as f64))
+                }
             }
             div class="card" {
                 div class="k" { "Cost" }
@@ -188,6 +191,7 @@ fn charts(r: &Report) -> Markup {
                 i.outcome_detail
             ),
             class: outcome_class(&i.outcome),
+            parts: Vec::new(),
         })
         .collect();
     let toks: Vec<Point> = it
@@ -202,6 +206,11 @@ fn charts(r: &Report) -> Markup {
                 token_kinds(&i.tokens)
             ),
             class: "tokens",
+            parts: vec![
+                (i.tokens.input as f64, "t-input"),
+                (i.tokens.cache_creation as f64, "t-cache"),
+                (i.tokens.output as f64, "t-output"),
+            ],
         })
         .collect();
     let cost: Vec<Point> = it
@@ -216,6 +225,7 @@ fn charts(r: &Report) -> Markup {
                 usd(i.cost_usd)
             ),
             class: "",
+            parts: Vec::new(),
         })
         .collect();
     let used: Vec<&str> = [
@@ -244,7 +254,15 @@ fn charts(r: &Report) -> Markup {
                     y_title: "seconds", fmt: axis_secs, empty_note: "No iterations recorded" }, &durations))
             }
             div class="chart-box" {
-                div class="chart-head" { h3 { "Tokens" } span class="muted" { "input + cache write + output" } }
+                div class="chart-head" {
+                    h3 { "Tokens" }
+                    div class="legend" {
+                        span { i class="sw t-input" {} "input" }
+                        span { i class="sw t-cache" {} "cache write" }
+                        span { i class="sw t-output" {} "output" }
+                        span { "(cache reads not counted)" }
+                    }
+                }
                 (chart::bars(&Chart { id: "chart-tokens", label: "Tokens of each iteration",
                     y_title: "tokens", fmt: tokens, empty_note: "No token usage reported by the agent" }, &toks))
             }
