@@ -36,6 +36,8 @@ pub enum Command {
     /// Exit 0 when a run in the workspace is alive and showing progress, 1 with the reason otherwise
     /// (for container health checks).
     Health(StatusLocation),
+    /// Write a run report: a self-contained HTML page with charts, or JSON.
+    Report(ReportArgs),
     /// Remove the records of earlier runs from the state directory (never the current run's).
     Clean(CleanArgs),
     /// Write a PROMPT.md template, a ralph.yml with every setting at its default, and the state directory
@@ -254,6 +256,36 @@ pub struct CleanArgs {
 /// Where `ralph health` looks for the run.
 #[derive(Debug, Clone, Args)]
 pub struct StatusLocation {
+    /// Workspace [default: current directory]; env RALPH_WORKSPACE.
+    #[arg(short = 'C', long, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+    /// State directory [default: .agent]; env RALPH_STATE_DIR.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Format of `ralph report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// One self-contained HTML page (inline CSS and SVG charts; loads nothing from the network).
+    #[default]
+    Html,
+    /// The same data as JSON (format `ralph-report/1`).
+    Json,
+}
+
+/// Options of `ralph report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// Run id (a directory under <state dir>/runs) [default: the current run in state.json].
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    /// Output file; `-` for stdout [default: ralph-report-<run>.html for html, stdout for json].
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// html or json.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    pub format: ReportFormat,
     /// Workspace [default: current directory]; env RALPH_WORKSPACE.
     #[arg(short = 'C', long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,

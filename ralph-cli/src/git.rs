@@ -72,7 +72,8 @@ fn warn_on_index_lock(workspace: &Path) {
     }
 }
 
-fn workspace(dir: Option<PathBuf>) -> PathBuf {
+/// The workspace from `-C` or `RALPH_WORKSPACE`, else the current directory.
+pub(crate) fn workspace(dir: Option<PathBuf>) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
     dir.or_else(|| std::env::var_os("RALPH_WORKSPACE").map(PathBuf::from))
         .map(|d| cwd.join(d))

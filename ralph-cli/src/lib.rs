@@ -25,6 +25,7 @@ pub mod output;
 pub mod pid1;
 pub mod plan;
 pub mod redact;
+pub mod report;
 pub mod run;
 pub mod settings;
 
@@ -59,6 +60,7 @@ pub fn main() -> ExitCode {
     let args = match cli.command {
         Some(cli::Command::Run(args)) => args,
         Some(cli::Command::Status(args)) => return ExitCode::from(inspect::status(&args)),
+        Some(cli::Command::Report(args)) => return ExitCode::from(report::report(&args)),
         Some(cli::Command::Clean(args)) => return ExitCode::from(inspect::clean(&args)),
         Some(cli::Command::Health(args)) => {
             let dir = inspect::state_dir(&args.workspace, &args.state_dir);

@@ -12,7 +12,7 @@
 
 use crate::agent::OutcomeStatus;
 use crate::error::Error;
-use crate::limits::StopReason;
+use crate::limits::{Limits, StopReason};
 use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -70,6 +70,37 @@ pub struct RunState {
     /// cleared when it is recorded, so a resume after `kill -9` knows an iteration was cut short.
     #[serde(default)]
     pub in_progress: Option<u64>,
+    /// The limits in force, written when the run starts or resumes (`None` in state written by ralph
+    /// versions before limits were recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<RunLimits>,
+}
+
+/// The limits a run had, as saved in `state.json` (`None` = unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct RunLimits {
+    /// Agent runs per run.
+    pub max_iterations: Option<u64>,
+    /// Wall-clock time per run, seconds.
+    pub max_runtime_secs: Option<f64>,
+    /// Tokens per run ([`Usage::billable_total`]).
+    pub max_tokens: Option<u64>,
+    /// USD per run.
+    pub max_cost_usd: Option<f64>,
+    /// Consecutive failed iterations tolerated.
+    pub max_retries: u32,
+}
+
+impl From<&Limits> for RunLimits {
+    fn from(l: &Limits) -> Self {
+        RunLimits {
+            max_iterations: l.max_iterations,
+            max_runtime_secs: l.max_runtime.map(|d| d.as_secs_f64()),
+            max_tokens: l.max_tokens,
+            max_cost_usd: l.max_cost_usd,
+            max_retries: l.max_retries,
+        }
+    }
 }
 
 /// One line of `iterations.jsonl`.
@@ -362,7 +393,35 @@ mod tests {
             started_at_unix: 1,
             updated_at_unix: 2,
             in_progress: None,
+            limits: Some(RunLimits::from(&Limits::default())),
         }
+    }
+
+    #[test]
+    fn state_without_limits_from_older_versions_still_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        // state.json as written before `limits` existed.
+        let old = r#"{"version":1,"run_id":"20261130-074356-7602","prompt_sha256":"00","iteration":3,
+            "usage":{"input_tokens":1,"output_tokens":2,"cache_creation_input_tokens":0,"cache_read_input_tokens":0},
+            "tokens_total":3,"cost_usd":0.5,"cost_estimated":false,"runtime_secs":2.0,"consecutive_failures":0,
+            "status":"finished","stop_reason":{"reason":"max_iterations","limit":3},"last_outcome":"success",
+            "agent":"command","started_at_unix":1,"updated_at_unix":2}"#;
+        std::fs::write(store.state_path(), old).unwrap();
+        let state = store.load().unwrap().expect("loads");
+        assert_eq!(state.iteration, 3);
+        assert_eq!(state.limits, None);
+        // And limits round-trip once written.
+        let mut with = state.clone();
+        with.limits = Some(RunLimits {
+            max_iterations: Some(3),
+            max_runtime_secs: None,
+            max_tokens: Some(10),
+            max_cost_usd: Some(1.5),
+            max_retries: 2,
+        });
+        store.save(&with).unwrap();
+        assert_eq!(store.load().unwrap(), Some(with));
     }
 
     #[test]

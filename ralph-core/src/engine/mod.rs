@@ -219,6 +219,8 @@ impl Engine {
             Err(e) => return self.fail_early(e, started),
         }
         run.stop_reason = None;
+        // A resumed run may have been restarted with other limits: record the ones in force now.
+        run.limits = Some((&self.config.limits).into());
         let base_runtime = saved_duration(run.runtime_secs);
         let resumed = run.iteration > 0;
         self.emit(LoopEvent::RunStarted {

@@ -65,6 +65,7 @@ pub(super) fn begin(
         started_at_unix: now,
         updated_at_unix: now,
         in_progress: None,
+        limits: Some((&config.limits).into()),
     };
     store.save(&state)?;
     Ok(Begin::Run(state))

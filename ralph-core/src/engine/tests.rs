@@ -256,12 +256,19 @@ async fn an_unfinished_run_resumes_and_a_finished_one_is_not_run_again() {
     drop(events);
     // Mark it unfinished, as a crash would leave it.
     let mut saved = store.load().unwrap().unwrap();
+    assert_eq!(
+        saved.limits,
+        Some(crate::state::RunLimits::from(&config(dir.path()).limits)),
+        "the limits in force are saved with the run"
+    );
     saved.status = RunStatus::Running;
     saved.stop_reason = None;
     store.save(&saved).unwrap();
 
     let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 3, 0.2)]);
-    let second = Engine::new(config(dir.path()), Box::new(agent))
+    let mut resumed_config = config(dir.path());
+    resumed_config.limits.max_tokens = Some(12_345);
+    let second = Engine::new(resumed_config, Box::new(agent))
         .with_state_store(Box::new(store.clone()))
         .run(StopHandle::new())
         .await;
@@ -273,6 +280,11 @@ async fn an_unfinished_run_resumes_and_a_finished_one_is_not_run_again() {
     );
     assert_eq!(second.usage.input_tokens, 10);
     assert_eq!(runs.lock().unwrap()[0].iteration, 3);
+    assert_eq!(
+        store.load().unwrap().unwrap().limits.unwrap().max_tokens,
+        Some(12_345),
+        "a resume records the limits it ran with"
+    );
 
     let (agent, runs) = Scripted::new(vec![]);
     let third = Engine::new(config(dir.path()), Box::new(agent))
