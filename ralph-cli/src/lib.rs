@@ -18,6 +18,7 @@ pub mod exit_codes;
 pub mod git;
 pub mod init;
 pub mod inspect;
+pub mod notify;
 pub mod orphans;
 pub mod output;
 pub mod pid1;

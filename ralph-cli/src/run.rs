@@ -4,6 +4,7 @@
 use crate::cli::RunArgs;
 use crate::exit_codes;
 use crate::git;
+use crate::notify;
 use crate::orphans;
 use crate::output::Terminal;
 use crate::redact::{RedactingStore, Redactor};
@@ -120,7 +121,9 @@ pub async fn run(args: RunArgs) -> u8 {
     let config = engine_config(&settings, prompt);
     let store_dir = store.dir().to_path_buf();
     let redactor = Arc::new(Redactor::from_env(&|k| std::env::var(k).ok()));
+    let (notifier, notifications) = notify::Notifier::new(&settings, redactor.clone());
     let engine = Engine::new(config, agent)
+        .with_observer(Box::new(notifier))
         .with_checkpointer(checkpointer)
         .with_state_store(Box::new(RedactingStore::new(store, redactor.clone())))
         .with_observer(Box::new(orphans::AgentPidFile::new(&store_dir)))
@@ -136,6 +139,7 @@ pub async fn run(args: RunArgs) -> u8 {
     let signals = tokio::spawn(watch_signals(stop.clone()));
     let summary = engine.run(stop).await;
     signals.abort();
+    notifications.finish().await;
     exit_codes::for_stop(&summary.reason)
 }
 
@@ -403,6 +407,7 @@ fn print_plan(
             format!("every {} iterations", s.checkpoint_interval)
         },
     );
+    line(&mut out, "notify", notify::describe_targets(&s.notify));
     line(
         &mut out,
         "api keys",
