@@ -512,3 +512,52 @@ fn https_urls_are_verified_against_the_system_certificate_store() {
     assert_eq!(got["outcome"], "completed");
     assert_eq!(got["run_id"], ws.state()["run_id"]);
 }
+
+#[test]
+fn waiting_on_a_usage_limit_is_notified_before_the_run_goes_on() {
+    let ws = Workspace::new();
+    // First run: Claude's usage-limit result, resetting in 1 s. Second run: done.
+    let fake = ws.script(
+        "fake-claude",
+        r#"echo run >> runs.txt
+if [ "$(wc -l < runs.txt)" -eq 1 ]; then
+  echo "{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,\"result\":\"Claude AI usage limit reached|$(( $(date +%s) + 1 ))\",\"session_id\":\"s\"}"
+  exit 1
+fi
+echo '{"type":"result","subtype":"success","is_error":false,"result":"LOOP_COMPLETE","num_turns":1,"total_cost_usd":0.01,"usage":{"input_tokens":10,"output_tokens":5,"cache_creation_input_tokens":0,"cache_read_input_tokens":0},"session_id":"s"}'"#,
+    );
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        format!("adapters:\n  claude:\n    command: {}\n", fake.display()),
+    )
+    .unwrap();
+    let server = Server::start(Behaviour::FailFirst(0));
+    let out = ws
+        .ralph()
+        .args([
+            "run",
+            "--agent",
+            "claude",
+            "--no-git",
+            "--notify",
+            &server.url(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let delivered = server.delivered();
+    let events: Vec<&str> = delivered
+        .iter()
+        .map(|p| p["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["rate_limit_wait", "run_finished"], "{delivered:?}");
+    let wait = &delivered[0];
+    assert_eq!(wait["run_id"], ws.state()["run_id"]);
+    assert!(wait["wait_secs"].as_f64().unwrap() > 0.0, "{wait}");
+    assert!(wait["reset_at_unix"].as_u64().is_some(), "{wait}");
+    assert!(wait.get("outcome").is_none() && wait.get("exit_code").is_none());
+    assert_eq!(wait["iterations"], 1);
+    assert_eq!(delivered[1]["outcome"], "completed");
+    assert_eq!(delivered[1]["exit_code"], 0);
+    assert_eq!(delivered[1]["tokens"]["total"], 15);
+}
