@@ -138,8 +138,9 @@ pub async fn run(args: RunArgs) -> u8 {
     let stop = StopHandle::new();
     let signals = tokio::spawn(watch_signals(stop.clone()));
     let summary = engine.run(stop).await;
-    signals.abort();
+    // Still under the signal watcher: a second Ctrl-C while notifications are sent exits at once.
     notifications.finish().await;
+    signals.abort();
     exit_codes::for_stop(&summary.reason)
 }
 
