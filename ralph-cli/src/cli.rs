@@ -203,6 +203,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
 
+    /// POST a JSON summary to URL when the run ends or starts waiting on a usage limit (http or https;
+    /// repeat for several); env RALPH_NOTIFY_URL (several separated by commas or spaces).
+    #[arg(long, value_name = "URL")]
+    pub notify: Vec<String>,
+
     /// Log level: error, warn, info, debug, trace (any case) [default: info]; env LOG_LEVEL,
     /// RALPH_LOG_LEVEL or RUST_LOG.
     #[arg(long, value_name = "LEVEL")]

@@ -56,6 +56,7 @@ no_preamble: false
 enable_metrics: false
 metrics_port: 8080
 metrics_addr: 127.0.0.1
+notify: []                     # URLs POSTed a JSON summary when a run ends or waits on a usage limit
 log_level: info
 log_format: text               # text or json
 state_dir: .agent

@@ -20,6 +20,7 @@ pub mod health;
 pub mod init;
 pub mod inspect;
 pub mod metrics;
+pub mod notify;
 pub mod orphans;
 pub mod output;
 pub mod pid1;

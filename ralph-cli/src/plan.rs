@@ -98,6 +98,11 @@ pub async fn print(
     line(&mut out, "metrics", &metrics);
     line(
         &mut out,
+        "notify",
+        &crate::notify::describe_targets(&s.notify),
+    );
+    line(
+        &mut out,
         "api keys",
         &ralph_agents::describe_keys(&|k| std::env::var(k).ok()),
     );
@@ -201,6 +206,7 @@ fn value(s: &RunSettings, key: &str) -> String {
         },
         "state_dir" => s.state_dir.display().to_string(),
         "workspace" => s.workspace.display().to_string(),
+        "notify" => crate::notify::describe_targets(&s.notify),
         other => format!("(no display for {other})"),
     }
 }

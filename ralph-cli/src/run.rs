@@ -6,6 +6,7 @@ use crate::exit_codes;
 use crate::git;
 use crate::health::{Bounds, HeartbeatObserver};
 use crate::metrics::{self, LimitValues, Metrics};
+use crate::notify;
 use crate::orphans;
 use crate::output::Terminal;
 use crate::redact::{RedactingStore, Redactor};
@@ -131,7 +132,9 @@ pub async fn run(args: RunArgs) -> u8 {
     let config = engine_config(&settings, prompt);
     let store_dir = store.dir().to_path_buf();
     let redactor = Arc::new(Redactor::from_env(&|k| std::env::var(k).ok()));
+    let (notifier, notifications) = notify::Notifier::new(&settings, redactor.clone());
     let engine = Engine::new(config, agent)
+        .with_observer(Box::new(notifier))
         .with_checkpointer(checkpointer)
         .with_state_store(Box::new(RedactingStore::new(store, redactor.clone())))
         .with_observer(Box::new(orphans::AgentPidFile::new(&store_dir)))
@@ -151,6 +154,8 @@ pub async fn run(args: RunArgs) -> u8 {
     let stop = StopHandle::new();
     let signals = tokio::spawn(watch_signals(stop.clone()));
     let summary = engine.run(stop).await;
+    // Still under the signal watcher: a second Ctrl-C while notifications are sent exits at once.
+    notifications.finish().await;
     signals.abort();
     exit_codes::for_stop(&summary.reason)
 }

@@ -134,6 +134,23 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<FileLayer, SettingsError>
         if v.is_null() {
             continue;
         }
+        // `notify` may be a list of URLs; it is kept one URL per line, as repeated flags are.
+        let v = match v {
+            serde_norway::Value::Sequence(items) if setting.key == "notify" => {
+                let urls: Result<Vec<String>, SettingsError> = items
+                    .into_iter()
+                    .map(|item| match item {
+                        serde_norway::Value::String(s) => Ok(s),
+                        _ => Err(SettingsError::new(format!(
+                            "{}: `notify` must be a URL or a list of URLs (strings)",
+                            at()
+                        ))),
+                    })
+                    .collect();
+                serde_norway::Value::String(urls?.join("\n"))
+            }
+            v => v,
+        };
         let scalar: Scalar = serde_norway::from_value(v).map_err(|_| {
             SettingsError::new(format!(
                 "{}: `{key}` must be a single value (string, number or boolean)",

@@ -207,6 +207,11 @@ pub const SETTINGS: &[Setting] = &[
         env: &["RALPH_METRICS_ADDR"],
     },
     Setting {
+        key: "notify",
+        flag: "--notify",
+        env: &["RALPH_NOTIFY_URL"],
+    },
+    Setting {
         key: "log_level",
         flag: "--log-level",
         env: &["RALPH_LOG_LEVEL", "LOG_LEVEL", "RUST_LOG"],
@@ -295,6 +300,9 @@ pub struct RunSettings {
     pub metrics_port: u16,
     /// Metrics address.
     pub metrics_addr: String,
+    /// URLs that get a JSON summary when the run ends or waits on a usage limit (validated: http or
+    /// https); empty = no notifications. See [`crate::notify`].
+    pub notify: Vec<String>,
     /// Log filter (tracing `EnvFilter` syntax, lowercased levels).
     pub log_level: String,
     /// Log format.
@@ -358,6 +366,11 @@ fn flag_layer(args: &RunArgs) -> BTreeMap<&'static str, Raw> {
     put("enable_metrics", flag(args.metrics));
     put("metrics_port", args.metrics_port.clone());
     put("metrics_addr", args.metrics_addr.clone());
+    // Repeated `--notify` flags become one list, one URL per line (split again in `parse_notify`).
+    put(
+        "notify",
+        (!args.notify.is_empty()).then(|| args.notify.join("\n")),
+    );
     put("log_level", args.log_level.clone());
     put("log_format", args.log_format.clone());
     put("state_dir", path(&args.state_dir));
@@ -532,6 +545,10 @@ pub fn resolve(
         }
         None => "127.0.0.1".into(),
     };
+    let notify = match get("notify") {
+        Some(r) => parse::parse_notify(&r)?,
+        None => Vec::new(),
+    };
     let log_level = match get("log_level") {
         Some(r) => parse::parse_log_level(&r)?,
         None => "info".into(),
@@ -604,6 +621,7 @@ pub fn resolve(
         enable_metrics,
         metrics_port,
         metrics_addr,
+        notify,
         log_level,
         log_format,
         workspace,

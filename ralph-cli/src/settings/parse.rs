@@ -83,3 +83,34 @@ pub(super) fn parse_log_level(r: &Raw) -> Result<String, SettingsError> {
         )))
     }
 }
+
+/// Notification URLs: `r.value` holds one or more URLs separated by commas or whitespace (a comma inside
+/// a URL must be written `%2C`). Each must be an absolute `http` or `https` URL with a host. An empty
+/// value means no notifications. Errors name the source and show the URL with its secrets masked.
+pub(super) fn parse_notify(r: &Raw) -> Result<Vec<String>, SettingsError> {
+    let mut out: Vec<String> = Vec::new();
+    for item in r
+        .value
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+    {
+        let accepted = "accepted: http:// or https:// URLs, several separated by commas or spaces";
+        let masked = crate::notify::mask_url(item);
+        let url = reqwest::Url::parse(item).map_err(|e| {
+            SettingsError::new(format!(
+                "{}: `{masked}` is not a valid URL ({e}); {accepted}",
+                r.source
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+            return Err(SettingsError::new(format!(
+                "{}: `{masked}` is not an http or https URL with a host; {accepted}",
+                r.source
+            )));
+        }
+        if !out.iter().any(|u| u == item) {
+            out.push(item.to_string());
+        }
+    }
+    Ok(out)
+}

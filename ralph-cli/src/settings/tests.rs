@@ -248,3 +248,84 @@ fn an_adapter_error_names_the_adapter_and_its_line() {
     let err = resolve_with(&[], &[], Some(yaml)).unwrap_err().to_string();
     assert!(err.contains("ralph.yml:5: `adapters.claude`"), "{err}");
 }
+
+#[test]
+fn notify_urls_from_repeated_flags_a_variable_list_or_a_yaml_list() {
+    let s = resolve_with(
+        &[
+            "--notify",
+            "http://127.0.0.1:1/a",
+            "--notify",
+            "https://h.example/b",
+        ],
+        &[("RALPH_NOTIFY_URL", "http://env.example/ignored")],
+        None,
+    )
+    .unwrap();
+    assert_eq!(s.notify, ["http://127.0.0.1:1/a", "https://h.example/b"]);
+    assert_eq!(s.sources["notify"], Source::Flag("--notify"));
+
+    let s = resolve_with(
+        &[],
+        &[(
+            "RALPH_NOTIFY_URL",
+            " https://a.example/x,https://b.example/y \n http://c.example/z ,",
+        )],
+        Some("notify: https://file.example/ignored\n"),
+    )
+    .unwrap();
+    assert_eq!(
+        s.notify,
+        [
+            "https://a.example/x",
+            "https://b.example/y",
+            "http://c.example/z"
+        ]
+    );
+
+    let s = resolve_with(
+        &[],
+        &[],
+        Some("agent: command\nnotify:\n  - https://a.example/x\n  - http://b.example/y?k=v\n"),
+    )
+    .unwrap();
+    assert_eq!(s.notify, ["https://a.example/x", "http://b.example/y?k=v"]);
+    let s = resolve_with(&[], &[], Some("notify: https://one.example/\n")).unwrap();
+    assert_eq!(s.notify, ["https://one.example/"]);
+
+    // None by default, and an empty variable means none.
+    assert!(resolve_with(&[], &[], None).unwrap().notify.is_empty());
+    assert!(
+        resolve_with(&[], &[("RALPH_NOTIFY_URL", "")], None)
+            .unwrap()
+            .notify
+            .is_empty()
+    );
+}
+
+#[test]
+fn invalid_notify_urls_name_their_source_and_mask_credentials() {
+    let e = resolve_with(&["--notify", "ftp://u:secretpw@h.example/x"], &[], None).unwrap_err();
+    assert!(e.0.starts_with("--notify: "), "{e}");
+    assert!(e.0.contains("http or https"), "{e}");
+    assert!(!e.0.contains("secretpw"), "{e}");
+
+    let e = resolve_with(
+        &[],
+        &[("RALPH_NOTIFY_URL", "http://ok.example/,nonsense")],
+        None,
+    )
+    .unwrap_err();
+    assert!(
+        e.0.contains("RALPH_NOTIFY_URL") && e.0.contains("`nonsense`"),
+        "{e}"
+    );
+
+    let e = resolve_with(&[], &[], Some("agent: command\nnotify:\n  - 42\n")).unwrap_err();
+    assert!(
+        e.0.contains("ralph.yml:2") && e.0.contains("list of URLs"),
+        "{e}"
+    );
+    let e = resolve_with(&[], &[], Some("notify:\n  - mailto:a@b.example\n")).unwrap_err();
+    assert!(e.0.contains("ralph.yml:1"), "{e}");
+}
