@@ -145,6 +145,7 @@ fn run_totals_and_limit_ratios_come_from_the_saved_state() {
             started_at_unix: 0,
             updated_at_unix: 0,
             in_progress: None,
+            limits: None,
         })
         .unwrap();
     let text = encode(&registry, false);
