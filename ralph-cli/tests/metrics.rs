@@ -10,6 +10,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 const RALPH: &str = env!("CARGO_BIN_EXE_ralph");
+/// A key the agent prints in every answer: it must never reach the metrics.
+const PLANTED: &str = "sk-ant-api03-plantedmetricskey0123456789";
 
 struct Workspace {
     _dir: tempfile::TempDir,
@@ -31,7 +33,7 @@ impl Workspace {
         let body = format!(
             "#!/bin/sh\ncat > /dev/null\necho run >> runs.txt\nn=$(wc -l < runs.txt)\n\
              if [ \"$n\" -ge {gated_run} ]; then while [ ! -e gate ]; do sleep 0.05; done; \
-             printf 'done\\nLOOP_COMPLETE\\n'; else sleep {secs}; echo \"working $n\"; fi\n"
+             printf 'done\\nLOOP_COMPLETE\\n'; else sleep {secs}; echo \"working $n $ANTHROPIC_API_KEY\"; fi\n"
         );
         std::fs::write(&p, body).unwrap();
         use std::os::unix::fs::PermissionsExt;
@@ -239,6 +241,7 @@ fn a_real_prometheus_scrapes_a_running_loop_and_reads_the_saved_state() {
     let port = free_port();
     let ralph = ws
         .ralph()
+        .env("ANTHROPIC_API_KEY", PLANTED)
         .args(["--metrics", "--metrics-port", &port.to_string()])
         .args([
             "--no-git",
@@ -272,6 +275,7 @@ fn a_real_prometheus_scrapes_a_running_loop_and_reads_the_saved_state() {
     });
     let (code, exposition) = get(port, "/metrics").unwrap();
     assert_eq!(code, 200);
+    assert!(!exposition.contains(PLANTED), "a key in the metrics:\n{exposition}");
     let check = promtool_check(&exposition);
     assert!(
         check.status.success(),
