@@ -463,6 +463,19 @@ fn exposed_names(body: &str) -> BTreeSet<String> {
     names
 }
 
+/// Whether the exposition counts an iteration that ended with success (label sets may exist at 0 before).
+fn iteration_ended(body: &str) -> bool {
+    body.lines().any(|line| {
+        line.starts_with("ralph_iterations_total{")
+            && line.contains("outcome=\"success\"")
+            && line
+                .rsplit_once('}')
+                .and_then(|(_, rest)| rest.split_whitespace().next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .is_some_and(|v| v >= 1.0)
+    })
+}
+
 #[test]
 fn exposition_names_follow_openmetrics_suffixes() {
     // What the prometheus-client crate writes: counter families without `_total` in `# TYPE`, samples
@@ -493,6 +506,10 @@ fn exposition_names_follow_openmetrics_suffixes() {
         assert!(names.contains(name), "{name} in {names:?}");
     }
     assert!(!names.contains("ralph_iterations"));
+    assert!(iteration_ended(body));
+    assert!(!iteration_ended(
+        "ralph_iterations_total{outcome=\"success\"} 0\nralph_iterations_total{outcome=\"failed\"} 1\n"
+    ));
     let mut used = BTreeMap::new();
     ralph_names(
         "sum by (le) (rate(ralph_x_bucket{job=\"ralph_not_a_metric\"}[5m])) / ralph_y",
@@ -555,7 +572,7 @@ fn alerts_and_dashboard_use_only_metrics_ralph_exports() {
             .call()
             .ok()
             .and_then(|mut r| r.body_mut().read_to_string().ok());
-        if let Some(body) = scraped.filter(|b| b.contains("ralph_iterations_total{")) {
+        if let Some(body) = scraped.filter(|b| iteration_ended(b)) {
             break body;
         }
         assert!(
