@@ -525,35 +525,9 @@ fn exposition_names_follow_openmetrics_suffixes() {
 #[test]
 fn alerts_and_dashboard_use_only_metrics_ralph_exports() {
     let dir = TestDir::without_git();
-    dir.write("PROMPT.md", "Wait a little.\n");
     let port = free_port();
-    let env = HermeticEnv::base(dir.home());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ralph"));
-    env.apply(&mut cmd)
-        .current_dir(dir.workspace())
-        .args([
-            "run",
-            "--agent",
-            "command",
-            "--prompt",
-            "PROMPT.md",
-            "--no-git",
-        ])
-        .args([
-            "--max-iterations",
-            "2",
-            "--max-retries",
-            "0",
-            "--retry-delay",
-            "0",
-        ])
-        .args(["--metrics", "--metrics-addr", "127.0.0.1", "--metrics-port"])
-        .arg(port.to_string())
-        // The agent: each iteration takes 3 s and ends without the promise.
-        .args(["--", "sh", "-c", "sleep 3; echo working"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut ralph = Running(cmd.spawn().expect("start ralph"));
+    // Each iteration takes 3 s and ends without the promise.
+    let mut ralph = start_ralph(&dir, port, 2, "sleep 3; echo working");
 
     // Scrape until an iteration has ended (its outcome counter has a sample), while ralph runs.
     let url = format!("http://127.0.0.1:{port}/metrics");
@@ -596,6 +570,147 @@ fn alerts_and_dashboard_use_only_metrics_ralph_exports() {
             exposed.contains(&samples[0]),
             "{family} ({kind}) is not exported:\n{body}"
         );
+    }
+}
+
+/// Starts `ralph run --metrics` on 127.0.0.1:`port` in `dir` with a command agent that runs `script`
+/// each iteration, for at most `iterations` iterations.
+fn start_ralph(dir: &TestDir, port: u16, iterations: u32, script: &str) -> Running {
+    dir.write("PROMPT.md", "Wait a little.\n");
+    let env = HermeticEnv::base(dir.home());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ralph"));
+    env.apply(&mut cmd)
+        .current_dir(dir.workspace())
+        .args([
+            "run",
+            "--agent",
+            "command",
+            "--prompt",
+            "PROMPT.md",
+            "--no-git",
+        ])
+        .args([
+            "--max-retries",
+            "0",
+            "--retry-delay",
+            "0",
+            "--max-runtime",
+            "300",
+        ])
+        .arg("--max-iterations")
+        .arg(iterations.to_string())
+        .args(["--metrics", "--metrics-addr", "127.0.0.1", "--metrics-port"])
+        .arg(port.to_string())
+        .args(["--", "sh", "-c", script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    Running(cmd.spawn().expect("start ralph"))
+}
+
+/// An instant query against the Prometheus HTTP API: the result vector, or the error it answered.
+fn prometheus_query(base: &str, query: &str) -> Result<Vec<Value>, String> {
+    let body = ureq::get(format!("{base}/api/v1/query"))
+        .query("query", query)
+        .call()
+        .map_err(|e| e.to_string())
+        .and_then(|mut r| r.body_mut().read_to_string().map_err(|e| e.to_string()))?;
+    let v: Value = serde_json::from_str(&body).map_err(|e| format!("{e}: {body}"))?;
+    if v["status"] != "success" {
+        return Err(body);
+    }
+    match &v["data"]["result"] {
+        Value::Array(items) => Ok(items.clone()),
+        scalar => Ok(vec![scalar.clone()]),
+    }
+}
+
+#[test]
+fn prometheus_scrapes_ralph_and_every_dashboard_query_returns_data() {
+    let Some(prometheus) = require("prometheus", "apt-get install prometheus") else {
+        return;
+    };
+    // A real ralph with one-second iterations, scraped every second by a real Prometheus that loads
+    // monitoring/alerts.yml.
+    let dir = TestDir::without_git();
+    let ralph_port = free_port();
+    let _ralph = start_ralph(&dir, ralph_port, 300, "sleep 1; echo working");
+    let prom_dir = tempfile::tempdir().unwrap();
+    fs::copy(
+        root().join("monitoring/alerts.yml"),
+        prom_dir.path().join("alerts.yml"),
+    )
+    .unwrap();
+    let config = read("monitoring/prometheus.yml")
+        .replace("scrape_interval: 15s", "scrape_interval: 1s")
+        .replace("evaluation_interval: 15s", "evaluation_interval: 1s")
+        .replace("\"ralph:8080\"", &format!("\"127.0.0.1:{ralph_port}\""));
+    assert!(config.contains(&format!("127.0.0.1:{ralph_port}")));
+    fs::write(prom_dir.path().join("prometheus.yml"), config).unwrap();
+    let prom_port = free_port();
+    let log = fs::File::create(prom_dir.path().join("prometheus.log")).unwrap();
+    let _prom = Running(
+        Command::new(prometheus)
+            .current_dir(prom_dir.path())
+            .arg("--config.file=prometheus.yml")
+            .arg("--storage.tsdb.path=data")
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start prometheus"),
+    );
+    let base = format!("http://127.0.0.1:{prom_port}");
+    let prom_log =
+        || fs::read_to_string(prom_dir.path().join("prometheus.log")).unwrap_or_default();
+
+    // Wait until Prometheus holds a few scrapes with ended iterations.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let ready = "count_over_time(ralph_iterations_total{outcome=\"success\"}[1m]) >= 5 \
+                 and ralph_iterations_total{outcome=\"success\"} >= 2";
+    while !prometheus_query(&base, ready).is_ok_and(|r| !r.is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus did not scrape ralph within 90 s\n{}",
+            prom_log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    // Every dashboard query returns data from ralph's series.
+    for (title, expr) in dashboard_queries() {
+        if expr.starts_with("label_values(") {
+            continue;
+        }
+        let promql = expr
+            .replace("$__rate_interval", "30s")
+            .replace("$instance", ".*");
+        let result = prometheus_query(&base, &promql)
+            .unwrap_or_else(|e| panic!("panel {title:?}: {promql}: {e}"));
+        assert!(
+            !result.is_empty(),
+            "panel {title:?}: {promql} returned nothing"
+        );
+    }
+    // The alert rules are loaded and evaluate without error; none fires on a healthy run.
+    let rules: Value = serde_json::from_str(
+        &ureq::get(format!("{base}/api/v1/rules"))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    let rules: Vec<&Value> = rules["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_array().unwrap())
+        .collect();
+    assert_eq!(rules.len(), alert_rules().len(), "{rules:#?}");
+    for rule in rules {
+        assert_eq!(rule["health"], "ok", "{rule:#}");
+        assert_eq!(rule["state"], "inactive", "{rule:#}");
     }
 }
 
