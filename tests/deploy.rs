@@ -8,8 +8,9 @@
 //!   `docker stack config` (the Docker CLI's own schema for `docker stack deploy`), then the properties
 //!   the recipes promise (restart policy, read-only prompts, one workspace per replica, ...).
 //! - `deploy/kubernetes/`: rendered with `kubectl kustomize` and validated offline against the Kubernetes
-//!   API schemas with `kubernetes-validate --strict` (PyPI); the ServiceMonitor, whose CRD schema is not
-//!   among them, is checked for structure and for matching the Service.
+//!   API schemas with `kubernetes-validate --strict` (PyPI); the ServiceMonitor and PrometheusRule, whose
+//!   CRD schemas are not among them, are checked for structure, for matching the Service and for holding
+//!   the rules of monitoring/alerts.yml.
 //! - Metric names: every name used by the alert rules and the dashboard is in ralph's metrics contract,
 //!   and is exported by a real `ralph run --metrics`.
 //!
@@ -1263,13 +1264,13 @@ fn kubernetes_jobs_keep_their_promises() {
         service["metadata"]["annotations"]["prometheus.io/scrape"],
         "true"
     );
-    let monitor = rendered["prometheus-operator"]
-        .1
-        .first()
-        .expect("a ServiceMonitor");
+    let operator = &rendered["prometheus-operator"].1;
+    let monitor = find(operator, "ServiceMonitor", "ralph");
     assert_eq!(str_at(monitor, "apiVersion"), "monitoring.coreos.com/v1");
-    assert_eq!(str_at(monitor, "kind"), "ServiceMonitor");
     assert_eq!(str_at(monitor, "metadata.namespace"), "ralph");
+    // The scraped series get job="ralph", as the alert rules and the dashboard expect.
+    let job_label = str_at(monitor, "spec.jobLabel");
+    assert_eq!(service["metadata"]["labels"][job_label], "ralph");
     for (k, v) in at(monitor, "spec.selector.matchLabels")
         .as_object()
         .unwrap()
@@ -1307,4 +1308,13 @@ fn kubernetes_jobs_keep_their_promises() {
             "endpoint field {key} (a typo?)"
         );
     }
+    // The PrometheusRule holds exactly the rules of monitoring/alerts.yml.
+    let rule = find(operator, "PrometheusRule", "ralph");
+    assert_eq!(str_at(rule, "apiVersion"), "monitoring.coreos.com/v1");
+    assert_eq!(
+        at(rule, "spec.groups"),
+        at(&yaml("monitoring/alerts.yml"), "groups"),
+        "prometheusrule.yaml and monitoring/alerts.yml differ"
+    );
+    assert_eq!(operator.len(), 2);
 }
