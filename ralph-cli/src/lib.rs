@@ -24,6 +24,7 @@ pub mod pid1;
 pub mod redact;
 pub mod run;
 pub mod settings;
+pub mod status_line;
 
 use clap::Parser;
 
