@@ -11,6 +11,10 @@
 //! [`crate::output::Terminal`] prints through the bar, and the `tracing` subscriber writes through
 //! [`stderr_writer`], which takes the line away for the moment of the write. The line is removed before the
 //! end-of-run summary, so nothing of it stays on the screen.
+//!
+//! While the line is shown the terminal does not echo typed keys ([`EchoOff`]): an echoed `^C` or Enter
+//! would land beside the line and leave a copy of it behind. The keys still reach the shell afterwards,
+//! and the echo setting is restored when the line goes.
 
 use crate::redact::Redactor;
 use crate::settings::LogFormat;
@@ -26,15 +30,63 @@ const TICK: Duration = Duration::from_millis(200);
 const ACTIVITY_MAX_CHARS: usize = 300;
 
 /// The bar currently on screen, for writers that do not own it (the `tracing` subscriber, signal
-/// messages). `None` while no status line is shown.
-static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+/// messages), and the terminal's echo setting to restore. `None` while no status line is shown.
+static SHOWN: Mutex<Option<(ProgressBar, EchoOff)>> = Mutex::new(None);
 
 fn shown() -> Option<ProgressBar> {
-    SHOWN.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    SHOWN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|(bar, _)| bar.clone())
 }
 
-fn set_shown(bar: Option<ProgressBar>) {
-    *SHOWN.lock().unwrap_or_else(|p| p.into_inner()) = bar;
+/// Takes the line off the screen and gives the terminal its echo back.
+fn take_down() {
+    let taken = SHOWN.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some((bar, echo)) = taken {
+        bar.finish_and_clear();
+        drop(echo);
+    }
+}
+
+/// Terminal echo switched off on stderr's terminal for as long as this value lives (`ECHO` cleared in
+/// the termios local flags); the previous setting comes back on drop. Does nothing when echo was off
+/// already or the terminal settings cannot be read.
+#[derive(Debug)]
+pub struct EchoOff {
+    saved: Option<nix::sys::termios::Termios>,
+}
+
+impl EchoOff {
+    /// Switches echo off on stderr's terminal.
+    pub fn new() -> Self {
+        use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+        let stderr = std::io::stderr();
+        let saved = tcgetattr(&stderr).ok().filter(|t| {
+            t.local_flags.contains(LocalFlags::ECHO) && {
+                let mut quiet = t.clone();
+                quiet.local_flags.remove(LocalFlags::ECHO);
+                tcsetattr(&stderr, SetArg::TCSANOW, &quiet).is_ok()
+            }
+        });
+        EchoOff { saved }
+    }
+}
+
+impl Default for EchoOff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(saved) = self.saved.take() {
+            use nix::sys::termios::{SetArg, tcsetattr};
+            let _ = tcsetattr(std::io::stderr(), SetArg::TCSANOW, &saved);
+        }
+    }
 }
 
 /// True when a status line should be drawn: text logs, stderr is a terminal, and `TERM` is not `dumb`.
@@ -71,11 +123,10 @@ pub fn eprintln(text: &str) {
     }
 }
 
-/// Removes the status line from the screen for good (before ralph exits without a summary).
+/// Removes the status line from the screen for good and restores the terminal's echo (before ralph
+/// exits without a summary).
 pub fn clear() {
-    if let Some(bar) = SHOWN.lock().unwrap_or_else(|p| p.into_inner()).take() {
-        bar.finish_and_clear();
-    }
+    take_down();
 }
 
 /// The writer for the `tracing` subscriber: stderr, with the status line taken away while a log line is
@@ -262,6 +313,8 @@ impl StatusLine {
     /// Draws a status line showing `status`; `elapsed` is the run's wall-clock time before this process
     /// (non-zero when a run is resumed), so the clock continues from there.
     pub fn show(status: &Status, elapsed: Duration) -> Self {
+        // Before anything is drawn.
+        let echo = EchoOff::new();
         let template = if std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) {
             "{spinner:.cyan} {prefix:.bold} · {elapsed_precise} · {wide_msg}"
         } else {
@@ -275,7 +328,7 @@ impl StatusLine {
             .with_prefix(status.prefix())
             .with_message(status.message());
         bar.enable_steady_tick(TICK);
-        set_shown(Some(bar.clone()));
+        *SHOWN.lock().unwrap_or_else(|p| p.into_inner()) = Some((bar.clone(), echo));
         StatusLine { bar }
     }
 
@@ -292,17 +345,14 @@ impl StatusLine {
 
     /// Removes the line from the screen; later output is printed plainly.
     pub fn finish(self) {
-        set_shown(None);
-        self.bar.finish_and_clear();
+        // Dropping does it.
     }
 }
 
 impl Drop for StatusLine {
     fn drop(&mut self) {
-        if !self.bar.is_finished() {
-            set_shown(None);
-            self.bar.finish_and_clear();
-        }
+        take_down();
+        self.bar.finish_and_clear();
     }
 }
 

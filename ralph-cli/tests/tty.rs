@@ -77,7 +77,7 @@ fn waiting_agent(ws: &Workspace) -> PathBuf {
 /// key, 1200 tokens reported live, then waits for `release-N`; the result reports 1234 tokens and
 /// $0.0125, and the promise on run 2.
 fn waiting_claude(ws: &Workspace) -> PathBuf {
-    let tool = r#"{"type":"assistant","message":{"id":"msg_'$n'","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"tool_use","id":"toolu_'$n'","name":"Bash","input":{"command":"npm test -- --token '$ANTHROPIC_API_KEY'","description":"Run the tests"}}],"stop_reason":null,"usage":{"input_tokens":1000,"output_tokens":200,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}},"parent_tool_use_id":null,"session_id":"s"}"#;
+    let tool = r#"{"type":"assistant","message":{"id":"msg_'$n'","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"tool_use","id":"toolu_'$n'","name":"Bash","input":{"command":"npm test -- --token '$ANTHROPIC_API_KEY' --reporter=verbose --grep status-line-is-cut-at-the-terminal-width","description":"Run the tests"}}],"stop_reason":null,"usage":{"input_tokens":1000,"output_tokens":200,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}},"parent_tool_use_id":null,"session_id":"s"}"#;
     let result = r#"{"type":"result","subtype":"success","is_error":false,"num_turns":1,"result":"'"$answer"'","session_id":"s","total_cost_usd":0.0125,"usage":{"input_tokens":1000,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":234}}"#;
     ws.script(
         "fake-claude",
@@ -94,6 +94,7 @@ fn waiting_claude(ws: &Workspace) -> PathBuf {
 /// `ralph` running in a pseudo-terminal of [`ROWS`] × [`COLS`], its output fed to a terminal emulator.
 struct TtyRalph {
     child: std::process::Child,
+    pty: Arc<pty_process::blocking::Pty>,
     screen: Arc<Mutex<vt100::Parser>>,
     raw: Arc<Mutex<Vec<u8>>>,
     reader: Option<std::thread::JoinHandle<()>>,
@@ -101,7 +102,7 @@ struct TtyRalph {
 
 impl TtyRalph {
     fn start(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let (mut pty, pts) = pty_process::blocking::open().expect("open a pty");
+        let (pty, pts) = pty_process::blocking::open().expect("open a pty");
         pty.resize(pty_process::Size::new(ROWS, COLS)).unwrap();
         let mut cmd = pty_process::blocking::Command::new(RALPH)
             .args(args)
@@ -119,12 +120,13 @@ impl TtyRalph {
             0,
         )));
         let raw = Arc::new(Mutex::new(Vec::new()));
-        let (s, r) = (screen.clone(), raw.clone());
+        let pty = Arc::new(pty);
+        let (s, r, p) = (screen.clone(), raw.clone(), pty.clone());
         // Read until ralph (the only holder of the terminal side) has exited: then reads fail with EIO.
         let reader = std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             loop {
-                match pty.read(&mut buf) {
+                match (&*p).read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
                         s.lock().unwrap().process(&buf[..n]);
@@ -135,6 +137,7 @@ impl TtyRalph {
         });
         TtyRalph {
             child,
+            pty,
             screen,
             raw,
             reader: Some(reader),
@@ -152,6 +155,12 @@ impl TtyRalph {
             .collect()
     }
 
+    /// Types `bytes` on the terminal's keyboard.
+    fn type_keys(&self, bytes: &[u8]) {
+        use std::io::Write;
+        (&*self.pty).write_all(bytes).unwrap();
+    }
+
     /// Polls the screen until `cond` holds; fails with the screen after [`DEADLINE`].
     fn wait_for(&self, what: &str, cond: impl Fn(&[String]) -> bool) -> Vec<String> {
         let began = Instant::now();
@@ -167,22 +176,34 @@ impl TtyRalph {
         }
     }
 
-    /// Waits for ralph to exit and its output to be read; returns the exit code and the final screen.
-    fn finish(mut self) -> (Option<i32>, Vec<String>, Vec<u8>) {
+    /// Waits for ralph to exit; returns its exit code.
+    fn wait_exit(&mut self) -> Option<i32> {
         let began = Instant::now();
-        let status = loop {
+        loop {
             if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
+                return s.code();
             }
             if began.elapsed() > DEADLINE {
                 let _ = self.child.kill();
                 panic!("ralph did not exit:\n{}", show(&self.rows()));
             }
             std::thread::sleep(Duration::from_millis(50));
-        };
+        }
+    }
+
+    /// True when the terminal echoes typed keys (termios `ECHO`).
+    fn echo_on(&self) -> bool {
+        let t = nix::sys::termios::tcgetattr(&*self.pty).unwrap();
+        t.local_flags.contains(nix::sys::termios::LocalFlags::ECHO)
+    }
+
+    /// Waits for ralph to exit and its output to be read; returns the exit code, the final screen and
+    /// every byte written to the terminal.
+    fn finish(mut self) -> (Option<i32>, Vec<String>, Vec<u8>) {
+        let code = self.wait_exit();
         self.reader.take().unwrap().join().unwrap();
         let raw = self.raw.lock().unwrap().clone();
-        (status.code(), self.rows(), raw)
+        (code, self.rows(), raw)
     }
 }
 
@@ -377,13 +398,23 @@ fn the_status_line_shows_run_tokens_cost_and_the_last_tool_call_without_secrets(
     // cost; `--verbose` lines go above the status line.
     let rows = ralph.wait_for("iteration 2 with run totals", |rows| {
         rows.iter().any(|r| {
-            is_status(r) && r.contains("iteration 2/5") && r.contains("tokens 2434 · $0.0125 ·")
+            is_status(r)
+                && r.contains("iteration 2/5")
+                && r.contains("tokens 2434 · $0.0125 ·")
+                && r.contains("--reporter=verb")
         })
     });
     println!("screen while iteration 2 runs:\n{}", show(&rows));
     let lines = non_empty(&rows);
     assert_eq!(lines.iter().filter(|r| is_status(r)).count(), 1);
-    assert!(is_status(lines.last().unwrap()), "{}", show(&rows));
+    let status = lines.last().unwrap();
+    assert!(is_status(status), "{}", show(&rows));
+    // The tool call is longer than the terminal is wide: the line is cut, not wrapped onto a second row.
+    assert!(
+        status.chars().count() <= usize::from(COLS) && status.contains("--reporter=verb"),
+        "{}",
+        show(&rows)
+    );
     assert!(
         lines
             .iter()
@@ -559,4 +590,64 @@ fn has_sgr_colour(text: &str) -> bool {
         rest[params.len()..].starts_with('m')
             && params.split(';').any(|p| !p.is_empty() && p != "0")
     })
+}
+
+/// Ctrl-C typed on the terminal: the signal message and the summary are whole lines and nothing of the
+/// status line stays; the resumed run's status line goes on from the run's saved totals.
+#[test]
+fn ctrl_c_leaves_a_clean_screen_and_a_resumed_run_continues_its_totals() {
+    let ws = Workspace::new();
+    let fake = waiting_claude(&ws);
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        format!("adapters:\n  claude:\n    command: {}\n", fake.display()),
+    )
+    .unwrap();
+    let args = ["--agent", "claude", "-i", "5", "--no-git"];
+    let env = [("TERM", "xterm-256color"), ("ANTHROPIC_API_KEY", KEY)];
+
+    let mut ralph = TtyRalph::start(&ws, &args, &env);
+    ralph.wait_for("iteration 1 running", |rows| {
+        rows.iter()
+            .any(|r| is_status(r) && r.contains("iteration 1/5") && r.contains("tokens 1200 ·"))
+    });
+    // No echo while the line is shown: an echoed `^C` would land beside it and leave a copy behind.
+    assert!(
+        !ralph.echo_on(),
+        "typed keys are echoed over the status line"
+    );
+    ralph.type_keys(b"\x03");
+    ralph.wait_exit();
+    assert!(ralph.echo_on(), "the terminal's echo was not restored");
+    let (code, rows, _) = ralph.finish();
+    println!("screen after Ctrl-C:\n{}", show(&rows));
+    assert_eq!(code, Some(130), "{}", show(&rows));
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("ralph: SIGINT received: stopping the agent")),
+        "{}",
+        show(&rows)
+    );
+    assert!(
+        !rows.iter().any(|r| is_status(r)),
+        "a status line was left on the screen:\n{}",
+        show(&rows)
+    );
+
+    // The interrupted iteration's tokens are the run's: the resumed run's line starts from them.
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path.join(".agent/state.json")).unwrap()).unwrap();
+    let saved = state["tokens_total"].as_u64().unwrap();
+    let ralph = TtyRalph::start(&ws, &args, &env);
+    let want = format!("tokens {} ·", saved + 1200);
+    let rows = ralph.wait_for("the resumed run's totals", |rows| {
+        rows.iter().any(|r| is_status(r) && r.contains(&want))
+    });
+    println!("resumed:\n{}", show(&rows));
+    ws.release(1);
+    ws.release(2);
+    ws.release(3);
+    let (code, rows, _) = ralph.finish();
+    assert_eq!(code, Some(0), "{}", show(&rows));
+    assert!(!rows.iter().any(|r| is_status(r)), "{}", show(&rows));
 }
