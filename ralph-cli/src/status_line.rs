@@ -62,6 +62,9 @@ impl EchoOff {
     /// Switches echo off on stderr's terminal.
     pub fn new() -> Self {
         use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
+        if !in_foreground() {
+            return EchoOff { saved: None };
+        }
         let stderr = std::io::stderr();
         let saved = tcgetattr(&stderr).ok().filter(|t| {
             t.local_flags.contains(LocalFlags::ECHO) && {
@@ -82,24 +85,32 @@ impl Default for EchoOff {
 
 impl Drop for EchoOff {
     fn drop(&mut self) {
-        if let Some(saved) = self.saved.take() {
+        // Moved to the background meanwhile (Ctrl-Z, `bg`): the shell keeps the terminal's settings.
+        if let Some(saved) = self.saved.take().filter(|_| in_foreground()) {
             use nix::sys::termios::{SetArg, tcsetattr};
             let _ = tcsetattr(std::io::stderr(), SetArg::TCSANOW, &saved);
         }
     }
 }
 
-/// True when a status line should be drawn: text logs, stderr is a terminal, and `TERM` is not `dumb`.
+/// True when a status line should be drawn: text logs, stderr is a terminal that ralph has in the
+/// foreground (not `ralph run &`, which would draw over the shell's prompt), and `TERM` is not `dumb`.
 pub fn wanted(format: LogFormat) -> bool {
     wanted_for(
         format,
-        std::io::stderr().is_terminal(),
+        std::io::stderr().is_terminal() && in_foreground(),
         std::env::var("TERM").ok().as_deref(),
     )
 }
 
-fn wanted_for(format: LogFormat, stderr_is_terminal: bool, term: Option<&str>) -> bool {
-    format == LogFormat::Text && stderr_is_terminal && term != Some("dumb")
+fn wanted_for(format: LogFormat, foreground_terminal: bool, term: Option<&str>) -> bool {
+    format == LogFormat::Text && foreground_terminal && term != Some("dumb")
+}
+
+/// True when ralph's process group is the foreground group of stderr's terminal. Terminal settings are
+/// changed only then: from the background it would stop ralph with `SIGTTOU` (or undo the shell's).
+fn in_foreground() -> bool {
+    nix::unistd::tcgetpgrp(std::io::stderr()).is_ok_and(|g| g == nix::unistd::getpgrp())
 }
 
 /// True when ralph may colour what it prints on stderr: stderr is a terminal, `TERM` is not `dumb`, and

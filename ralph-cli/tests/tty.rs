@@ -102,9 +102,14 @@ struct TtyRalph {
 
 impl TtyRalph {
     fn start(ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start_program(RALPH, ws, args, env)
+    }
+
+    /// Starts `program` (ralph, or a shell that starts it) as the terminal's session leader.
+    fn start_program(program: &str, ws: &Workspace, args: &[&str], env: &[(&str, &str)]) -> Self {
         let (pty, pts) = pty_process::blocking::open().expect("open a pty");
         pty.resize(pty_process::Size::new(ROWS, COLS)).unwrap();
-        let mut cmd = pty_process::blocking::Command::new(RALPH)
+        let mut cmd = pty_process::blocking::Command::new(program)
             .args(args)
             .current_dir(&ws.path);
         for k in clean_env() {
@@ -650,4 +655,30 @@ fn ctrl_c_leaves_a_clean_screen_and_a_resumed_run_continues_its_totals() {
     let (code, rows, _) = ralph.finish();
     assert_eq!(code, Some(0), "{}", show(&rows));
     assert!(!rows.iter().any(|r| is_status(r)), "{}", show(&rows));
+}
+
+/// `ralph run &` from a shell with job control: the terminal belongs to the shell, so no status line is
+/// drawn over its prompt and the terminal's settings are left alone.
+#[test]
+fn a_background_ralph_draws_no_status_line() {
+    let ws = Workspace::new();
+    let agent = waiting_agent(&ws);
+    for n in 1..=3 {
+        ws.release(n);
+    }
+    let script = format!(
+        "set -m; '{RALPH}' --agent command -i 5 -- '{}' & wait $!",
+        agent.display()
+    );
+    let ralph = TtyRalph::start_program(
+        "/bin/sh",
+        &ws,
+        &["-c", &script],
+        &[("TERM", "xterm-256color"), ("NO_COLOR", "1")],
+    );
+    let (code, rows, raw) = ralph.finish();
+    let raw = String::from_utf8_lossy(&raw);
+    assert_eq!(code, Some(0), "{}", show(&rows));
+    assert!(raw.contains("iteration 3/5 completed"), "{raw}");
+    assert!(!raw.contains('\x1b'), "drawn from the background: {raw:?}");
 }
