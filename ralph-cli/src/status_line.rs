@@ -6,15 +6,16 @@
 //! ⠙ iteration 2/5 · 00:01:07 · tokens 12840 · $0.0412 · claude · ⚙ Bash npm test
 //! ```
 //!
-//! Drawn with `indicatif` on stderr, only when stderr is a terminal, `TERM` is not `dumb` and the log
-//! format is text ([`wanted`]). Everything else ralph prints while the line is shown goes above it:
+//! Drawn with `indicatif` on stderr, only when stderr is a terminal that ralph has in the foreground,
+//! `TERM` is not `dumb` and the log format is text ([`wanted`]). Everything else ralph prints while the line is shown goes above it:
 //! [`crate::output::Terminal`] prints through the bar, and the `tracing` subscriber writes through
 //! [`stderr_writer`], which takes the line away for the moment of the write. The line is removed before the
 //! end-of-run summary, so nothing of it stays on the screen.
 //!
-//! While the line is shown the terminal does not echo typed keys ([`EchoOff`]): an echoed `^C` or Enter
-//! would land beside the line and leave a copy of it behind. The keys still reach the shell afterwards,
-//! and the echo setting is restored when the line goes.
+//! While the line is shown the terminal does not echo typed keys: an echoed `^C` or Enter would land
+//! beside the line and leave a copy of it behind. The keys still reach the shell afterwards, and the echo
+//! setting is restored when the line goes (also on Ctrl-C, SIGTERM, SIGHUP and a second Ctrl-C; not on
+//! SIGKILL, after which `stty echo` brings it back).
 
 use crate::redact::Redactor;
 use crate::settings::LogFormat;
@@ -54,13 +55,13 @@ fn take_down() {
 /// the termios local flags); the previous setting comes back on drop. Does nothing when echo was off
 /// already or the terminal settings cannot be read.
 #[derive(Debug)]
-pub struct EchoOff {
+struct EchoOff {
     saved: Option<nix::sys::termios::Termios>,
 }
 
 impl EchoOff {
     /// Switches echo off on stderr's terminal.
-    pub fn new() -> Self {
+    fn new() -> Self {
         use nix::sys::termios::{LocalFlags, SetArg, tcgetattr, tcsetattr};
         if !in_foreground() {
             return EchoOff { saved: None };
@@ -74,12 +75,6 @@ impl EchoOff {
             }
         });
         EchoOff { saved }
-    }
-}
-
-impl Default for EchoOff {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
