@@ -29,6 +29,7 @@ pub mod redact;
 pub mod report;
 pub mod run;
 pub mod settings;
+pub mod status_line;
 
 use clap::Parser;
 

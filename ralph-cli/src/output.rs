@@ -1,12 +1,17 @@
 //! What a person (or a log shipper) sees of a run on stderr: a line per iteration, the agent's activity
-//! with `--verbose`, and an end-of-run summary. With `--log-format json`, every loop event is one JSON
-//! object per line instead.
+//! with `--verbose`, and an end-of-run summary; on a terminal also a live status line
+//! ([`crate::status_line`]) below them while the run goes on. With `--log-format json`, every loop event is
+//! one JSON object per line instead.
 
 use crate::redact::Redactor;
 use crate::settings::LogFormat;
+use crate::status_line::{Status, StatusLine};
+use ralph_core::state::{FileStateStore, StateStore};
 use ralph_core::{AgentEvent, LoopEvent, Observer, OutcomeStatus, StopReason, Usage};
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Prints loop events to stderr.
 pub struct Terminal {
@@ -14,16 +19,27 @@ pub struct Terminal {
     verbose: bool,
     max_iterations: Option<u64>,
     redactor: Arc<Redactor>,
+    /// Draw a live status line (see [`crate::status_line::wanted`]).
+    status_line: bool,
+    /// Where the run's saved state is, to continue its totals and clock when it is resumed.
+    state_dir: Option<PathBuf>,
+    status: Status,
+    shown: Option<StatusLine>,
 }
 
 impl Terminal {
-    /// A printer in `format`; `verbose` streams the agent's text and tool calls.
+    /// A printer in `format`; `verbose` streams the agent's text and tool calls. A live status line is
+    /// drawn when [`crate::status_line::wanted`] says so (text format on a terminal).
     pub fn new(format: LogFormat, verbose: bool, max_iterations: Option<u64>) -> Self {
         Terminal {
             redactor: Arc::default(),
             format,
             verbose,
             max_iterations,
+            status_line: crate::status_line::wanted(format),
+            state_dir: None,
+            status: Status::default(),
+            shown: None,
         }
     }
 
@@ -33,10 +49,61 @@ impl Terminal {
         self
     }
 
+    /// Reads the run's saved totals (tokens, cost, runtime) from the state directory `dir` when a run is
+    /// resumed, so the status line shows run totals from the start.
+    pub fn with_state_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
     fn line(&self, text: &str) {
         let text = self.redactor.text(text);
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(err, "{text}");
+        match &self.shown {
+            Some(status) => status.println(&text),
+            None => {
+                let mut err = std::io::stderr().lock();
+                let _ = writeln!(err, "{text}");
+            }
+        }
+    }
+
+    /// Keeps the status line in step with `event`: shown from the start of the run to its end.
+    fn track(&mut self, event: &LoopEvent) {
+        if !self.status_line {
+            return;
+        }
+        self.status.apply(event, &self.redactor);
+        match event {
+            LoopEvent::RunStarted {
+                run_id, resumed, ..
+            } => {
+                let mut elapsed = Duration::ZERO;
+                if *resumed
+                    && let Some(saved) = self
+                        .state_dir
+                        .as_ref()
+                        .and_then(|d| FileStateStore::existing(d).load().ok().flatten())
+                        .filter(|s| &s.run_id == run_id)
+                {
+                    self.status.tokens_before = saved.tokens_total;
+                    self.status.cost_before = saved.cost_usd;
+                    self.status.cost_estimated = saved.cost_estimated;
+                    elapsed = Duration::try_from_secs_f64(saved.runtime_secs).unwrap_or_default();
+                }
+                self.status.max_iterations = self.max_iterations;
+                self.shown = Some(StatusLine::show(&self.status, elapsed));
+            }
+            LoopEvent::RunFinished { .. } => {
+                if let Some(s) = self.shown.take() {
+                    s.finish();
+                }
+            }
+            _ => {
+                if let Some(s) = &self.shown {
+                    s.update(&self.status);
+                }
+            }
+        }
     }
 
     fn of(&self, iteration: u64) -> String {
@@ -46,7 +113,18 @@ impl Terminal {
         }
     }
 
-    fn text(&self, event: &LoopEvent) {
+    fn text(&mut self, event: &LoopEvent) {
+        // The status line goes before the summary is printed and comes after "run started".
+        if matches!(event, LoopEvent::RunFinished { .. }) {
+            self.track(event);
+        }
+        self.print_text(event);
+        if !matches!(event, LoopEvent::RunFinished { .. }) {
+            self.track(event);
+        }
+    }
+
+    fn print_text(&self, event: &LoopEvent) {
         match event {
             LoopEvent::RunStarted { run_id, agent, resumed, iterations_done } => {
                 if *resumed {

@@ -145,7 +145,8 @@ pub async fn run(args: RunArgs) -> u8 {
                 settings.verbose,
                 settings.max_iterations,
             )
-            .with_redactor(redactor),
+            .with_redactor(redactor)
+            .with_state_dir(&store_dir),
         ));
     let engine = match metrics {
         Some(m) => engine.with_observer(Box::new(m)),
@@ -334,13 +335,14 @@ async fn watch_signals(stop: StopHandle) {
         };
         count += 1;
         if count == 1 {
-            eprintln!(
+            crate::status_line::eprintln(&format!(
                 "ralph: {name} received: stopping the agent, saving state (again to stop at once)"
-            );
+            ));
             stop.stop(StopReason::Interrupted {
                 signal: name.into(),
             });
         } else {
+            crate::status_line::clear();
             eprintln!("ralph: {name} received again: stopping now");
             ralph_agents::kill_all_running();
             std::process::exit(i32::from(code));
@@ -353,8 +355,8 @@ fn init_logging(s: &RunSettings) {
         tracing_subscriber::EnvFilter::try_new(&s.log_level).unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(crate::status_line::stderr_writer)
+        .with_ansi(crate::status_line::stderr_colors())
         .with_target(false);
     let _ = match s.log_format {
         LogFormat::Json => builder.json().try_init(),
