@@ -225,7 +225,7 @@ fn dry_run_prints_each_argv_masked_without_a_cli_or_key() {
         (
             "q",
             vec!["--agent", "SECRET"],
-            "q chat --no-interactive --trust-all-tools --agent sk-proj-**** <prompt>",
+            "q chat --no-interactive --trust-all-tools --agent 'sk-proj-****' <prompt>",
         ),
         (
             "kiro",

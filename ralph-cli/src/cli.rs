@@ -99,7 +99,8 @@ pub struct RunArgs {
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Agent: claude, command, or auto (first installed); env RALPH_AGENT.
+    /// Agent: claude, gemini, codex, qwen, opencode, q, kiro, command, auto (the first installed), or a
+    /// comma list (fallback chain) [default: auto]; env RALPH_AGENT.
     #[arg(short = 'a', long, value_name = "NAME")]
     pub agent: Option<String>,
 
@@ -285,7 +286,7 @@ pub struct ReportArgs {
     /// Run id (a directory under <state dir>/runs) [default: the current run in state.json].
     #[arg(value_name = "RUN")]
     pub run: Option<String>,
-    /// Output file; `-` for stdout [default: ralph-report-<run>.html for html, stdout for json].
+    /// Output file; `-` for stdout [default: <state dir>/report-<run>.html for html, stdout for json].
     #[arg(short = 'o', long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// html or json.

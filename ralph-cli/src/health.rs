@@ -127,12 +127,15 @@ impl HeartbeatObserver {
             progress_at_unix: unix_now(),
             due_within_secs: Some(SLACK.as_secs_f64()),
         };
-        HeartbeatObserver {
+        let mut observer = HeartbeatObserver {
             path: state_dir.join(HEARTBEAT_FILE),
             bounds,
-            shared: Arc::new(Mutex::new(beat)),
+            shared: Arc::new(Mutex::new(beat.clone())),
             last_write: None,
-        }
+        };
+        // At once: a run that holds the lock without a heartbeat is only starting for a little while.
+        observer.write(&beat);
+        observer
     }
 
     /// The heartbeat this observer keeps (for `/healthz`).
@@ -274,7 +277,24 @@ pub fn check(state_dir: &Path, now_unix: f64) -> Result<String, String> {
         Liveness::Alive {
             pid,
             heartbeat: None,
-        } => Ok(format!("a run is starting (pid {})", pid_text(pid))),
+        } => {
+            // The lock file is written when the lock is taken; the first heartbeat follows at once.
+            let held = std::fs::metadata(state_dir.join("lock"))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .unwrap_or_default();
+            if held > SLACK {
+                Err(format!(
+                    "the run (pid {}) took the workspace {:.0} s ago and has written no heartbeat ({} missing or unreadable)",
+                    pid_text(pid),
+                    held.as_secs_f64(),
+                    state_dir.join(HEARTBEAT_FILE).display()
+                ))
+            } else {
+                Ok(format!("a run is starting (pid {})", pid_text(pid)))
+            }
+        }
         Liveness::Dead { pid } => Err(format!(
             "the run's process {pid} is gone without finishing (killed or crashed); the next `ralph run` resumes it"
         )),

@@ -62,15 +62,36 @@ pub fn status(args: &StatusArgs) -> u8 {
         );
         return exit_codes::USAGE;
     };
+    // The saved runtime is as of the last save; a live run has been running since.
+    let runtime = if active && state.status == RunStatus::Running {
+        state.runtime_secs + (health::unix_now() - state.updated_at_unix as f64).max(0.0)
+    } else {
+        state.runtime_secs
+    };
+    let verdict = health::check(&dir, health::unix_now());
     if args.json {
         let mut v = serde_json::to_value(&state).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
+            // `status` tells the truth from the lock: running only while a live process holds the run.
+            let status = match (&state.status, &live) {
+                (_, Liveness::Alive { .. }) => "running",
+                (RunStatus::Finished, _) => "finished",
+                (RunStatus::Running, _) => "stopped",
+            };
+            o.insert("status".into(), status.into());
             o.insert("active".into(), active.into());
             o.insert("pid".into(), pid.into());
-            o.insert(
-                "health".into(),
-                health::check(&dir, health::unix_now()).is_ok().into(),
-            );
+            let dead = match live {
+                Liveness::Dead { pid } => Some(pid),
+                _ => None,
+            };
+            o.insert("dead_pid".into(), dead.into());
+            o.insert("health".into(), verdict.is_ok().into());
+            let reason = match &verdict {
+                Ok(line) | Err(line) => line.clone(),
+            };
+            o.insert("health_reason".into(), reason.into());
+            o.insert("runtime_secs".into(), runtime.into());
             o.insert("state_dir_bytes".into(), dir_size(&dir).into());
         }
         crate::say!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -92,10 +113,8 @@ pub fn status(args: &StatusArgs) -> u8 {
     crate::say!("run        {}", state.run_id);
     crate::say!("status     {status}");
     if let Liveness::Alive { .. } = live {
-        let verdict = match health::check(&dir, health::unix_now()) {
-            Ok(line) | Err(line) => line,
-        };
-        crate::say!("health     {verdict}");
+        let (Ok(line) | Err(line)) = &verdict;
+        crate::say!("health     {line}");
     }
     crate::say!("agent      {}", state.agent);
     crate::say!("iteration  {}", state.iteration);
@@ -113,7 +132,7 @@ pub fn status(args: &StatusArgs) -> u8 {
         ""
     };
     crate::say!("cost       ${:.4}{est}", state.cost_usd);
-    crate::say!("runtime    {:.1}s", state.runtime_secs);
+    crate::say!("runtime    {runtime:.1}s");
     if let Some(o) = &state.last_outcome {
         crate::say!("last       {o}");
     }

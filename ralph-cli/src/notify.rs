@@ -118,9 +118,9 @@ pub fn outcome(reason: &StopReason) -> &'static str {
     }
 }
 
-/// `url` as it may be printed: credentials (`user:pass@`), query values, the fragment and token-like
-/// path segments (8+ characters mixing letters and digits, or 16+ characters) replaced by `****`. Works
-/// on any text, URL or not.
+/// `url` as it may be printed: credentials (`user:pass@`), query values, the fragment, every path segment
+/// after the first, and a first segment that looks like a token (8+ characters mixing letters and digits,
+/// or 16+ characters) replaced by `****`. Works on any text, URL or not.
 pub fn mask_url(url: &str) -> String {
     const MASK: &str = "****";
     let (scheme, rest) = match url.find("://") {
@@ -155,9 +155,18 @@ pub fn mask_url(url: &str) -> String {
         let digits = s.chars().any(|c| c.is_ascii_digit());
         s.len() >= 16 || (s.len() >= 8 && letters && digits)
     };
+    // Webhook URLs carry their secret in the path (`/services/T000/B000/XXXX`): only the first segment
+    // is shown, unless it looks like a token itself.
     let path: Vec<&str> = path
         .split('/')
-        .map(|seg| if token_like(seg) { MASK } else { seg })
+        .enumerate()
+        .map(|(i, seg)| {
+            if (i >= 2 && !seg.is_empty()) || token_like(seg) {
+                MASK
+            } else {
+                seg
+            }
+        })
         .collect();
     out.push_str(&path.join("/"));
     if let Some(q) = query {

@@ -88,14 +88,37 @@ pub async fn print(
     line(&mut out, "preamble", preamble);
     line(&mut out, "checkpoints", &checkpoint_mode(s));
     let metrics = if s.enable_metrics {
-        format!(
-            "http://{}:{}/metrics and /healthz",
-            s.metrics_addr, s.metrics_port
-        )
+        match s.metrics_addr.parse::<std::net::IpAddr>() {
+            Ok(ip) => format!(
+                "http://{}/metrics and /healthz",
+                std::net::SocketAddr::new(ip, s.metrics_port)
+            ),
+            Err(_) => format!("{}:{}", s.metrics_addr, s.metrics_port),
+        }
     } else {
         "off".into()
     };
     line(&mut out, "metrics", &metrics);
+    if s.enable_metrics
+        && let Ok(ip) = s.metrics_addr.parse()
+        && let Err(e) = crate::metrics::server::bind(
+            ip,
+            s.metrics_port,
+            &s.source_of("metrics_addr"),
+            &s.source_of("metrics_port"),
+        )
+    {
+        problems.add("metrics", e);
+    }
+    if let Some(p) = unwritable(&s.state_dir) {
+        problems.add(
+            "state dir",
+            format!(
+                "{} is not writable; pass --state-dir to a writable directory",
+                p.display()
+            ),
+        );
+    }
     line(
         &mut out,
         "notify",
@@ -129,6 +152,15 @@ pub async fn print(
     }
     crate::say!("{}", redactor.text(out.trim_end()));
     crate::exit_codes::COMPLETED
+}
+
+/// The state directory, or its nearest existing ancestor when it does not exist yet, if ralph could not
+/// write there (checked without creating anything).
+fn unwritable(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let existing = dir.ancestors().find(|p| p.exists())?;
+    nix::unistd::access(existing, nix::unistd::AccessFlags::W_OK)
+        .is_err()
+        .then(|| existing.to_path_buf())
 }
 
 /// `argv` as a shell would need it typed (`sh -c 'echo hi'`); the placeholder `<prompt>` (where an

@@ -167,12 +167,6 @@ fn start_metrics(
     state_dir: &std::path::Path,
     heartbeat: crate::health::SharedHeartbeat,
 ) -> Result<Metrics, String> {
-    let source = |key| {
-        s.sources
-            .get(key)
-            .map(|src| src.to_string())
-            .unwrap_or_else(|| "default".into())
-    };
     let addr = s
         .metrics_addr
         .parse()
@@ -180,8 +174,8 @@ fn start_metrics(
     let listener = metrics::server::bind(
         addr,
         s.metrics_port,
-        &source("metrics_addr"),
-        &source("metrics_port"),
+        &s.source_of("metrics_addr"),
+        &s.source_of("metrics_port"),
     )?;
     let limits = LimitValues {
         iterations: s.max_iterations,
@@ -194,9 +188,8 @@ fn start_metrics(
     metrics::server::serve(listener, registry, heartbeat)
         .map_err(|e| format!("cannot serve metrics: {e}"))?;
     tracing::info!(
-        "serving metrics on http://{}:{}/metrics",
-        s.metrics_addr,
-        s.metrics_port
+        "serving metrics on http://{}/metrics",
+        std::net::SocketAddr::new(addr, s.metrics_port)
     );
     Ok(observer)
 }
@@ -316,13 +309,24 @@ fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
 /// Turns SIGINT, SIGTERM and SIGHUP into a graceful stop; a second one exits at once.
 async fn watch_signals(stop: StopHandle) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+    let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
     ) else {
         tracing::warn!("cannot install signal handlers; Ctrl-C will stop ralph at once");
         return;
+    };
+    // `nohup ralph run &`: a hangup the user asked to ignore stays ignored.
+    let mut hup = if hangup_ignored() {
+        None
+    } else {
+        signal(SignalKind::hangup()).ok()
+    };
+    let mut hangup = async || match hup.as_mut() {
+        Some(h) => {
+            h.recv().await;
+        }
+        None => std::future::pending::<()>().await,
     };
     let mut count = 0;
     loop {
@@ -331,7 +335,7 @@ async fn watch_signals(stop: StopHandle) {
             _ = term.recv() => ("SIGTERM", exit_codes::TERMINATED),
             // A closed terminal or a dropped SSH session: the agent runs in its own process group and
             // would never see the hangup, so stop it as for SIGTERM.
-            _ = hup.recv() => ("SIGHUP", exit_codes::HANGUP),
+            _ = hangup() => ("SIGHUP", exit_codes::HANGUP),
         };
         count += 1;
         if count == 1 {
@@ -348,6 +352,19 @@ async fn watch_signals(stop: StopHandle) {
             std::process::exit(i32::from(code));
         }
     }
+}
+
+/// True when ralph was started with SIGHUP ignored (`nohup`), read from `SigIgn` in `/proc/self/status`.
+fn hangup_ignored() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigIgn:"))
+                .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        })
+        // Signal n is bit n - 1; SIGHUP is 1.
+        .is_some_and(|mask| mask & 1 == 1)
 }
 
 fn init_logging(s: &RunSettings) {

@@ -677,6 +677,35 @@ fn sighup_stops_gracefully_with_129_and_leaves_no_agent_process() {
 }
 
 #[test]
+fn under_nohup_a_hangup_is_ignored_and_the_run_goes_on() {
+    let ws = Workspace::new("x");
+    let agent = ws.agent(
+        "agent.sh",
+        "cat > /dev/null\necho run >> runs.txt\nwhile [ ! -e gate ]; do sleep 0.05; done\necho LOOP_COMPLETE",
+    );
+    // What `nohup` does: start ralph with SIGHUP ignored.
+    let mut cmd = ws.ralph();
+    let ralph = cmd.get_program().to_owned();
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg("trap '' HUP; exec \"$0\" --agent command -- \"$1\"")
+        .arg(ralph)
+        .arg(&agent)
+        .current_dir(&ws.path)
+        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(|| runs(&ws) == 1);
+    signal(child.id(), "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(ws.path.join("gate"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
 fn processes_that_leave_the_agents_group_are_stopped_when_the_iteration_ends() {
     let ws = Workspace::new("x");
     let agent = ws.agent("daemon.sh", "cat > /dev/null\nsetsid sleep 300 > /dev/null 2>&1 < /dev/null &\nsleep 0.2\necho LOOP_COMPLETE");

@@ -164,11 +164,9 @@ fn the_html_report_of_a_real_loop_renders_with_a_bar_and_a_row_per_iteration_and
 
     let out = ws.ralph().arg("report").output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let file = ws.path.join(format!("ralph-report-{run_id}.html"));
+    let file = ws.path.join(format!(".agent/report-{run_id}.html"));
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains(&file.display().to_string())
-            || String::from_utf8_lossy(&out.stdout)
-                .contains(&format!("ralph-report-{run_id}.html")),
+        String::from_utf8_lossy(&out.stdout).contains(&file.display().to_string()),
         "names the file it wrote: {}",
         String::from_utf8_lossy(&out.stdout)
     );

@@ -29,7 +29,9 @@ impl LimitValues {
     pub fn ratios(&self, state: &RunState, runtime_secs: f64) -> Vec<(&'static str, f64)> {
         let mut out = Vec::new();
         if let Some(n) = self.iterations {
-            out.push(("iterations", state.iteration as f64 / n as f64));
+            // Iterations ended: the limit stops the run when its last iteration ends, not when it starts.
+            let ended = state.iteration - u64::from(state.in_progress.is_some());
+            out.push(("iterations", ended as f64 / n as f64));
         }
         if let Some(s) = self.runtime_secs {
             out.push(("runtime", runtime_secs / s));

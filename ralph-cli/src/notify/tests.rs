@@ -230,3 +230,15 @@ async fn a_notifier_without_urls_sends_nothing_and_finishes_at_once() {
     });
     pending.finish_within(Duration::ZERO).await;
 }
+
+#[test]
+fn webhook_paths_are_masked_after_their_first_segment() {
+    assert_eq!(
+        mask_url("https://hooks.slack.com/services/T0001/B0002/XXXXsecretXXXX"),
+        "https://hooks.slack.com/services/****/****/****"
+    );
+    assert_eq!(
+        mask_url("http://127.0.0.1:9/hook"),
+        "http://127.0.0.1:9/hook"
+    );
+}

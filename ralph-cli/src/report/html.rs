@@ -41,7 +41,13 @@ pub fn render(r: &Report) -> String {
 }
 
 fn header(r: &Report) -> Markup {
-    let status_class = format!("badge status-{}", r.run.status);
+    // A finished run's badge takes the colour of how it finished, like the stop-reason box.
+    let status_class = match (r.run.status.as_str(), stop_class(r)) {
+        ("finished", "good") => "badge status-finished".to_string(),
+        ("finished", "warn") => "badge status-stopped".to_string(),
+        ("finished", _) => "badge status-failed".to_string(),
+        (other, _) => format!("badge status-{other}"),
+    };
     html! {
         header class="top" {
             div class="eyebrow" { "ralph run report" }

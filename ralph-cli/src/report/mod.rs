@@ -14,7 +14,7 @@ use model::{CheckpointRow, Report, Sources};
 use ralph_core::lock::RunLock;
 use ralph_core::state::{FileStateStore, IterationRecord, StateStore};
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `ralph report [RUN] [-o FILE] [--format html|json]`. Exit 0, or 2 for an unknown run, no state, or an
 /// output file that cannot be written.
@@ -32,7 +32,8 @@ pub fn report(args: &ReportArgs) -> u8 {
     let (bytes, default_name) = match args.format {
         ReportFormat::Html => (
             html::render(&report).into_bytes(),
-            Some(format!("ralph-report-{}.html", report.run.run_id)),
+            // In the state dir (ignored by git), so the next checkpoint does not commit it.
+            Some(dir.join(format!("report-{}.html", report.run.run_id))),
         ),
         ReportFormat::Json => {
             let mut json = serde_json::to_vec_pretty(&report).unwrap_or_default();
@@ -43,7 +44,7 @@ pub fn report(args: &ReportArgs) -> u8 {
     let target = match (&args.output, default_name) {
         (Some(p), _) if p.as_os_str() == "-" => None,
         (Some(p), _) => Some(p.clone()),
-        (None, Some(name)) => Some(PathBuf::from(name)),
+        (None, Some(path)) => Some(path),
         (None, None) => None,
     };
     match target {

@@ -321,6 +321,17 @@ pub struct RunSettings {
     pub sources: BTreeMap<&'static str, Source>,
 }
 
+impl RunSettings {
+    /// Where the setting `key` came from, as text (`--metrics-port`, `environment variable ...`,
+    /// `ralph.yml:3 (...)`, or `default`).
+    pub fn source_of(&self, key: &str) -> String {
+        self.sources
+            .get(key)
+            .map(|src| src.to_string())
+            .unwrap_or_else(|| "default".into())
+    }
+}
+
 /// Default per-iteration timeout, seconds. Claude Code iterations that edit and test code commonly take
 /// 5 to 20 minutes; 30 minutes leaves room without letting a hung agent burn the night.
 pub const DEFAULT_ITERATION_TIMEOUT_SECS: u64 = 1800;

@@ -89,6 +89,12 @@ pub(super) fn parse_log_level(r: &Raw) -> Result<String, SettingsError> {
 /// value means no notifications. Errors name the source and show the URL with its secrets masked.
 pub(super) fn parse_notify(r: &Raw) -> Result<Vec<String>, SettingsError> {
     let mut out: Vec<String> = Vec::new();
+    if r.value.trim().is_empty() && matches!(r.source, super::Source::Flag(_)) {
+        return Err(SettingsError::new(format!(
+            "{}: the URL is empty; accepted: http:// or https:// URLs",
+            r.source
+        )));
+    }
     for item in r
         .value
         .split(|c: char| c == ',' || c.is_whitespace())
@@ -102,7 +108,14 @@ pub(super) fn parse_notify(r: &Raw) -> Result<Vec<String>, SettingsError> {
                 r.source
             ))
         })?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none_or(str::is_empty) {
+        // `http:///x` parses with host `x`: a URL without a host between `//` and `/` is a typo.
+        let hostless = item
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.is_empty() || rest.starts_with('/'));
+        if hostless
+            || !matches!(url.scheme(), "http" | "https")
+            || url.host_str().is_none_or(str::is_empty)
+        {
             return Err(SettingsError::new(format!(
                 "{}: `{masked}` is not an http or https URL with a host; {accepted}",
                 r.source

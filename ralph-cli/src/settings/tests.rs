@@ -329,3 +329,11 @@ fn invalid_notify_urls_name_their_source_and_mask_credentials() {
     let e = resolve_with(&[], &[], Some("notify:\n  - mailto:a@b.example\n")).unwrap_err();
     assert!(e.0.contains("ralph.yml:1"), "{e}");
 }
+
+#[test]
+fn a_notify_url_without_a_host_or_an_empty_one_is_refused() {
+    let e = resolve_with(&["--notify", "http:///x"], &[], None).unwrap_err();
+    assert!(e.to_string().contains("--notify"), "{e}");
+    let e = resolve_with(&["--notify", ""], &[], None).unwrap_err();
+    assert!(e.to_string().contains("empty"), "{e}");
+}
