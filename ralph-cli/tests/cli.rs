@@ -684,7 +684,7 @@ fn under_nohup_a_hangup_is_ignored_and_the_run_goes_on() {
         "cat > /dev/null\necho run >> runs.txt\nwhile [ ! -e gate ]; do sleep 0.05; done\necho LOOP_COMPLETE",
     );
     // What `nohup` does: start ralph with SIGHUP ignored.
-    let mut cmd = ws.ralph();
+    let cmd = ws.ralph();
     let ralph = cmd.get_program().to_owned();
     let child = Command::new("sh")
         .arg("-c")
