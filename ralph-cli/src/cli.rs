@@ -175,6 +175,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<String>,
 
+    /// Seconds to wait when the agent hits a usage limit and gives no reset time; doubles for each
+    /// rate-limited attempt in a row, up to 30 min [default: 60]; env RALPH_RATE_LIMIT_WAIT.
+    #[arg(long, value_name = "SECS")]
+    pub rate_limit_wait: Option<String>,
+
     /// Stream the agent's text and tool calls; env RALPH_VERBOSE.
     #[arg(short = 'v', long)]
     pub verbose: bool,

@@ -192,6 +192,10 @@ fn value(s: &RunSettings, key: &str) -> String {
         "max_retries" => s.max_retries.to_string(),
         "iteration_timeout" => secs(s.iteration_timeout),
         "idle_timeout" => secs(s.idle_timeout),
+        "rate_limit_wait" => format!(
+            "{} s (doubles per limit in a row, max 1800 s)",
+            s.rate_limit_wait.as_secs_f64()
+        ),
         "verbose" => s.verbose.to_string(),
         "dry_run" => s.dry_run.to_string(),
         "fresh" => s.fresh.to_string(),

@@ -294,6 +294,7 @@ fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
         .and_then(crate::settings::parse::duration_from_secs);
     c.iteration_timeout = adapter_timeout.or(s.iteration_timeout);
     c.idle_timeout = s.idle_timeout;
+    c.rate_limit_fallback_wait = s.rate_limit_wait;
     c.checkpoint_interval = if s.no_git { 0 } else { s.checkpoint_interval };
     c.fresh = s.fresh;
     let scratchpad = s

@@ -894,3 +894,90 @@ fn doctor_and_run_agree_on_adapter_settings_and_key_files() {
         .env("ANTHROPIC_API_KEY_FILE", "/nonexistent"));
     assert_eq!(doctor.status.code(), Some(1));
 }
+
+/// An agent that hits a usage limit without a reset time on its first `limited` runs, then does a step.
+fn limited_agent(ws: &Workspace, limited: u32) -> PathBuf {
+    ws.agent(
+        "limited.sh",
+        &format!(
+            "cat > /dev/null\necho run >> runs.txt\nn=$(wc -l < runs.txt)\nif [ \"$n\" -le {limited} ]; then echo 'Claude AI usage limit reached' >&2; exit 1; fi\necho \"step $n\""
+        ),
+    )
+}
+
+#[test]
+fn a_usage_limit_wait_longer_than_the_runtime_left_stops_at_once_with_exit_3() {
+    let ws = Workspace::new("x");
+    let agent = limited_agent(&ws, 100);
+    let began = Instant::now();
+    let out = run(ws
+        .ralph()
+        .args([
+            "--agent",
+            "command",
+            "--no-git",
+            "--max-runtime",
+            "2",
+            "--rate-limit-wait",
+            "60",
+            "--",
+        ])
+        .arg(&agent));
+    assert!(
+        began.elapsed() < Duration::from_secs(60),
+        "ralph slept the 60 s wait with 2 s of runtime"
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("rate limited"), "{err}");
+    assert_eq!(runs(&ws), 1);
+    let state = ws.state();
+    assert_eq!(state["stop_reason"]["reason"], "rate_limited");
+    assert_eq!(
+        state["iteration"], 0,
+        "a rate-limited attempt is no iteration"
+    );
+    assert_eq!(state["attempts"], 1);
+}
+
+#[test]
+fn rate_limited_attempts_do_not_use_up_iterations() {
+    let ws = Workspace::new("x");
+    let agent = limited_agent(&ws, 2);
+    let out = run(ws
+        .ralph()
+        .args([
+            "--agent",
+            "command",
+            "--no-git",
+            "-i",
+            "1",
+            "--rate-limit-wait",
+            "0",
+            "--",
+        ])
+        .arg(&agent));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(runs(&ws), 3, "two rate-limited attempts, then iteration 1");
+    let records: Vec<(u64, u64, String)> = ws
+        .records()
+        .iter()
+        .map(|r| {
+            (
+                r["iteration"].as_u64().unwrap(),
+                r["attempt"].as_u64().unwrap(),
+                r["outcome"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(records.iter().all(|r| r.0 == 1), "{records:?}");
+    assert_eq!(
+        records.iter().map(|r| r.1).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(ws.state()["iteration"], 1);
+}

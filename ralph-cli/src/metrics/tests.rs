@@ -146,6 +146,7 @@ fn run_totals_and_limit_ratios_come_from_the_saved_state() {
             updated_at_unix: 0,
             in_progress: None,
             limits: None,
+            attempts: 0,
         })
         .unwrap();
     let text = encode(&registry, false);

@@ -388,6 +388,7 @@ mod tests {
             exit_code: Some(0),
             completed: false,
             checkpoint: (n == 2).then(|| "abc123".to_string()),
+            attempt: n,
         }
     }
 
@@ -432,6 +433,7 @@ mod tests {
             updated_at_unix: 1_100,
             in_progress: None,
             limits: None,
+            attempts: 0,
         }
     }
 

@@ -172,6 +172,11 @@ pub const SETTINGS: &[Setting] = &[
         env: &["RALPH_IDLE_TIMEOUT"],
     },
     Setting {
+        key: "rate_limit_wait",
+        flag: "--rate-limit-wait",
+        env: &["RALPH_RATE_LIMIT_WAIT"],
+    },
+    Setting {
         key: "verbose",
         flag: "--verbose",
         env: &["RALPH_VERBOSE"],
@@ -286,6 +291,9 @@ pub struct RunSettings {
     pub iteration_timeout: Option<Duration>,
     /// Idle timeout; `None` = none.
     pub idle_timeout: Option<Duration>,
+    /// Wait after a usage limit that gave no reset time (doubles per rate-limited attempt in a row, up
+    /// to 30 min).
+    pub rate_limit_wait: Duration,
     /// Stream the agent's output.
     pub verbose: bool,
     /// Print the plan only.
@@ -324,6 +332,8 @@ pub struct RunSettings {
 /// Default per-iteration timeout, seconds. Claude Code iterations that edit and test code commonly take
 /// 5 to 20 minutes; 30 minutes leaves room without letting a hung agent burn the night.
 pub const DEFAULT_ITERATION_TIMEOUT_SECS: u64 = 1800;
+/// Default wait after a usage limit without a reset time, seconds.
+pub const DEFAULT_RATE_LIMIT_WAIT_SECS: u64 = 60;
 /// Default idle timeout, seconds: an agent silent on stdout and stderr for 10 minutes is treated as hung.
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
 
@@ -359,6 +369,7 @@ fn flag_layer(args: &RunArgs) -> BTreeMap<&'static str, Raw> {
     put("max_retries", args.max_retries.clone());
     put("iteration_timeout", args.iteration_timeout.clone());
     put("idle_timeout", args.idle_timeout.clone());
+    put("rate_limit_wait", args.rate_limit_wait.clone());
     put("verbose", flag(args.verbose));
     put("dry_run", flag(args.dry_run));
     put("fresh", flag(args.fresh));
@@ -516,6 +527,10 @@ pub fn resolve(
     };
     let iteration_timeout = opt_duration(get("iteration_timeout"), DEFAULT_ITERATION_TIMEOUT_SECS)?;
     let idle_timeout = opt_duration(get("idle_timeout"), DEFAULT_IDLE_TIMEOUT_SECS)?;
+    let rate_limit_wait = match get("rate_limit_wait") {
+        Some(r) => parse_duration(&r)?,
+        None => Duration::from_secs(DEFAULT_RATE_LIMIT_WAIT_SECS),
+    };
     let verbose = bool_of(get("verbose"))?;
     let dry_run = bool_of(get("dry_run"))?;
     let fresh = bool_of(get("fresh"))?;
@@ -614,6 +629,7 @@ pub fn resolve(
         max_retries,
         iteration_timeout,
         idle_timeout,
+        rate_limit_wait,
         verbose,
         dry_run,
         fresh,

@@ -329,3 +329,22 @@ fn invalid_notify_urls_name_their_source_and_mask_credentials() {
     let e = resolve_with(&[], &[], Some("notify:\n  - mailto:a@b.example\n")).unwrap_err();
     assert!(e.0.contains("ralph.yml:1"), "{e}");
 }
+
+#[test]
+fn rate_limit_wait_defaults_to_60_s_and_takes_flag_env_and_file() {
+    assert_eq!(
+        resolve_with(&[], &[], None).unwrap().rate_limit_wait,
+        Duration::from_secs(60)
+    );
+    let s = resolve_with(&[], &[], Some("rate_limit_wait: 5m\n")).unwrap();
+    assert_eq!(s.rate_limit_wait, Duration::from_secs(300));
+    let s = resolve_with(
+        &["--rate-limit-wait", "7"],
+        &[("RALPH_RATE_LIMIT_WAIT", "9")],
+        None,
+    )
+    .unwrap();
+    assert_eq!(s.rate_limit_wait, Duration::from_secs(7));
+    let err = resolve_with(&[], &[("RALPH_RATE_LIMIT_WAIT", "soon")], None).unwrap_err();
+    assert!(err.0.contains("RALPH_RATE_LIMIT_WAIT"), "{err}");
+}

@@ -105,9 +105,15 @@ pub struct MachineConfig {
     pub iteration_timeout: Option<Duration>,
     /// Backoff after failures.
     pub backoff: Backoff,
-    /// Longest wait for a rate limit whose reset time is unknown.
+    /// Wait after the first rate-limited attempt whose reset time is unknown (the `rate_limit_wait`
+    /// setting); it doubles with each further rate-limited attempt in a row.
     pub rate_limit_fallback_wait: Duration,
+    /// Cap of the doubling rate-limit wait (never below `rate_limit_fallback_wait`).
+    pub rate_limit_max_wait: Duration,
 }
+
+/// Default cap of the doubling rate-limit wait: 30 minutes.
+pub const DEFAULT_RATE_LIMIT_MAX_WAIT: Duration = Duration::from_secs(1800);
 
 /// The loop's state.
 pub struct Machine {
@@ -120,6 +126,8 @@ pub struct Machine {
     running: Option<u64>,
     pending_stop: Option<StopReason>,
     finished: bool,
+    /// Rate-limited attempts in a row (reset by any other outcome); drives the doubling fallback wait.
+    consecutive_rate_limits: u32,
 }
 
 impl Machine {
@@ -138,6 +146,7 @@ impl Machine {
             running: None,
             pending_stop: None,
             finished: false,
+            consecutive_rate_limits: 0,
         }
     }
 
@@ -272,6 +281,10 @@ impl Machine {
         let mut actions = Vec::new();
         let mut completed = None;
         let mut wait = None;
+        let rate_limited = matches!(outcome.status, OutcomeStatus::RateLimited { .. });
+        if !rate_limited {
+            self.consecutive_rate_limits = 0;
+        }
         match &outcome.status {
             OutcomeStatus::Success => {
                 self.stats.consecutive_failures = 0;
@@ -297,27 +310,39 @@ impl Machine {
                 self.stats.last_failure = Some(describe_failure(&outcome));
             }
             OutcomeStatus::RateLimited { reset_at_unix } => {
+                // A rate-limited attempt is not an iteration: the same iteration number is tried again
+                // after the wait. It counts against the runtime and against tokens/cost it reported.
+                self.stats.iterations -= 1;
+                self.consecutive_rate_limits += 1;
                 let wait_for = match reset_at_unix {
                     Some(reset) => Duration::from_secs(reset.saturating_sub(now_unix)),
-                    None => self.config.rate_limit_fallback_wait,
+                    None => self.fallback_wait(),
                 };
-                let fits = self.remaining_time().is_none_or(|r| wait_for < r);
-                if reset_at_unix.is_some() && !fits {
-                    let message = format!(
-                        "{}; the limit resets in {} s, after the remaining runtime",
-                        outcome
-                            .message
-                            .clone()
-                            .unwrap_or_else(|| "usage limit reached".into()),
-                        wait_for.as_secs()
-                    );
-                    self.pending_stop
-                        .get_or_insert(StopReason::RateLimited { message });
-                } else {
-                    wait = Some(Action::WaitRateLimit {
-                        wait: wait_for,
-                        reset_at_unix: *reset_at_unix,
-                    });
+                let said = outcome
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "usage limit reached".into());
+                match self.remaining_time() {
+                    Some(r) if wait_for >= r => {
+                        let when = match reset_at_unix {
+                            Some(_) => format!("the limit resets in {} s", wait_for.as_secs()),
+                            None => {
+                                format!("no reset time given; the wait is {} s", wait_for.as_secs())
+                            }
+                        };
+                        let message = format!(
+                            "{said}; {when}, beyond the remaining runtime of {} s",
+                            r.as_secs()
+                        );
+                        self.pending_stop
+                            .get_or_insert(StopReason::RateLimited { message });
+                    }
+                    _ => {
+                        wait = Some(Action::WaitRateLimit {
+                            wait: wait_for,
+                            reset_at_unix: *reset_at_unix,
+                        });
+                    }
                 }
             }
             OutcomeStatus::Cancelled => {}
@@ -328,7 +353,7 @@ impl Machine {
             completed: completed.is_some(),
         });
         let interval = self.config.checkpoint_interval;
-        if interval > 0 && iteration % interval == 0 {
+        if interval > 0 && iteration % interval == 0 && !rate_limited {
             actions.push(Action::Checkpoint { iteration });
         }
         if let Some(reason) = completed {
@@ -347,16 +372,29 @@ impl Machine {
             actions.push(w);
         } else if self.stats.consecutive_failures > 0 && !outcome.status.is_success() {
             let failures = self.stats.consecutive_failures;
-            let mut delay = self.config.backoff.delay(failures);
-            if let Some(r) = self.remaining_time() {
-                delay = delay.min(r);
+            let delay = self.config.backoff.delay(failures);
+            match self.remaining_time() {
+                // Waiting would use up the runtime: stop now instead of sleeping into the limit.
+                Some(r) if !delay.is_zero() && delay >= r => {
+                    let limit_secs = (self.stats.elapsed + r).as_secs_f64().round() as u64;
+                    actions.extend(self.finish(StopReason::MaxRuntime { limit_secs }));
+                }
+                _ => actions.push(Action::Backoff {
+                    delay,
+                    consecutive_failures: failures,
+                }),
             }
-            actions.push(Action::Backoff {
-                delay,
-                consecutive_failures: failures,
-            });
         }
         actions
+    }
+
+    /// The wait for a rate limit without a reset time: `rate_limit_fallback_wait` doubled for each
+    /// rate-limited attempt in a row after the first, capped at `rate_limit_max_wait`.
+    fn fallback_wait(&self) -> Duration {
+        let base = self.config.rate_limit_fallback_wait;
+        let cap = self.config.rate_limit_max_wait.max(base);
+        let exp = self.consecutive_rate_limits.saturating_sub(1).min(30);
+        base.saturating_mul(1u32 << exp).min(cap)
     }
 }
 
@@ -393,6 +431,7 @@ mod tests {
             iteration_timeout: Some(Duration::from_secs(600)),
             backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(300), Some(7)),
             rate_limit_fallback_wait: Duration::from_secs(60),
+            rate_limit_max_wait: DEFAULT_RATE_LIMIT_MAX_WAIT,
         }
     }
 
@@ -782,6 +821,176 @@ mod tests {
         assert_eq!(
             actions.last(),
             Some(&Action::Finish(StopReason::MaxIterations { limit: 5 }))
+        );
+    }
+
+    fn rate_limited(reset_at_unix: Option<u64>) -> AgentOutcome {
+        AgentOutcome::new(OutcomeStatus::RateLimited { reset_at_unix })
+    }
+
+    fn runtime(secs: u64) -> Limits {
+        Limits {
+            max_runtime: Some(Duration::from_secs(secs)),
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn a_fallback_wait_longer_than_the_remaining_runtime_stops_at_once() {
+        // 60 s fallback wait, 15 s of runtime left: stop now, do not sleep 60 s.
+        let mut m = machine(runtime(100));
+        ready(&mut m, 80);
+        let actions = finished(&mut m, rate_limited(None), 85);
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::WaitRateLimit { .. })),
+            "{actions:?}"
+        );
+        match actions.last() {
+            Some(Action::Finish(StopReason::RateLimited { message })) => {
+                assert!(message.contains("60 s"), "{message}");
+                assert!(message.contains("15 s"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fallback_wait_that_fits_is_waited() {
+        let mut m = machine(runtime(1000));
+        ready(&mut m, 0);
+        let actions = finished(&mut m, rate_limited(None), 5);
+        assert_eq!(
+            actions.last(),
+            Some(&Action::WaitRateLimit {
+                wait: Duration::from_secs(60),
+                reset_at_unix: None
+            })
+        );
+    }
+
+    #[test]
+    fn a_backoff_longer_than_the_remaining_runtime_stops_at_once_with_max_runtime() {
+        let mut cfg = config();
+        cfg.backoff = Backoff::new(Duration::from_secs(60), Duration::from_secs(300), Some(7));
+        let mut m = Machine::new(cfg, runtime(100).policies(), LoopStats::default());
+        ready(&mut m, 80);
+        let actions = finished(&mut m, failed(FailureKind::Api), 85);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Backoff { .. })),
+            "{actions:?}"
+        );
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Finish(StopReason::MaxRuntime { limit_secs: 100 }))
+        );
+    }
+
+    #[test]
+    fn a_backoff_that_fits_is_waited_in_full() {
+        let mut m = machine(runtime(100));
+        ready(&mut m, 0);
+        let actions = finished(&mut m, failed(FailureKind::Api), 1);
+        match actions.last() {
+            Some(Action::Backoff { delay, .. }) => {
+                assert!(*delay >= Duration::from_millis(1600), "{delay:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fallback_wait_doubles_per_rate_limit_in_a_row_up_to_the_cap_and_resets() {
+        let mut cfg = config();
+        cfg.rate_limit_max_wait = Duration::from_secs(200);
+        let mut m = Machine::new(cfg, Limits::default().policies(), LoopStats::default());
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            ready(&mut m, 0);
+            match finished(&mut m, rate_limited(None), 0).last() {
+                Some(Action::WaitRateLimit { wait, .. }) => waits.push(wait.as_secs()),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(waits, vec![60, 120, 200, 200]);
+        ready(&mut m, 0);
+        finished(&mut m, AgentOutcome::success("progress"), 0);
+        ready(&mut m, 0);
+        assert_eq!(
+            finished(&mut m, rate_limited(None), 0).last(),
+            Some(&Action::WaitRateLimit {
+                wait: Duration::from_secs(60),
+                reset_at_unix: None
+            }),
+            "a non-rate-limited iteration resets the doubling"
+        );
+    }
+
+    #[test]
+    fn a_rate_limited_attempt_does_not_use_an_iteration_or_count_as_a_failure() {
+        let mut m = machine(Limits {
+            max_iterations: Some(2),
+            max_retries: 0,
+            ..Limits::default()
+        });
+        assert!(matches!(
+            ready(&mut m, 0)[..],
+            [Action::RunIteration { iteration: 1, .. }]
+        ));
+        let outcome = AgentOutcome {
+            usage: Usage {
+                input_tokens: 40,
+                ..Default::default()
+            },
+            cost: Some(Cost {
+                usd: 0.25,
+                estimated: false,
+            }),
+            ..rate_limited(Some(1_010))
+        };
+        let actions = finished(&mut m, outcome, 1);
+        assert_eq!(
+            actions[0],
+            Action::Record {
+                iteration: 1,
+                completed: false
+            },
+            "the attempt is recorded under the iteration it retries"
+        );
+        assert_eq!(m.stats().iterations, 0);
+        assert_eq!(m.stats().consecutive_failures, 0);
+        assert_eq!(m.stats().usage.input_tokens, 40, "its tokens count");
+        assert!((m.stats().cost_usd - 0.25).abs() < 1e-9, "its cost counts");
+        // The same iteration number again, and still two iterations to go.
+        assert!(matches!(
+            ready(&mut m, 2)[..],
+            [Action::RunIteration { iteration: 1, .. }]
+        ));
+        finished(&mut m, AgentOutcome::success("x"), 3);
+        assert!(matches!(
+            ready(&mut m, 3)[..],
+            [Action::RunIteration { iteration: 2, .. }]
+        ));
+        let actions = finished(&mut m, AgentOutcome::success("x"), 4);
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Finish(StopReason::MaxIterations { limit: 2 }))
+        );
+    }
+
+    #[test]
+    fn a_rate_limited_attempt_takes_no_interval_checkpoint() {
+        let mut cfg = config();
+        cfg.checkpoint_interval = 1;
+        let mut m = Machine::new(cfg, Limits::default().policies(), LoopStats::default());
+        ready(&mut m, 0);
+        let actions = finished(&mut m, rate_limited(Some(1_001)), 0);
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::Checkpoint { .. })),
+            "{actions:?}"
         );
     }
 }

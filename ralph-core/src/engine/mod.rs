@@ -56,8 +56,11 @@ pub struct EngineConfig {
     pub checkpoint_interval: u64,
     /// Start a new run even if an unfinished or finished one is in the state directory.
     pub fresh: bool,
-    /// Wait after a rate limit whose reset time the agent did not say (default 60 s).
+    /// Wait after a rate limit whose reset time the agent did not say (default 60 s); doubled for each
+    /// further rate-limited attempt in a row, up to `rate_limit_max_wait`.
     pub rate_limit_fallback_wait: Duration,
+    /// Cap of the doubling rate-limit wait (default 1800 s).
+    pub rate_limit_max_wait: Duration,
     /// Seed for the backoff jitter (tests); `None` = random.
     pub jitter_seed: Option<u64>,
 }
@@ -81,6 +84,7 @@ impl EngineConfig {
             checkpoint_interval: 5,
             fresh: false,
             rate_limit_fallback_wait: Duration::from_secs(60),
+            rate_limit_max_wait: machine::DEFAULT_RATE_LIMIT_MAX_WAIT,
             jitter_seed: None,
         }
     }
@@ -243,6 +247,7 @@ impl Engine {
                 self.config.jitter_seed,
             ),
             rate_limit_fallback_wait: self.config.rate_limit_fallback_wait,
+            rate_limit_max_wait: self.config.rate_limit_max_wait,
         };
         let mut machine = Machine::new(
             machine_config,
@@ -298,6 +303,7 @@ impl Engine {
                     // Mark the iteration as started on disk first, so a crash during it is counted.
                     run_state::update(&mut run, machine.stats(), None);
                     run.in_progress = Some(iteration);
+                    run.attempts += 1;
                     if let Err(e) = self.state.save(&run) {
                         pending = machine.step(Input::Stop(StopReason::Error {
                             message: e.to_string(),
@@ -390,6 +396,7 @@ impl Engine {
                         exit_code: outcome.exit_code,
                         completed,
                         checkpoint,
+                        attempt: run.attempts,
                     };
                     if let Err(e) = self.state.record_iteration(&run.run_id, &record) {
                         self.emit(LoopEvent::Warning {

@@ -12,6 +12,8 @@ use std::collections::VecDeque;
 enum Step {
     Answer(&'static str, u64, f64),
     Fail,
+    /// A usage limit without a reset time, having used this many input tokens.
+    RateLimited(u64),
     /// Reports usage, then waits for cancellation.
     UsageThenHang(u64),
     Hang,
@@ -71,6 +73,16 @@ impl Agent for Scripted {
                     estimated: false,
                 }),
                 ..AgentOutcome::success(text)
+            }),
+            Step::RateLimited(tokens) => Ok(AgentOutcome {
+                message: Some("usage limit reached".into()),
+                usage: Usage {
+                    input_tokens: tokens,
+                    ..Default::default()
+                },
+                ..AgentOutcome::new(OutcomeStatus::RateLimited {
+                    reset_at_unix: None,
+                })
             }),
             Step::Fail => Ok(AgentOutcome {
                 message: Some("HTTP 401: invalid key".into()),
@@ -500,4 +512,154 @@ async fn a_state_store_that_fails_stops_the_run_with_a_clear_error() {
         1,
         "no further iteration runs without saved state"
     );
+}
+
+#[tokio::test]
+async fn a_rate_limit_wait_beyond_the_runtime_stops_the_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![Step::RateLimited(0); 5]);
+    let mut c = config(dir.path());
+    c.limits.max_runtime = Some(Duration::from_secs(2));
+    c.rate_limit_fallback_wait = Duration::from_secs(60);
+    let began = Instant::now();
+    let summary = tokio::time::timeout(
+        Duration::from_secs(30),
+        Engine::new(c, Box::new(agent)).run(StopHandle::new()),
+    )
+    .await
+    .expect("the engine must not sleep the 60 s wait with 2 s of runtime");
+    match &summary.reason {
+        StopReason::RateLimited { message } => {
+            assert!(message.contains("60 s"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(began.elapsed() < Duration::from_secs(60));
+    assert_eq!(runs.lock().unwrap().len(), 1);
+    assert_eq!(
+        summary.iterations, 0,
+        "a rate-limited attempt is no iteration"
+    );
+}
+
+#[tokio::test]
+async fn rate_limited_attempts_retry_the_same_iteration_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let (agent, runs) = Scripted::new(vec![
+        Step::RateLimited(4),
+        Step::RateLimited(4),
+        Step::Answer("a", 1, 0.0),
+        Step::Answer("b", 1, 0.0),
+    ]);
+    let mut c = config(dir.path());
+    c.limits.max_iterations = Some(2);
+    c.limits.max_retries = 0;
+    c.rate_limit_fallback_wait = Duration::ZERO;
+    let (engine, events) =
+        collect(Engine::new(c, Box::new(agent)).with_state_store(Box::new(store.clone())));
+    let summary = engine.run(StopHandle::new()).await;
+    assert_eq!(summary.reason, StopReason::MaxIterations { limit: 2 });
+    assert_eq!(summary.iterations, 2);
+    assert_eq!(
+        summary.usage.input_tokens, 10,
+        "rate-limited attempts' tokens count"
+    );
+    let numbers: Vec<u64> = runs.lock().unwrap().iter().map(|r| r.iteration).collect();
+    assert_eq!(numbers, vec![1, 1, 1, 2]);
+    let text =
+        std::fs::read_to_string(store.run_dir(&summary.run_id).join("iterations.jsonl")).unwrap();
+    let records: Vec<(u64, u64, String)> = text
+        .lines()
+        .map(|l| serde_json::from_str::<IterationRecord>(l).unwrap())
+        .map(|r| (r.iteration, r.attempt, r.outcome.label().to_string()))
+        .collect();
+    assert_eq!(
+        records,
+        vec![
+            (1, 1, "rate_limited".into()),
+            (1, 2, "rate_limited".into()),
+            (1, 3, "success".into()),
+            (2, 4, "success".into())
+        ]
+    );
+    let saved = store.load().unwrap().unwrap();
+    assert_eq!((saved.iteration, saved.attempts), (2, 4));
+    let waits = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, LoopEvent::RateLimitWait { .. }))
+        .count();
+    assert_eq!(waits, 2);
+}
+
+/// A run that stopped on a rate limit after one rate-limited attempt of iteration 1 (5 tokens).
+async fn rate_limited_run(store: &FileStateStore, dir: &std::path::Path) -> RunSummary {
+    let (agent, _) = Scripted::new(vec![Step::RateLimited(5)]);
+    let mut c = config(dir);
+    c.limits.max_runtime = Some(Duration::from_secs(30));
+    c.rate_limit_fallback_wait = Duration::from_secs(3600);
+    Engine::new(c, Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await
+}
+
+#[tokio::test]
+async fn a_crash_during_the_retry_of_a_rate_limited_iteration_counts_the_attempt_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let first = rate_limited_run(&store, dir.path()).await;
+    assert!(matches!(first.reason, StopReason::RateLimited { .. }));
+    let saved = store.load().unwrap().unwrap();
+    assert_eq!(
+        (saved.iteration, saved.attempts, saved.usage.input_tokens),
+        (0, 1, 5)
+    );
+    // As if ralph had been killed while retrying iteration 1 (attempt 2 started, not recorded).
+    let mut s = crashed_state(&store, 1);
+    s.attempts = 2;
+    store.save(&s).unwrap();
+
+    let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.0)]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
+    assert_eq!(
+        summary.usage.input_tokens, 6,
+        "the rate-limited attempt's tokens are not folded in twice"
+    );
+    assert_eq!(
+        runs.lock().unwrap()[0].iteration,
+        2,
+        "the cut-short retry counts"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_after_recording_a_rate_limited_attempt_gives_back_its_iteration_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    rate_limited_run(&store, dir.path()).await;
+    // Roll back to "attempt 1 started": its record is written, the state after it is not.
+    let mut s = crashed_state(&store, 1);
+    s.usage = Usage::default();
+    store.save(&s).unwrap();
+
+    let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.0)]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
+    assert_eq!(
+        summary.usage.input_tokens, 6,
+        "folded in once from the record"
+    );
+    assert_eq!(runs.lock().unwrap()[0].iteration, 1);
+    assert!(matches!(
+        summary.reason,
+        StopReason::Completed { iteration: 1, .. }
+    ));
 }
