@@ -175,6 +175,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<String>,
 
+    /// Shell command run in the workspace when the agent claims completion; the claim counts only if it
+    /// exits 0, else its output tail is fed back in the next prompt; env RALPH_VERIFY.
+    #[arg(long, value_name = "CMD")]
+    pub verify: Option<String>,
+
     /// Seconds to wait when the agent hits a usage limit and gives no reset time; doubles for each
     /// rate-limited attempt in a row, up to 30 min [default: 60]; env RALPH_RATE_LIMIT_WAIT.
     #[arg(long, value_name = "SECS")]

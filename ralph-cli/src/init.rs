@@ -45,6 +45,7 @@ checkpoint_ref: false          # true: commit to refs/ralph/checkpoints/<run>, l
 git_init: false                # true: create a git repository when the workspace has none
 completion_promise: LOOP_COMPLETE
 min_iterations: 0
+verify: \"\"                     # shell command that must exit 0 for a completion claim to count; \"\" = none
 retry_delay: 2                 # seconds, base of the exponential backoff
 max_retries: 5                 # consecutive failed iterations tolerated
 iteration_timeout: 1800        # seconds for one agent run; 0 = none

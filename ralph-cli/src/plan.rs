@@ -188,6 +188,10 @@ fn value(s: &RunSettings, key: &str) -> String {
         "completion_promise" if s.completion_promise.is_empty() => "(empty: disabled)".into(),
         "completion_promise" => s.completion_promise.clone(),
         "min_iterations" => s.min_iterations.to_string(),
+        "verify" => match &s.verify {
+            Some(cmd) => format!("sh -c {}", shell_quote(std::slice::from_ref(cmd))),
+            None => "none (a completion claim is accepted as is)".into(),
+        },
         "retry_delay" => format!("{} s", s.retry_delay.as_secs_f64()),
         "max_retries" => s.max_retries.to_string(),
         "iteration_timeout" => secs(s.iteration_timeout),

@@ -147,6 +147,10 @@ pub async fn run(args: RunArgs) -> u8 {
             )
             .with_redactor(redactor),
         ));
+    let engine = match &settings.verify {
+        Some(cmd) => engine.with_verifier(Box::new(ralph_agents::ShellVerifier::new(cmd))),
+        None => engine,
+    };
     let engine = match metrics {
         Some(m) => engine.with_observer(Box::new(m)),
         None => engine,

@@ -11,6 +11,7 @@
 //! - [`prompt`]: prompt sources and per-iteration assembly.
 //! - [`Checkpointer`] and [`StateStore`]: where the workspace and the run state are saved
 //!   (git checkpoints live in `ralph-git`).
+//! - [`verify`]: the [`Verifier`] trait that checks completion claims (`--verify CMD`).
 //! - [`engine`]: the loop itself, a pure state machine plus an async driver, publishing [`LoopEvent`]s.
 //!
 //! This crate has no dependency on processes, git, clap or a terminal.
@@ -52,6 +53,7 @@ pub mod lock;
 pub mod prompt;
 pub mod state;
 pub mod usage;
+pub mod verify;
 
 pub use agent::{
     Agent, AgentEvent, AgentOutcome, AgentRequest, EventSender, FailureKind, OutcomeStatus,
@@ -64,3 +66,4 @@ pub use events::{LoopEvent, Observer};
 pub use limits::{LimitPolicy, Limits, LoopStats, StopReason};
 pub use state::{NoState, StateStore};
 pub use usage::{Cost, Usage};
+pub use verify::{Verification, Verifier, VerifyRequest, VerifyResult};

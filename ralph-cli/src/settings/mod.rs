@@ -172,6 +172,11 @@ pub const SETTINGS: &[Setting] = &[
         env: &["RALPH_IDLE_TIMEOUT"],
     },
     Setting {
+        key: "verify",
+        flag: "--verify",
+        env: &["RALPH_VERIFY"],
+    },
+    Setting {
         key: "rate_limit_wait",
         flag: "--rate-limit-wait",
         env: &["RALPH_RATE_LIMIT_WAIT"],
@@ -283,6 +288,8 @@ pub struct RunSettings {
     pub completion_promise: String,
     /// Minimum iterations before a completion claim is accepted.
     pub min_iterations: u64,
+    /// Shell command (`sh -c`) that must exit 0 for a completion claim to count; `None` = no check.
+    pub verify: Option<String>,
     /// Backoff base.
     pub retry_delay: Duration,
     /// Consecutive failures tolerated.
@@ -365,6 +372,7 @@ fn flag_layer(args: &RunArgs) -> BTreeMap<&'static str, Raw> {
     put("git_init", flag(args.git_init));
     put("completion_promise", args.completion_promise.clone());
     put("min_iterations", args.min_iterations.clone());
+    put("verify", args.verify.clone());
     put("retry_delay", args.retry_delay.clone());
     put("max_retries", args.max_retries.clone());
     put("iteration_timeout", args.iteration_timeout.clone());
@@ -508,6 +516,9 @@ pub fn resolve(
         Some(r) => parse_u64(&r, "a whole number >= 0")?,
         None => 0,
     };
+    let verify = get("verify")
+        .map(|r| r.value.trim().to_string())
+        .filter(|v| !v.is_empty());
     let retry_delay = match get("retry_delay") {
         Some(r) => parse_duration(&r)?,
         None => Duration::from_secs(2),
@@ -625,6 +636,7 @@ pub fn resolve(
         git_init,
         completion_promise,
         min_iterations,
+        verify,
         retry_delay,
         max_retries,
         iteration_timeout,

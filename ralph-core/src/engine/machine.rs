@@ -39,6 +39,15 @@ pub enum Input {
         /// Current time, Unix seconds (to turn a rate-limit reset time into a wait).
         now_unix: u64,
     },
+    /// The verifier finished checking a completion claim (after [`Action::Verify`]).
+    Verified {
+        /// True when the claim holds.
+        passed: bool,
+        /// Why it does not, for [`Action::RejectCompletion`] (ignored when `passed`).
+        reason: String,
+        /// Wall-clock time used by the run so far.
+        elapsed: Duration,
+    },
     /// A stop was requested (signal); takes effect at once if no agent runs, else after it stopped.
     Stop(StopReason),
 }
@@ -63,6 +72,13 @@ pub enum Action {
         iteration: u64,
         /// True when it completed the task.
         completed: bool,
+    },
+    /// Check the completion claim of `iteration` with the verifier, then feed [`Input::Verified`].
+    Verify {
+        /// Iteration whose claim is checked.
+        iteration: u64,
+        /// Time the check may take (the iteration timeout bounded by the remaining runtime).
+        timeout: Option<Duration>,
     },
     /// Tell observers that a completion claim was not accepted.
     RejectCompletion {
@@ -110,6 +126,8 @@ pub struct MachineConfig {
     pub rate_limit_fallback_wait: Duration,
     /// Cap of the doubling rate-limit wait (never below `rate_limit_fallback_wait`).
     pub rate_limit_max_wait: Duration,
+    /// True when completion claims are checked by a verifier ([`Action::Verify`]).
+    pub verify: bool,
 }
 
 /// Default cap of the doubling rate-limit wait: 30 minutes.
@@ -128,6 +146,8 @@ pub struct Machine {
     finished: bool,
     /// Rate-limited attempts in a row (reset by any other outcome); drives the doubling fallback wait.
     consecutive_rate_limits: u32,
+    /// The iteration whose completion claim the verifier is checking, and how it was claimed.
+    verifying: Option<(u64, CompletionSource)>,
 }
 
 impl Machine {
@@ -147,6 +167,7 @@ impl Machine {
             pending_stop: None,
             finished: false,
             consecutive_rate_limits: 0,
+            verifying: None,
         }
     }
 
@@ -172,6 +193,16 @@ impl Machine {
             .find_map(|p| p.check(&self.stats))
     }
 
+    /// The iteration timeout bounded by the remaining runtime, and which of the two it is.
+    fn timeout(&self) -> (Option<Duration>, TimeoutKind) {
+        match (self.config.iteration_timeout, self.remaining_time()) {
+            (Some(t), Some(r)) if r < t => (Some(r), TimeoutKind::Runtime),
+            (Some(t), _) => (Some(t), TimeoutKind::Iteration),
+            (None, Some(r)) => (Some(r), TimeoutKind::Runtime),
+            (None, None) => (None, TimeoutKind::Iteration),
+        }
+    }
+
     fn remaining_time(&self) -> Option<Duration> {
         self.policies
             .iter()
@@ -186,7 +217,11 @@ impl Machine {
         }
         match input {
             Input::Stop(reason) => {
-                if self.running.is_some() {
+                if self.verifying.is_some() {
+                    // The driver stops the verifier; the iteration is concluded on `Verified`.
+                    self.pending_stop.get_or_insert(reason);
+                    Vec::new()
+                } else if self.running.is_some() {
                     self.pending_stop.get_or_insert(reason);
                     vec![Action::CancelAgent]
                 } else {
@@ -214,13 +249,7 @@ impl Machine {
                 self.stats.iterations += 1;
                 let iteration = self.stats.iterations;
                 self.running = Some(iteration);
-                let remaining = self.remaining_time();
-                let (timeout, timeout_kind) = match (self.config.iteration_timeout, remaining) {
-                    (Some(t), Some(r)) if r < t => (Some(r), TimeoutKind::Runtime),
-                    (Some(t), _) => (Some(t), TimeoutKind::Iteration),
-                    (None, Some(r)) => (Some(r), TimeoutKind::Runtime),
-                    (None, None) => (None, TimeoutKind::Iteration),
-                };
+                let (timeout, timeout_kind) = self.timeout();
                 vec![Action::RunIteration {
                     iteration,
                     timeout,
@@ -250,6 +279,11 @@ impl Machine {
                 elapsed,
                 now_unix,
             } => self.on_finished(outcome, elapsed, now_unix),
+            Input::Verified {
+                passed,
+                reason,
+                elapsed,
+            } => self.on_verified(passed, reason, elapsed),
         }
     }
 
@@ -293,15 +327,23 @@ impl Machine {
                     .as_deref()
                     .and_then(|t| find_promise(t, &self.config.completion_promise));
                 if let Some(source) = claim {
-                    if iteration >= self.config.min_iterations {
-                        completed = Some(StopReason::Completed { iteration, source });
-                    } else {
+                    if iteration < self.config.min_iterations {
                         actions.push(Action::RejectCompletion {
                             reason: format!(
                                 "completion claimed in iteration {iteration}, before --min-iterations {}",
                                 self.config.min_iterations
                             ),
                         });
+                    } else if self.config.verify {
+                        // The claim stands only if the verifier agrees: ask it, conclude on `Verified`.
+                        // With a stop pending there is no time to check it: the stop wins.
+                        if self.pending_stop.is_none() {
+                            self.verifying = Some((iteration, source));
+                            let timeout = self.timeout().0;
+                            return vec![Action::Verify { iteration, timeout }];
+                        }
+                    } else {
+                        completed = Some(StopReason::Completed { iteration, source });
                     }
                 }
             }
@@ -347,13 +389,49 @@ impl Machine {
             }
             OutcomeStatus::Cancelled => {}
         }
+        let failed = !outcome.status.is_success() && self.stats.consecutive_failures > 0;
+        actions.extend(self.conclude(
+            iteration,
+            completed,
+            wait,
+            failed && !rate_limited,
+            rate_limited,
+        ));
+        actions
+    }
 
+    fn on_verified(&mut self, passed: bool, reason: String, elapsed: Duration) -> Vec<Action> {
+        let Some((iteration, source)) = self.verifying.take() else {
+            return Vec::new();
+        };
+        self.stats.elapsed = elapsed;
+        if passed {
+            let reason = StopReason::Completed { iteration, source };
+            return self.conclude(iteration, Some(reason), None, false, false);
+        }
+        let mut actions = vec![Action::RejectCompletion { reason }];
+        actions.extend(self.conclude(iteration, None, None, false, false));
+        actions
+    }
+
+    /// After an iteration (and its verification): record it, checkpoint when due, then finish, wait, or
+    /// back off. `wait` is a rate-limit wait already checked against the runtime; `failed` asks for the
+    /// back-off; a `rate_limited` attempt takes no interval checkpoint.
+    fn conclude(
+        &mut self,
+        iteration: u64,
+        completed: Option<StopReason>,
+        wait: Option<Action>,
+        failed: bool,
+        rate_limited: bool,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
         actions.push(Action::Record {
             iteration,
             completed: completed.is_some(),
         });
         let interval = self.config.checkpoint_interval;
-        if interval > 0 && iteration % interval == 0 && !rate_limited {
+        if interval > 0 && iteration.is_multiple_of(interval) && !rate_limited {
             actions.push(Action::Checkpoint { iteration });
         }
         if let Some(reason) = completed {
@@ -370,7 +448,7 @@ impl Machine {
         }
         if let Some(w) = wait {
             actions.push(w);
-        } else if self.stats.consecutive_failures > 0 && !outcome.status.is_success() {
+        } else if failed {
             let failures = self.stats.consecutive_failures;
             let delay = self.config.backoff.delay(failures);
             match self.remaining_time() {
@@ -432,6 +510,7 @@ mod tests {
             backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(300), Some(7)),
             rate_limit_fallback_wait: Duration::from_secs(60),
             rate_limit_max_wait: DEFAULT_RATE_LIMIT_MAX_WAIT,
+            verify: false,
         }
     }
 
@@ -992,5 +1071,128 @@ mod tests {
                 .any(|a| matches!(a, Action::Checkpoint { .. })),
             "{actions:?}"
         );
+    }
+
+    fn verifying_machine(min_iterations: u64) -> Machine {
+        let mut cfg = config();
+        cfg.verify = true;
+        cfg.min_iterations = min_iterations;
+        Machine::new(cfg, Limits::default().policies(), LoopStats::default())
+    }
+
+    fn verified(m: &mut Machine, passed: bool) -> Vec<Action> {
+        m.step(Input::Verified {
+            passed,
+            reason: "verification `make check` failed: exit code 1".into(),
+            elapsed: Duration::from_secs(2),
+        })
+    }
+
+    #[test]
+    fn with_a_verifier_a_claim_is_checked_before_it_completes_the_run() {
+        let mut m = verifying_machine(0);
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 1);
+        assert_eq!(
+            actions,
+            vec![Action::Verify {
+                iteration: 1,
+                timeout: Some(Duration::from_secs(600))
+            }],
+            "nothing is recorded before the verdict"
+        );
+        assert_eq!(
+            verified(&mut m, true),
+            vec![
+                Action::Record {
+                    iteration: 1,
+                    completed: true
+                },
+                Action::Finish(StopReason::Completed {
+                    iteration: 1,
+                    source: CompletionSource::PromiseLine
+                })
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_verification_rejects_the_claim_and_the_run_goes_on() {
+        let mut m = verifying_machine(0);
+        ready(&mut m, 0);
+        finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 1);
+        let actions = verified(&mut m, false);
+        assert!(
+            matches!(&actions[0], Action::RejectCompletion { reason } if reason.contains("make check")),
+            "{actions:?}"
+        );
+        assert_eq!(
+            actions[1..],
+            [Action::Record {
+                iteration: 1,
+                completed: false
+            }]
+        );
+        assert!(!m.is_finished());
+        assert_eq!(
+            m.stats().consecutive_failures,
+            0,
+            "a rejection is no failure"
+        );
+        assert!(matches!(
+            ready(&mut m, 3)[..],
+            [Action::RunIteration { iteration: 2, .. }]
+        ));
+    }
+
+    #[test]
+    fn min_iterations_rejects_before_the_verifier_is_asked() {
+        let mut m = verifying_machine(2);
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 0);
+        assert!(
+            matches!(actions[0], Action::RejectCompletion { .. }),
+            "{actions:?}"
+        );
+        assert!(!actions.iter().any(|a| matches!(a, Action::Verify { .. })));
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 0);
+        assert!(
+            matches!(actions[..], [Action::Verify { iteration: 2, .. }]),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn the_verification_timeout_is_bounded_by_the_remaining_runtime() {
+        let mut cfg = config();
+        cfg.verify = true;
+        let mut m = Machine::new(cfg, runtime(100).policies(), LoopStats::default());
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 90);
+        assert_eq!(
+            actions,
+            vec![Action::Verify {
+                iteration: 1,
+                timeout: Some(Duration::from_secs(10))
+            }]
+        );
+    }
+
+    #[test]
+    fn a_stop_during_verification_finishes_after_the_verdict() {
+        let mut m = verifying_machine(0);
+        ready(&mut m, 0);
+        finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 1);
+        let reason = StopReason::Interrupted {
+            signal: "SIGINT".into(),
+        };
+        assert!(m.step(Input::Stop(reason.clone())).is_empty());
+        let actions = verified(&mut m, false);
+        assert_eq!(actions.last(), Some(&Action::Finish(reason)));
+        assert!(actions.contains(&Action::Record {
+            iteration: 1,
+            completed: false
+        }));
     }
 }

@@ -18,6 +18,7 @@ use crate::limits::{LimitPolicy, Limits, LoopStats, StopReason};
 use crate::prompt::{PromptSource, PromptTemplate};
 use crate::state::{IterationRecord, NoState, RunState, RunStatus, StateStore};
 use crate::usage::Usage;
+use crate::verify::{Verification, Verifier, VerifyRequest, VerifyResult};
 use backoff::Backoff;
 use machine::{Action, Input, Machine, MachineConfig};
 use serde::{Deserialize, Serialize};
@@ -153,7 +154,12 @@ pub struct Engine {
     state: Box<dyn StateStore>,
     observers: Vec<Box<dyn Observer>>,
     policies: Vec<Box<dyn LimitPolicy>>,
+    verifier: Option<Box<dyn Verifier>>,
 }
+
+/// Bytes of a verifier's output tail carried by [`LoopEvent::Verification`] (the prompt feedback keeps
+/// up to [`crate::verify::OUTPUT_TAIL_CAP`]): 4 KiB.
+pub const EVENT_OUTPUT_TAIL_CAP: usize = 4 * 1024;
 
 impl Engine {
     /// An engine with no checkpoints, no persisted state and no observers.
@@ -165,7 +171,15 @@ impl Engine {
             state: Box::new(NoState),
             observers: Vec::new(),
             policies: Vec::new(),
+            verifier: None,
         }
+    }
+
+    /// Checks completion claims with `verifier` (`--verify CMD`): a claim counts only when it passes;
+    /// otherwise the run goes on and the verifier's output tail is fed back in the next prompt.
+    pub fn with_verifier(mut self, verifier: Box<dyn Verifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
     }
 
     /// Uses `checkpointer` to save the workspace.
@@ -248,6 +262,7 @@ impl Engine {
             ),
             rate_limit_fallback_wait: self.config.rate_limit_fallback_wait,
             rate_limit_max_wait: self.config.rate_limit_max_wait,
+            verify: self.verifier.is_some(),
         };
         let mut machine = Machine::new(
             machine_config,
@@ -263,6 +278,8 @@ impl Engine {
             }));
         }
         let mut last_outcome: Option<(AgentOutcome, Instant, u64)> = None;
+        // Feedback for the next iteration's prompt (a rejected claim's verification output).
+        let mut feedback: Option<String> = None;
         let mut user_prompt = prompt_text;
 
         loop {
@@ -310,11 +327,12 @@ impl Engine {
                         }));
                         continue;
                     }
+                    let this_feedback = feedback.take();
                     let (outcome, began, started_unix, prompt) = self
                         .run_iteration(
                             &mut machine,
                             &stop,
-                            &user_prompt,
+                            (&user_prompt, this_feedback.as_deref()),
                             &run.run_id,
                             iteration,
                             timeout,
@@ -322,6 +340,10 @@ impl Engine {
                             &elapsed,
                         )
                         .await;
+                    if matches!(outcome.status, OutcomeStatus::RateLimited { .. }) {
+                        // The iteration is tried again: it still owes the agent that feedback.
+                        feedback = this_feedback;
+                    }
                     self.state.keep_transcript(
                         &run.run_id,
                         iteration,
@@ -411,6 +433,54 @@ impl Engine {
                         })];
                     }
                 }
+                Action::Verify { iteration, timeout } => {
+                    let (verification, check) = self.verify(iteration, timeout, &stop).await;
+                    let passed = verification.result == VerifyResult::Passed;
+                    let reason = format!(
+                        "verification `{check}` {}: {}",
+                        verification.result.label(),
+                        verification.summary
+                    );
+                    if !passed {
+                        feedback = Some(crate::verify::feedback(iteration, &check, &verification));
+                    }
+                    self.emit(LoopEvent::Verification {
+                        iteration,
+                        result: verification.result,
+                        exit_code: verification.exit_code,
+                        summary: verification.summary.clone(),
+                        duration_secs: verification.duration.as_secs_f64(),
+                        output_tail: crate::verify::tail(
+                            &verification.output_tail,
+                            EVENT_OUTPUT_TAIL_CAP,
+                        )
+                        .to_string(),
+                    });
+                    let mut next = machine.step(Input::Verified {
+                        passed,
+                        reason,
+                        elapsed: elapsed(),
+                    });
+                    if stop.is_stopped()
+                        && !machine.is_finished()
+                        && !next.iter().any(|a| matches!(a, Action::Finish(_)))
+                    {
+                        next.retain(|a| {
+                            matches!(
+                                a,
+                                Action::Record { .. }
+                                    | Action::Checkpoint { .. }
+                                    | Action::RejectCompletion { .. }
+                            )
+                        });
+                        next.extend(machine.step(Input::Stop(stop.reason().unwrap_or(
+                            StopReason::Interrupted {
+                                signal: "stop".into(),
+                            },
+                        ))));
+                    }
+                    pending = next;
+                }
                 Action::Checkpoint { iteration } => {
                     let cost = machine.stats().cost_usd;
                     self.checkpoint(&run.run_id, iteration, cost, false).await;
@@ -489,7 +559,7 @@ impl Engine {
         &mut self,
         machine: &mut Machine,
         stop: &StopHandle,
-        user_prompt: &str,
+        (user_prompt, feedback): (&str, Option<&str>),
         run_id: &str,
         iteration: u64,
         timeout: Option<Duration>,
@@ -500,7 +570,7 @@ impl Engine {
             user_prompt,
             &self.config.completion_promise,
             iteration,
-            None,
+            feedback,
         );
         self.emit(LoopEvent::IterationStarted {
             iteration,
@@ -597,6 +667,47 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// Runs the verifier for `iteration`'s claim, stopping it when the stop handle fires. Returns what
+    /// it found and its description.
+    async fn verify(
+        &mut self,
+        iteration: u64,
+        timeout: Option<Duration>,
+        stop: &StopHandle,
+    ) -> (Verification, String) {
+        let Some(verifier) = self.verifier.as_deref() else {
+            return (Verification::error("no verifier"), String::new());
+        };
+        let check = verifier.describe();
+        let request = VerifyRequest {
+            workspace: self.config.workspace.clone(),
+            iteration,
+            timeout,
+        };
+        let cancel = CancellationToken::new();
+        let began = Instant::now();
+        let run = verifier.verify(request, cancel.clone());
+        tokio::pin!(run);
+        let mut verification = tokio::select! {
+            v = &mut run => v,
+            _ = stop.token.cancelled() => {
+                cancel.cancel();
+                let mut v = run.await;
+                if v.result == VerifyResult::Passed {
+                    // Passed as it was being stopped: it still counts.
+                } else {
+                    v.result = VerifyResult::Error;
+                    v.summary = format!("interrupted ({})", v.summary);
+                }
+                v
+            }
+        };
+        if verification.duration.is_zero() {
+            verification.duration = began.elapsed();
+        }
+        (verification, check)
     }
 
     async fn sleep_unless_stopped(&self, delay: Duration, stop: &StopHandle) {

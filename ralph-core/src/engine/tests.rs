@@ -663,3 +663,79 @@ async fn a_crash_after_recording_a_rate_limited_attempt_gives_back_its_iteration
         StopReason::Completed { iteration: 1, .. }
     ));
 }
+
+/// A verifier that fails with `output` for its first `fail_first` checks, then passes.
+struct FlakyCheck {
+    fail_first: u32,
+    calls: Arc<Mutex<u32>>,
+}
+
+#[async_trait]
+impl crate::verify::Verifier for FlakyCheck {
+    fn describe(&self) -> String {
+        "make check".into()
+    }
+    async fn verify(
+        &self,
+        req: crate::verify::VerifyRequest,
+        _cancel: CancellationToken,
+    ) -> crate::verify::Verification {
+        let mut calls = self.calls.lock().unwrap();
+        *calls += 1;
+        assert!(req.timeout.is_some());
+        if *calls <= self.fail_first {
+            crate::verify::Verification::failed(Some(2), "error: test_parse failed at line 7\n")
+        } else {
+            crate::verify::Verification::passed("ok\n")
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_claim_feeds_the_verify_output_into_the_next_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![
+        Step::Answer("done\nLOOP_COMPLETE", 1, 0.0),
+        Step::Answer("fixed\nLOOP_COMPLETE", 1, 0.0),
+    ]);
+    let calls = Arc::new(Mutex::new(0));
+    let (engine, events) = collect(
+        Engine::new(config(dir.path()), Box::new(agent)).with_verifier(Box::new(FlakyCheck {
+            fail_first: 1,
+            calls: calls.clone(),
+        })),
+    );
+    let summary = engine.run(StopHandle::new()).await;
+    assert!(
+        matches!(summary.reason, StopReason::Completed { iteration: 2, .. }),
+        "{:?}",
+        summary.reason
+    );
+    assert_eq!(*calls.lock().unwrap(), 2);
+    let prompts: Vec<String> = runs
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.prompt.clone())
+        .collect();
+    assert!(!prompts[0].contains("test_parse"));
+    assert!(
+        prompts[1].contains("error: test_parse failed at line 7")
+            && prompts[1].contains("`make check`"),
+        "{}",
+        prompts[1]
+    );
+    let events = events.lock().unwrap();
+    let verdicts: Vec<VerifyResult> = events
+        .iter()
+        .filter_map(|e| match e {
+            LoopEvent::Verification { result, .. } => Some(*result),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(verdicts, vec![VerifyResult::Failed, VerifyResult::Passed]);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        LoopEvent::CompletionRejected { iteration: 1, reason } if reason.contains("make check")
+    )));
+}
