@@ -196,6 +196,16 @@ fn value(s: &RunSettings, key: &str) -> String {
         "max_retries" => s.max_retries.to_string(),
         "iteration_timeout" => secs(s.iteration_timeout),
         "idle_timeout" => secs(s.idle_timeout),
+        "stall_iterations" if s.stall_iterations == 0 => "0 (off)".into(),
+        "stall_iterations" => format!(
+            "stop after {} unchanged successful iterations in a row",
+            s.stall_iterations
+        ),
+        "loop_detection" if s.loop_detection == 0 => "0 (off)".into(),
+        "loop_detection" => format!(
+            "stop after {} near-identical answers in a row",
+            s.loop_detection
+        ),
         "rate_limit_wait" => format!(
             "{} s (doubles per limit in a row, max 1800 s)",
             s.rate_limit_wait.as_secs_f64()

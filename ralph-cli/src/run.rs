@@ -147,6 +147,25 @@ pub async fn run(args: RunArgs) -> u8 {
             )
             .with_redactor(redactor),
         ));
+    let engine = if settings.stall_iterations > 0 {
+        engine
+            .with_fingerprint(Box::new(crate::fingerprint::WorkspaceFingerprint::new(
+                settings.state_dir.clone(),
+                !settings.no_git,
+            )))
+            .with_policy(Box::new(ralph_core::StallDetection(
+                settings.stall_iterations,
+            )))
+    } else {
+        engine
+    };
+    let engine = if settings.loop_detection > 0 {
+        engine.with_policy(Box::new(ralph_core::LoopDetection::new(
+            settings.loop_detection,
+        )))
+    } else {
+        engine
+    };
     let engine = match &settings.verify {
         Some(cmd) => engine.with_verifier(Box::new(ralph_agents::ShellVerifier::new(cmd))),
         None => engine,

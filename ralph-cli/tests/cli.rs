@@ -981,3 +981,78 @@ fn rate_limited_attempts_do_not_use_up_iterations() {
     );
     assert_eq!(ws.state()["iteration"], 1);
 }
+
+#[test]
+fn stall_iterations_stops_a_run_whose_iterations_change_nothing() {
+    let ws = Workspace::new("x");
+    // Run 1 writes a file; later runs only look around (their counter lives in the state dir).
+    let agent = ws.agent(
+        "idle.sh",
+        "cat > /dev/null\necho run >> .agent/runs.txt\nn=$(wc -l < .agent/runs.txt)\nif [ \"$n\" -eq 1 ]; then echo draft > notes.txt; fi\necho \"looked at the code ($n)\"",
+    );
+    let out = run(ws
+        .ralph()
+        .args([
+            "--agent",
+            "command",
+            "--git-init",
+            "--checkpoint-interval",
+            "1",
+            "--stall-iterations",
+            "2",
+            "--",
+        ])
+        .arg(&agent));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let state = ws.state();
+    assert_eq!(state["stop_reason"]["reason"], "custom", "{state}");
+    assert_eq!(state["stop_reason"]["policy"], "stall_iterations");
+    assert!(err.contains("no progress"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ws.path.join(".agent/runs.txt"))
+            .unwrap()
+            .lines()
+            .count(),
+        3,
+        "iteration 1 changed the workspace (its checkpoint commit is not progress of iteration 2)"
+    );
+}
+
+#[test]
+fn loop_detection_stops_after_near_identical_answers() {
+    let ws = Workspace::new("x");
+    let agent = ws.agent(
+        "same.sh",
+        "cat > /dev/null\necho run >> runs.txt\nn=$(wc -l < runs.txt)\necho \"All $n tests pass; nothing left to do.\"",
+    );
+    let out = run(ws
+        .ralph()
+        .args([
+            "--agent",
+            "command",
+            "--no-git",
+            "--loop-detection",
+            "3",
+            "--",
+        ])
+        .arg(&agent));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(ws.state()["stop_reason"]["policy"], "loop_detection");
+    assert_eq!(runs(&ws), 3);
+}
+
+#[test]
+fn loop_detection_of_1_is_refused_with_the_accepted_range() {
+    let ws = Workspace::new("x");
+    let out = run(ws
+        .ralph()
+        .args(["--agent", "command", "--loop-detection", "1", "--", "true"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--loop-detection") && err.contains("from 2"),
+        "{err}"
+    );
+}

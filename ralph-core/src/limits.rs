@@ -44,6 +44,16 @@ pub struct LoopStats {
     pub consecutive_failures: u32,
     /// A one-line description of the last failure.
     pub last_failure: Option<String>,
+    /// Successful iterations in a row that changed nothing in the workspace, as told by the engine's
+    /// [`crate::progress::Fingerprint`] (stays 0 without one). Reset by an iteration that changed something
+    /// or that failed; rate-limited attempts leave it alone. Not saved: a resumed run starts from 0.
+    #[serde(default)]
+    pub unchanged_iterations: u32,
+    /// The final answers of the last successful iterations in a row, oldest first (at most
+    /// [`crate::progress::RECENT_ANSWERS`], each its last [`crate::progress::ANSWER_CAP`] bytes). A failed
+    /// iteration empties it; rate-limited attempts leave it alone. Not saved: a resumed run starts empty.
+    #[serde(default)]
+    pub recent_answers: Vec<String>,
 }
 
 /// Why the loop stopped. Mapped to exit codes by the CLI (`ralph-cli`'s `exit_codes` module).

@@ -177,6 +177,16 @@ pub const SETTINGS: &[Setting] = &[
         env: &["RALPH_VERIFY"],
     },
     Setting {
+        key: "stall_iterations",
+        flag: "--stall-iterations",
+        env: &["RALPH_STALL_ITERATIONS"],
+    },
+    Setting {
+        key: "loop_detection",
+        flag: "--loop-detection",
+        env: &["RALPH_LOOP_DETECTION"],
+    },
+    Setting {
         key: "rate_limit_wait",
         flag: "--rate-limit-wait",
         env: &["RALPH_RATE_LIMIT_WAIT"],
@@ -298,6 +308,10 @@ pub struct RunSettings {
     pub iteration_timeout: Option<Duration>,
     /// Idle timeout; `None` = none.
     pub idle_timeout: Option<Duration>,
+    /// Stop after this many successful iterations in a row that changed nothing in the workspace; 0 = off.
+    pub stall_iterations: u32,
+    /// Stop after this many near-identical final answers in a row; 0 = off, else at least 2.
+    pub loop_detection: u32,
     /// Wait after a usage limit that gave no reset time (doubles per rate-limited attempt in a row, up
     /// to 30 min).
     pub rate_limit_wait: Duration,
@@ -377,6 +391,8 @@ fn flag_layer(args: &RunArgs) -> BTreeMap<&'static str, Raw> {
     put("max_retries", args.max_retries.clone());
     put("iteration_timeout", args.iteration_timeout.clone());
     put("idle_timeout", args.idle_timeout.clone());
+    put("stall_iterations", args.stall_iterations.clone());
+    put("loop_detection", args.loop_detection.clone());
     put("rate_limit_wait", args.rate_limit_wait.clone());
     put("verbose", flag(args.verbose));
     put("dry_run", flag(args.dry_run));
@@ -538,6 +554,20 @@ pub fn resolve(
     };
     let iteration_timeout = opt_duration(get("iteration_timeout"), DEFAULT_ITERATION_TIMEOUT_SECS)?;
     let idle_timeout = opt_duration(get("idle_timeout"), DEFAULT_IDLE_TIMEOUT_SECS)?;
+    let count = |r: Option<Raw>, min: u64| -> Result<u32, SettingsError> {
+        let Some(r) = r else { return Ok(0) };
+        let accepted = format!("0 (off) or a whole number from {min} to 10000");
+        let n = parse_u64(&r, &accepted)?;
+        if n != 0 && !(min..=10_000).contains(&n) {
+            return Err(SettingsError::new(format!(
+                "{}: {n} is out of range; accepted: {accepted}",
+                r.source
+            )));
+        }
+        Ok(n as u32)
+    };
+    let stall_iterations = count(get("stall_iterations"), 1)?;
+    let loop_detection = count(get("loop_detection"), 2)?;
     let rate_limit_wait = match get("rate_limit_wait") {
         Some(r) => parse_duration(&r)?,
         None => Duration::from_secs(DEFAULT_RATE_LIMIT_WAIT_SECS),
@@ -641,6 +671,8 @@ pub fn resolve(
         max_retries,
         iteration_timeout,
         idle_timeout,
+        stall_iterations,
+        loop_detection,
         rate_limit_wait,
         verbose,
         dry_run,

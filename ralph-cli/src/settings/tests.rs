@@ -348,3 +348,23 @@ fn rate_limit_wait_defaults_to_60_s_and_takes_flag_env_and_file() {
     let err = resolve_with(&[], &[("RALPH_RATE_LIMIT_WAIT", "soon")], None).unwrap_err();
     assert!(err.0.contains("RALPH_RATE_LIMIT_WAIT"), "{err}");
 }
+
+#[test]
+fn progress_policies_are_off_by_default_and_validated() {
+    let s = resolve_with(&[], &[], None).unwrap();
+    assert_eq!((s.stall_iterations, s.loop_detection), (0, 0));
+    let s = resolve_with(
+        &["--stall-iterations", "4"],
+        &[("RALPH_LOOP_DETECTION", "3")],
+        Some("stall_iterations: 9\nloop_detection: 7\n"),
+    )
+    .unwrap();
+    assert_eq!((s.stall_iterations, s.loop_detection), (4, 3));
+    let err = resolve_with(&[], &[], Some("loop_detection: 1\n")).unwrap_err();
+    assert!(
+        err.0.contains("loop_detection") && err.0.contains("from 2"),
+        "{err}"
+    );
+    let err = resolve_with(&[], &[("RALPH_STALL_ITERATIONS", "-1")], None).unwrap_err();
+    assert!(err.0.contains("RALPH_STALL_ITERATIONS"), "{err}");
+}

@@ -38,6 +38,9 @@ pub enum Input {
         elapsed: Duration,
         /// Current time, Unix seconds (to turn a rate-limit reset time into a wait).
         now_unix: u64,
+        /// Whether the agent run changed the workspace (its fingerprint before and after differ); `None`
+        /// when not known (no fingerprint configured or it could not be taken), which counts as a change.
+        workspace_changed: Option<bool>,
     },
     /// The verifier finished checking a completion claim (after [`Action::Verify`]).
     Verified {
@@ -278,7 +281,8 @@ impl Machine {
                 outcome,
                 elapsed,
                 now_unix,
-            } => self.on_finished(outcome, elapsed, now_unix),
+                workspace_changed,
+            } => self.on_finished(outcome, elapsed, now_unix, workspace_changed),
             Input::Verified {
                 passed,
                 reason,
@@ -302,10 +306,12 @@ impl Machine {
         outcome: AgentOutcome,
         elapsed: Duration,
         now_unix: u64,
+        workspace_changed: Option<bool>,
     ) -> Vec<Action> {
         let Some(iteration) = self.running.take() else {
             return Vec::new();
         };
+        self.track_progress(&outcome, workspace_changed);
         self.stats.elapsed = elapsed;
         self.stats.cost_usd = self.base_cost;
         self.apply_iteration_usage(outcome.usage, outcome.cost);
@@ -466,6 +472,31 @@ impl Machine {
         actions
     }
 
+    /// Updates the progress counters the stall and loop policies read.
+    fn track_progress(&mut self, outcome: &AgentOutcome, workspace_changed: Option<bool>) {
+        match outcome.status {
+            OutcomeStatus::RateLimited { .. } => {}
+            OutcomeStatus::Success => {
+                if workspace_changed == Some(false) {
+                    self.stats.unchanged_iterations += 1;
+                } else {
+                    self.stats.unchanged_iterations = 0;
+                }
+                let answers = &mut self.stats.recent_answers;
+                answers.push(crate::progress::keep_answer(
+                    outcome.final_text.as_deref().unwrap_or(""),
+                ));
+                if answers.len() > crate::progress::RECENT_ANSWERS {
+                    answers.remove(0);
+                }
+            }
+            _ => {
+                self.stats.unchanged_iterations = 0;
+                self.stats.recent_answers.clear();
+            }
+        }
+    }
+
     /// The wait for a rate limit without a reset time: `rate_limit_fallback_wait` doubled for each
     /// rate-limited attempt in a row after the first, capped at `rate_limit_max_wait`.
     fn fallback_wait(&self) -> Duration {
@@ -530,6 +561,7 @@ mod tests {
             outcome,
             elapsed: Duration::from_secs(secs),
             now_unix: 1_000,
+            workspace_changed: None,
         })
     }
 
@@ -1194,5 +1226,75 @@ mod tests {
             iteration: 1,
             completed: false
         }));
+    }
+
+    fn finished_in(m: &mut Machine, outcome: AgentOutcome, changed: Option<bool>) -> Vec<Action> {
+        m.step(Input::Finished {
+            outcome,
+            elapsed: Duration::ZERO,
+            now_unix: 1_000,
+            workspace_changed: changed,
+        })
+    }
+
+    #[test]
+    fn unchanged_successful_iterations_in_a_row_are_counted_and_reset() {
+        let mut m = machine(Limits::default());
+        let mut streak = Vec::new();
+        for (outcome, changed) in [
+            (AgentOutcome::success("a"), Some(false)),
+            (AgentOutcome::success("b"), Some(false)),
+            (rate_limited(Some(1_000)), Some(false)),
+            (AgentOutcome::success("c"), Some(false)),
+            (AgentOutcome::success("d"), None),
+            (AgentOutcome::success("e"), Some(false)),
+            (failed(FailureKind::Api), Some(false)),
+            (AgentOutcome::success("f"), Some(true)),
+        ] {
+            ready(&mut m, 0);
+            finished_in(&mut m, outcome, changed);
+            streak.push(m.stats().unchanged_iterations);
+        }
+        assert_eq!(
+            streak,
+            vec![1, 2, 2, 3, 0, 1, 0, 0],
+            "rate limits are skipped; unknown, failed and changing iterations reset"
+        );
+    }
+
+    #[test]
+    fn recent_answers_keep_the_successful_ones_in_a_row() {
+        let mut m = machine(Limits::default());
+        for outcome in [
+            AgentOutcome::success("one"),
+            failed(FailureKind::Api),
+            AgentOutcome::success("two"),
+            rate_limited(Some(1_000)),
+            AgentOutcome::success("three"),
+        ] {
+            ready(&mut m, 0);
+            finished_in(&mut m, outcome, None);
+        }
+        assert_eq!(m.stats().recent_answers, vec!["two", "three"]);
+    }
+
+    #[test]
+    fn a_stall_policy_stops_between_iterations_with_no_progress() {
+        let mut policies = Limits::default().policies();
+        policies.push(Box::new(crate::progress::StallDetection(2)));
+        let mut m = Machine::new(config(), policies, LoopStats::default());
+        ready(&mut m, 0);
+        assert!(!matches!(
+            finished_in(&mut m, AgentOutcome::success("a"), Some(false)).last(),
+            Some(Action::Finish(_))
+        ));
+        ready(&mut m, 0);
+        match finished_in(&mut m, AgentOutcome::success("b"), Some(false)).last() {
+            Some(Action::Finish(StopReason::Custom { policy, message })) => {
+                assert_eq!(policy, "stall_iterations");
+                assert!(message.starts_with("no progress"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

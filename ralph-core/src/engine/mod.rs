@@ -15,6 +15,7 @@ use crate::completion::prompt_marks_complete;
 use crate::error::Error;
 use crate::events::{LoopEvent, Observer};
 use crate::limits::{LimitPolicy, Limits, LoopStats, StopReason};
+use crate::progress::Fingerprint;
 use crate::prompt::{PromptSource, PromptTemplate};
 use crate::state::{IterationRecord, NoState, RunState, RunStatus, StateStore};
 use crate::usage::Usage;
@@ -155,6 +156,7 @@ pub struct Engine {
     observers: Vec<Box<dyn Observer>>,
     policies: Vec<Box<dyn LimitPolicy>>,
     verifier: Option<Box<dyn Verifier>>,
+    fingerprint: Option<Box<dyn Fingerprint>>,
 }
 
 /// Bytes of a verifier's output tail carried by [`LoopEvent::Verification`] (the prompt feedback keeps
@@ -172,7 +174,16 @@ impl Engine {
             observers: Vec::new(),
             policies: Vec::new(),
             verifier: None,
+            fingerprint: None,
         }
+    }
+
+    /// Fingerprints the workspace before and after every agent run, so that
+    /// [`LoopStats::unchanged_iterations`] counts iterations that changed nothing (for
+    /// [`crate::progress::StallDetection`]). Only worth its cost with that policy.
+    pub fn with_fingerprint(mut self, fingerprint: Box<dyn Fingerprint>) -> Self {
+        self.fingerprint = Some(fingerprint);
+        self
     }
 
     /// Checks completion claims with `verifier` (`--verify CMD`): a claim counts only when it passes;
@@ -327,6 +338,11 @@ impl Engine {
                         }));
                         continue;
                     }
+                    // Taken after the previous iteration's checkpoint, which may have moved HEAD.
+                    let fingerprint_before = match &self.fingerprint {
+                        Some(f) => f.fingerprint(&self.config.workspace).await,
+                        None => None,
+                    };
                     let this_feedback = feedback.take();
                     let (outcome, began, started_unix, prompt) = self
                         .run_iteration(
@@ -351,10 +367,18 @@ impl Engine {
                         &outcome.transcript,
                     );
                     last_outcome = Some((outcome.clone(), began, started_unix));
+                    let workspace_changed = match (&fingerprint_before, &self.fingerprint) {
+                        (Some(before), Some(f)) => f
+                            .fingerprint(&self.config.workspace)
+                            .await
+                            .map(|after| &after != before),
+                        _ => None,
+                    };
                     let mut next = machine.step(Input::Finished {
                         outcome,
                         elapsed: elapsed(),
                         now_unix: unix_now(),
+                        workspace_changed,
                     });
                     if stop.is_stopped()
                         && !machine.is_finished()

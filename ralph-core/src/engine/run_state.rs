@@ -151,6 +151,7 @@ pub(super) fn stats_of(state: &RunState, runtime: Duration) -> LoopStats {
         cost_estimated: state.cost_estimated,
         consecutive_failures: state.consecutive_failures,
         last_failure: None,
+        ..LoopStats::default()
     }
 }
 

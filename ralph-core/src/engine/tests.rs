@@ -12,6 +12,8 @@ use std::collections::VecDeque;
 enum Step {
     Answer(&'static str, u64, f64),
     Fail,
+    /// Writes the text into `work.txt` in the workspace, then answers it.
+    AnswerWriting(&'static str),
     /// A usage limit without a reset time, having used this many input tokens.
     RateLimited(u64),
     /// Reports usage, then waits for cancellation.
@@ -74,6 +76,10 @@ impl Agent for Scripted {
                 }),
                 ..AgentOutcome::success(text)
             }),
+            Step::AnswerWriting(text) => {
+                std::fs::write(req.workspace.join("work.txt"), text).unwrap();
+                Ok(AgentOutcome::success(text))
+            }
             Step::RateLimited(tokens) => Ok(AgentOutcome {
                 message: Some("usage limit reached".into()),
                 usage: Usage {
@@ -738,4 +744,66 @@ async fn a_rejected_claim_feeds_the_verify_output_into_the_next_prompt() {
         e,
         LoopEvent::CompletionRejected { iteration: 1, reason } if reason.contains("make check")
     )));
+}
+
+/// Fingerprints the workspace by the content of `work.txt`.
+struct WorkFile;
+
+#[async_trait]
+impl crate::progress::Fingerprint for WorkFile {
+    async fn fingerprint(&self, workspace: &std::path::Path) -> Option<String> {
+        Some(std::fs::read_to_string(workspace.join("work.txt")).unwrap_or_default())
+    }
+}
+
+#[tokio::test]
+async fn stall_detection_stops_after_n_iterations_that_changed_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![
+        Step::AnswerWriting("first draft"),
+        Step::AnswerWriting("second draft"),
+        Step::Answer("looked around", 1, 0.0),
+        Step::AnswerWriting("second draft"),
+        Step::Answer("looked again", 1, 0.0),
+        Step::AnswerWriting("third draft"),
+    ]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_fingerprint(Box::new(WorkFile))
+        .with_policy(Box::new(crate::progress::StallDetection(3)))
+        .run(StopHandle::new())
+        .await;
+    match &summary.reason {
+        StopReason::Custom { policy, message } => {
+            assert_eq!(policy, "stall_iterations");
+            assert!(message.contains("no progress"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        runs.lock().unwrap().len(),
+        5,
+        "iterations 3, 4 (rewrote the same content) and 5 changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn loop_detection_stops_after_n_near_identical_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![
+        Step::Answer("Implemented the parser.", 1, 0.0),
+        Step::Answer("Everything looks fine; 12 tests pass.", 1, 0.0),
+        Step::Answer("Everything looks fine;  13 tests pass.", 1, 0.0),
+        Step::Answer("everything looks fine; 13 tests pass.", 1, 0.0),
+        Step::Answer("Implemented the printer.", 1, 0.0),
+    ]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_policy(Box::new(crate::progress::LoopDetection::new(3)))
+        .run(StopHandle::new())
+        .await;
+    assert!(
+        matches!(&summary.reason, StopReason::Custom { policy, .. } if policy == "loop_detection"),
+        "{:?}",
+        summary.reason
+    );
+    assert_eq!(runs.lock().unwrap().len(), 4);
 }
