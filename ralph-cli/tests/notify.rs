@@ -556,7 +556,10 @@ echo '{"type":"result","subtype":"success","is_error":false,"result":"LOOP_COMPL
     assert!(wait["wait_secs"].as_f64().unwrap() > 0.0, "{wait}");
     assert!(wait["reset_at_unix"].as_u64().is_some(), "{wait}");
     assert!(wait.get("outcome").is_none() && wait.get("exit_code").is_none());
-    assert_eq!(wait["iterations"], 1);
+    assert_eq!(
+        wait["iterations"], 0,
+        "a rate-limited attempt does not use up an iteration"
+    );
     assert_eq!(delivered[1]["outcome"], "completed");
     assert_eq!(delivered[1]["exit_code"], 0);
     assert_eq!(delivered[1]["tokens"]["total"], 15);

@@ -362,8 +362,11 @@ impl Machine {
                 // after the wait. It counts against the runtime and against tokens/cost it reported.
                 self.stats.iterations -= 1;
                 self.consecutive_rate_limits += 1;
+                // A reset time already past (a clock skew, a stale message) is no better than none: it
+                // would retry at once, again and again, without using up an iteration.
+                let reset_at_unix = &reset_at_unix.filter(|reset| *reset >= now_unix);
                 let wait_for = match reset_at_unix {
-                    Some(reset) => Duration::from_secs(reset.saturating_sub(now_unix)),
+                    Some(reset) => Duration::from_secs(reset - now_unix),
                     None => self.fallback_wait(),
                 };
                 let said = outcome
@@ -1296,5 +1299,18 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_reset_time_in_the_past_waits_the_fallback_instead_of_retrying_at_once() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        assert_eq!(
+            finished(&mut m, rate_limited(Some(900)), 0).last(),
+            Some(&Action::WaitRateLimit {
+                wait: Duration::from_secs(60),
+                reset_at_unix: None
+            })
+        );
     }
 }
