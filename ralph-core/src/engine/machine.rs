@@ -378,12 +378,15 @@ impl Machine {
                         let when = match reset_at_unix {
                             Some(_) => format!("the limit resets in {} s", wait_for.as_secs()),
                             None => {
-                                format!("no reset time given; the wait is {} s", wait_for.as_secs())
+                                format!(
+                                    "no reset time given; the wait is {} s",
+                                    wait_for.as_secs_f64()
+                                )
                             }
                         };
                         let message = format!(
-                            "{said}; {when}, beyond the remaining runtime of {} s",
-                            r.as_secs()
+                            "{said}; {when}, beyond the remaining runtime of {:.1} s",
+                            r.as_secs_f64()
                         );
                         self.pending_stop
                             .get_or_insert(StopReason::RateLimited { message });
@@ -964,7 +967,7 @@ mod tests {
         match actions.last() {
             Some(Action::Finish(StopReason::RateLimited { message })) => {
                 assert!(message.contains("60 s"), "{message}");
-                assert!(message.contains("15 s"), "{message}");
+                assert!(message.contains("15.0 s"), "{message}");
             }
             other => panic!("{other:?}"),
         }
