@@ -145,7 +145,7 @@ pub async fn run(args: RunArgs) -> u8 {
                 settings.verbose,
                 settings.max_iterations,
             )
-            .with_redactor(redactor),
+            .with_redactor(redactor.clone()),
         ));
     let engine = if settings.stall_iterations > 0 {
         engine
@@ -167,7 +167,10 @@ pub async fn run(args: RunArgs) -> u8 {
         engine
     };
     let engine = match &settings.verify {
-        Some(cmd) => engine.with_verifier(Box::new(ralph_agents::ShellVerifier::new(cmd))),
+        Some(cmd) => engine.with_verifier(Box::new(crate::redact::RedactingVerifier::new(
+            ralph_agents::ShellVerifier::new(cmd),
+            redactor.clone(),
+        ))),
         None => engine,
     };
     let engine = match metrics {

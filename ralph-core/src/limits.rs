@@ -30,7 +30,8 @@ use std::time::Duration;
 /// What the engine knows about the run so far. Owned by the engine; policies only read it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoopStats {
-    /// Iterations started so far in this run (including one in progress).
+    /// Iterations started so far in this run (including one in progress). A rate-limited attempt gives
+    /// its number back once it ends: it is retried under the same number and never counts here.
     pub iterations: u64,
     /// Wall-clock time used by this run, across restarts.
     pub elapsed: Duration,
