@@ -384,9 +384,16 @@ impl Engine {
                         && !machine.is_finished()
                         && !next.iter().any(|a| matches!(a, Action::Finish(_)))
                     {
-                        // A stop that raced with the agent finishing on its own.
+                        // A stop that raced with the agent finishing on its own. A pending check of a
+                        // completion claim still runs (the verifier sees the stop and ends at once):
+                        // the machine waits for its verdict.
                         next.retain(|a| {
-                            matches!(a, Action::Record { .. } | Action::Checkpoint { .. })
+                            matches!(
+                                a,
+                                Action::Record { .. }
+                                    | Action::Checkpoint { .. }
+                                    | Action::Verify { .. }
+                            )
                         });
                         next.extend(machine.step(Input::Stop(stop.reason().unwrap_or(
                             StopReason::Interrupted {

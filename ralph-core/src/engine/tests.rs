@@ -807,3 +807,49 @@ async fn loop_detection_stops_after_n_near_identical_answers() {
     );
     assert_eq!(runs.lock().unwrap().len(), 4);
 }
+
+/// Claims completion and, as it returns, asks the engine to stop (a SIGTERM racing the claim).
+struct ClaimsAndStops(StopHandle);
+
+#[async_trait]
+impl Agent for ClaimsAndStops {
+    fn name(&self) -> &str {
+        "claims-and-stops"
+    }
+    async fn run(
+        &self,
+        _req: AgentRequest,
+        _events: EventSender,
+        _cancel: CancellationToken,
+    ) -> Result<AgentOutcome, Error> {
+        self.0.stop(StopReason::Interrupted {
+            signal: "SIGTERM".into(),
+        });
+        Ok(AgentOutcome::success("done\nLOOP_COMPLETE"))
+    }
+}
+
+#[tokio::test]
+async fn a_stop_racing_a_claim_under_verification_ends_the_run() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = StopHandle::new();
+        let calls = Arc::new(Mutex::new(0));
+        let engine = Engine::new(config(dir.path()), Box::new(ClaimsAndStops(stop.clone())))
+            .with_verifier(Box::new(FlakyCheck {
+                fail_first: 0,
+                calls,
+            }));
+        let summary = tokio::time::timeout(Duration::from_secs(10), engine.run(stop))
+            .await
+            .expect("the engine must not spin when a stop races a claim");
+        assert!(
+            matches!(
+                summary.reason,
+                StopReason::Completed { .. } | StopReason::Interrupted { .. }
+            ),
+            "{:?}",
+            summary.reason
+        );
+    }
+}
