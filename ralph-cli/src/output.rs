@@ -94,6 +94,9 @@ impl Terminal {
                 }
                 self.line(&text);
             }
+            LoopEvent::VerificationStarted { check, .. } => {
+                self.line(&format!("  checking the completion claim: {check}"))
+            }
             LoopEvent::Verification { iteration, result, summary, duration_secs, .. } => self.line(&format!(
                 "  verification of iteration {iteration}'s claim: {} ({summary}, {duration_secs:.1}s)",
                 result.label()

@@ -75,6 +75,15 @@ pub enum LoopEvent {
         /// Why.
         reason: String,
     },
+    /// The verifier started checking a completion claim (`--verify`).
+    VerificationStarted {
+        /// Iteration whose claim is checked.
+        iteration: u64,
+        /// What is checked (the command, secrets masked).
+        check: String,
+        /// Seconds the check may take, if bounded.
+        timeout_secs: Option<f64>,
+    },
     /// A completion claim was checked by the verifier (`--verify`). A result other than `passed` is
     /// followed by [`LoopEvent::CompletionRejected`].
     Verification {

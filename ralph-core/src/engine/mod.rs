@@ -712,6 +712,14 @@ impl Engine {
             return (Verification::error("no verifier"), String::new());
         };
         let check = verifier.describe();
+        let started = LoopEvent::VerificationStarted {
+            iteration,
+            check: check.clone(),
+            timeout_secs: timeout.map(|t| t.as_secs_f64()),
+        };
+        for o in &mut self.observers {
+            o.on_event(&started);
+        }
         let request = VerifyRequest {
             workspace: self.config.workspace.clone(),
             iteration,
