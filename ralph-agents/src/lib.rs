@@ -68,6 +68,7 @@ mod qwen;
 mod reset_time;
 mod secrets;
 mod settings;
+mod shell_verify;
 mod tool_summary;
 
 pub use amazon_q::{AmazonQAgent, AmazonQFlavor, AmazonQStream, KIRO, KIRO_INSTALL, Q, Q_INSTALL};
@@ -92,3 +93,4 @@ pub use secrets::{
     resolve_key,
 };
 pub use settings::{AUTO, AgentSettings, build, build_chain, describe, dry_run_argv};
+pub use shell_verify::ShellVerifier;

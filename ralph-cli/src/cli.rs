@@ -176,6 +176,26 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECS")]
     pub idle_timeout: Option<String>,
 
+    /// Shell command run in the workspace when the agent claims completion; the claim counts only if it
+    /// exits 0, else its output tail is fed back in the next prompt; env RALPH_VERIFY.
+    #[arg(long, value_name = "CMD")]
+    pub verify: Option<String>,
+
+    /// Stop (exit 3) after N successful iterations in a row that changed nothing in the workspace and did
+    /// not move HEAD, 0 = off [default: 0]; env RALPH_STALL_ITERATIONS.
+    #[arg(long, value_name = "N")]
+    pub stall_iterations: Option<String>,
+
+    /// Stop (exit 3) after N near-identical final answers in a row, 0 = off [default: 0];
+    /// env RALPH_LOOP_DETECTION.
+    #[arg(long, value_name = "N")]
+    pub loop_detection: Option<String>,
+
+    /// Seconds to wait when the agent hits a usage limit and gives no reset time; doubles for each
+    /// rate-limited attempt in a row, up to 30 min [default: 60]; env RALPH_RATE_LIMIT_WAIT.
+    #[arg(long, value_name = "SECS")]
+    pub rate_limit_wait: Option<String>,
+
     /// Stream the agent's text and tool calls; env RALPH_VERBOSE.
     #[arg(short = 'v', long)]
     pub verbose: bool,

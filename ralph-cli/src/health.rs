@@ -39,6 +39,8 @@ pub enum Phase {
     Agent,
     /// Between iterations (recording, checkpointing).
     Between,
+    /// Checking a completion claim (`--verify`).
+    Verifying,
     /// Backing off after a failed iteration.
     Backoff,
     /// Waiting for a usage limit to reset.
@@ -73,6 +75,7 @@ impl Heartbeat {
             Phase::Starting => "starting".to_string(),
             Phase::Agent => format!("iteration {} running", self.iteration),
             Phase::Between => format!("between iterations (after {})", self.iteration),
+            Phase::Verifying => format!("verifying the claim of iteration {}", self.iteration),
             Phase::Backoff => format!("backing off after iteration {}", self.iteration),
             Phase::RateLimitWait => "waiting for a usage limit to reset".to_string(),
             Phase::Finished => return Err("the run has finished".into()),
@@ -190,6 +193,10 @@ impl Observer for HeartbeatObserver {
                 LoopEvent::IterationFinished { .. } | LoopEvent::Checkpoint { .. } => {
                     beat.phase = Phase::Between;
                     beat.due_within_secs = secs(Some(SLACK));
+                }
+                LoopEvent::VerificationStarted { timeout_secs, .. } => {
+                    beat.phase = Phase::Verifying;
+                    beat.due_within_secs = timeout_secs.map(|t| t + SLACK.as_secs_f64());
                 }
                 LoopEvent::Backoff { delay_secs, .. } => {
                     beat.phase = Phase::Backoff;
@@ -402,5 +409,27 @@ mod tests {
             o.shared().lock().unwrap().due_within_secs,
             Some(2.0 + SLACK.as_secs_f64())
         );
+    }
+
+    #[test]
+    fn a_verification_is_due_within_its_own_timeout_not_the_idle_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = HeartbeatObserver::new(
+            dir.path(),
+            Bounds {
+                iteration_timeout: Some(Duration::from_secs(1800)),
+                idle_timeout: Some(Duration::from_secs(600)),
+            },
+        );
+        o.on_event(&LoopEvent::VerificationStarted {
+            iteration: 3,
+            check: "cargo test".into(),
+            timeout_secs: Some(1800.0),
+        });
+        let b = read_heartbeat(dir.path()).unwrap();
+        assert_eq!(b.phase, Phase::Verifying);
+        assert_eq!(b.due_within_secs, Some(1800.0 + SLACK.as_secs_f64()));
+        let later = b.progress_at_unix + 900.0;
+        assert!(b.verdict(later).is_ok(), "{:?}", b.verdict(later));
     }
 }

@@ -45,10 +45,14 @@ checkpoint_ref: false          # true: commit to refs/ralph/checkpoints/<run>, l
 git_init: false                # true: create a git repository when the workspace has none
 completion_promise: LOOP_COMPLETE
 min_iterations: 0
+verify: \"\"                     # shell command that must exit 0 for a completion claim to count; \"\" = none
 retry_delay: 2                 # seconds, base of the exponential backoff
 max_retries: 5                 # consecutive failed iterations tolerated
 iteration_timeout: 1800        # seconds for one agent run; 0 = none
 idle_timeout: 600              # seconds without agent output = hung; 0 = none
+stall_iterations: 0            # stop after N successful iterations in a row that change nothing; 0 = off
+loop_detection: 0              # stop after N near-identical final answers in a row; 0 = off
+rate_limit_wait: 60            # seconds to wait on a usage limit with no reset time (doubles, max 30 min)
 verbose: false
 dry_run: false
 fresh: false

@@ -15,6 +15,7 @@
 pub mod cli;
 pub mod doctor;
 pub mod exit_codes;
+pub mod fingerprint;
 pub mod git;
 pub mod health;
 pub mod init;

@@ -379,13 +379,20 @@ impl Notifier {
             }
             LoopEvent::IterationFinished {
                 iteration,
+                outcome,
                 usage,
                 cost_estimated,
                 total_tokens,
                 total_cost_usd,
                 ..
             } => {
-                self.iterations = *iteration;
+                // A rate-limited attempt is retried under the same number: it is not an iteration done.
+                self.iterations =
+                    if matches!(outcome, ralph_core::OutcomeStatus::RateLimited { .. }) {
+                        iteration.saturating_sub(1)
+                    } else {
+                        *iteration
+                    };
                 self.usage += *usage;
                 self.total_tokens = *total_tokens;
                 self.cost_usd = *total_cost_usd;

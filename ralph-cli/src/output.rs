@@ -172,6 +172,13 @@ impl Terminal {
                 }
                 self.line(&text);
             }
+            LoopEvent::VerificationStarted { check, .. } => {
+                self.line(&format!("  checking the completion claim: {check}"))
+            }
+            LoopEvent::Verification { iteration, result, summary, duration_secs, .. } => self.line(&format!(
+                "  verification of iteration {iteration}'s claim: {} ({summary}, {duration_secs:.1}s)",
+                result.label()
+            )),
             LoopEvent::CompletionRejected { reason, .. } => self.line(&format!("  completion not accepted: {reason}")),
             LoopEvent::Backoff { delay_secs, consecutive_failures } => self.line(&format!(
                 "  waiting {delay_secs:.1}s before the next iteration ({consecutive_failures} failed in a row)"

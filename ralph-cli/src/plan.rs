@@ -220,10 +220,28 @@ fn value(s: &RunSettings, key: &str) -> String {
         "completion_promise" if s.completion_promise.is_empty() => "(empty: disabled)".into(),
         "completion_promise" => s.completion_promise.clone(),
         "min_iterations" => s.min_iterations.to_string(),
+        "verify" => match &s.verify {
+            Some(cmd) => format!("sh -c {}", shell_quote(std::slice::from_ref(cmd))),
+            None => "none (a completion claim is accepted as is)".into(),
+        },
         "retry_delay" => format!("{} s", s.retry_delay.as_secs_f64()),
         "max_retries" => s.max_retries.to_string(),
         "iteration_timeout" => secs(s.iteration_timeout),
         "idle_timeout" => secs(s.idle_timeout),
+        "stall_iterations" if s.stall_iterations == 0 => "0 (off)".into(),
+        "stall_iterations" => format!(
+            "stop after {} unchanged successful iterations in a row",
+            s.stall_iterations
+        ),
+        "loop_detection" if s.loop_detection == 0 => "0 (off)".into(),
+        "loop_detection" => format!(
+            "stop after {} near-identical answers in a row",
+            s.loop_detection
+        ),
+        "rate_limit_wait" => format!(
+            "{} s (doubles per limit in a row, max 1800 s)",
+            s.rate_limit_wait.as_secs_f64()
+        ),
         "verbose" => s.verbose.to_string(),
         "dry_run" => s.dry_run.to_string(),
         "fresh" => s.fresh.to_string(),

@@ -1,5 +1,5 @@
 //! Keeping API keys out of what ralph writes: the per-iteration transcripts and records in the state
-//! directory, and the agent output it prints with `--verbose`.
+//! directory, the agent output it prints with `--verbose`, and the `--verify` command's output.
 //!
 //! Two layers: the exact values of the key variables ralph knows (`ANTHROPIC_API_KEY`, `CLAUDE_API_KEY`,
 //! `GEMINI_API_KEY`, `Q_API_KEY`, `OPENAI_API_KEY`, and their `_FILE` forms) are replaced wherever they
@@ -7,7 +7,7 @@
 //! [`ralph_agents::mask_secrets`].
 
 use ralph_core::state::{IterationRecord, RunState, StateStore};
-use ralph_core::{Error, StopReason};
+use ralph_core::{Error, StopReason, Verification, Verifier, VerifyRequest};
 use std::sync::Arc;
 
 /// Shortest value treated as a key: shorter values (`1`, `dummy`) would mask ordinary text.
@@ -139,9 +139,65 @@ impl<S: StateStore> StateStore for RedactingStore<S> {
     }
 }
 
+/// A [`Verifier`] whose description, summary and output tail are redacted: they reach the terminal,
+/// the JSON log and the next prompt (kept in `.agent/runs/`).
+pub struct RedactingVerifier<V> {
+    inner: V,
+    redactor: Arc<Redactor>,
+}
+
+impl<V: Verifier> RedactingVerifier<V> {
+    /// Wraps `inner`.
+    pub fn new(inner: V, redactor: Arc<Redactor>) -> Self {
+        RedactingVerifier { inner, redactor }
+    }
+}
+
+#[async_trait::async_trait]
+impl<V: Verifier> Verifier for RedactingVerifier<V> {
+    fn describe(&self) -> String {
+        self.redactor.text(&self.inner.describe())
+    }
+    async fn verify(
+        &self,
+        request: VerifyRequest,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Verification {
+        let mut v = self.inner.verify(request, cancel).await;
+        v.summary = self.redactor.text(&v.summary);
+        v.output_tail = self.redactor.text(&v.output_tail);
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_key_printed_by_the_verify_command_is_masked() {
+        let key = "plain-looking-key-1234";
+        let r = Arc::new(Redactor::from_env(&|k| {
+            (k == "OPENAI_API_KEY").then(|| key.to_string())
+        }));
+        let dir = tempfile::tempdir().unwrap();
+        let v = RedactingVerifier::new(
+            ralph_agents::ShellVerifier::new(format!("echo using {key}; exit 1")),
+            r,
+        );
+        assert!(!v.describe().contains(key));
+        let out = v
+            .verify(
+                VerifyRequest {
+                    workspace: dir.path().to_path_buf(),
+                    iteration: 1,
+                    timeout: None,
+                },
+                tokio_util::sync::CancellationToken::new(),
+            )
+            .await;
+        assert_eq!(out.output_tail, "using ****\n");
+    }
 
     #[test]
     fn exact_key_values_and_key_formats_are_masked() {

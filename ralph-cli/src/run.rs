@@ -145,9 +145,35 @@ pub async fn run(args: RunArgs) -> u8 {
                 settings.verbose,
                 settings.max_iterations,
             )
-            .with_redactor(redactor)
+            .with_redactor(redactor.clone())
             .with_state_dir(&store_dir),
         ));
+    let engine = if settings.stall_iterations > 0 {
+        engine
+            .with_fingerprint(Box::new(crate::fingerprint::WorkspaceFingerprint::new(
+                settings.state_dir.clone(),
+                !settings.no_git,
+            )))
+            .with_policy(Box::new(ralph_core::StallDetection(
+                settings.stall_iterations,
+            )))
+    } else {
+        engine
+    };
+    let engine = if settings.loop_detection > 0 {
+        engine.with_policy(Box::new(ralph_core::LoopDetection::new(
+            settings.loop_detection,
+        )))
+    } else {
+        engine
+    };
+    let engine = match &settings.verify {
+        Some(cmd) => engine.with_verifier(Box::new(crate::redact::RedactingVerifier::new(
+            ralph_agents::ShellVerifier::new(cmd),
+            redactor.clone(),
+        ))),
+        None => engine,
+    };
     let engine = match metrics {
         Some(m) => engine.with_observer(Box::new(m)),
         None => engine,
@@ -288,6 +314,7 @@ fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
         .and_then(crate::settings::parse::duration_from_secs);
     c.iteration_timeout = adapter_timeout.or(s.iteration_timeout);
     c.idle_timeout = s.idle_timeout;
+    c.rate_limit_fallback_wait = s.rate_limit_wait;
     c.checkpoint_interval = if s.no_git { 0 } else { s.checkpoint_interval };
     c.fresh = s.fresh;
     let scratchpad = s

@@ -923,3 +923,165 @@ fn doctor_and_run_agree_on_adapter_settings_and_key_files() {
         .env("ANTHROPIC_API_KEY_FILE", "/nonexistent"));
     assert_eq!(doctor.status.code(), Some(1));
 }
+
+/// An agent that hits a usage limit without a reset time on its first `limited` runs, then does a step.
+fn limited_agent(ws: &Workspace, limited: u32) -> PathBuf {
+    ws.agent(
+        "limited.sh",
+        &format!(
+            "cat > /dev/null\necho run >> runs.txt\nn=$(wc -l < runs.txt)\nif [ \"$n\" -le {limited} ]; then echo 'Claude AI usage limit reached' >&2; exit 1; fi\necho \"step $n\""
+        ),
+    )
+}
+
+#[test]
+fn a_usage_limit_wait_longer_than_the_runtime_left_stops_at_once_with_exit_3() {
+    let ws = Workspace::new("x");
+    let agent = limited_agent(&ws, 100);
+    let began = Instant::now();
+    let out = run(ws
+        .ralph()
+        .args([
+            "--agent",
+            "command",
+            "--no-git",
+            "--max-runtime",
+            "2",
+            "--rate-limit-wait",
+            "60",
+            "--",
+        ])
+        .arg(&agent));
+    assert!(
+        began.elapsed() < Duration::from_secs(60),
+        "ralph slept the 60 s wait with 2 s of runtime"
+    );
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("rate limited"), "{err}");
+    assert_eq!(runs(&ws), 1);
+    let state = ws.state();
+    assert_eq!(state["stop_reason"]["reason"], "rate_limited");
+    assert_eq!(
+        state["iteration"], 0,
+        "a rate-limited attempt is no iteration"
+    );
+    assert_eq!(state["attempts"], 1);
+}
+
+#[test]
+fn rate_limited_attempts_do_not_use_up_iterations() {
+    let ws = Workspace::new("x");
+    let agent = limited_agent(&ws, 2);
+    let out = run(ws
+        .ralph()
+        .args([
+            "--agent",
+            "command",
+            "--no-git",
+            "-i",
+            "1",
+            "--rate-limit-wait",
+            "0",
+            "--",
+        ])
+        .arg(&agent));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(runs(&ws), 3, "two rate-limited attempts, then iteration 1");
+    let records: Vec<(u64, u64, String)> = ws
+        .records()
+        .iter()
+        .map(|r| {
+            (
+                r["iteration"].as_u64().unwrap(),
+                r["attempt"].as_u64().unwrap(),
+                r["outcome"]["status"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(records.len(), 3, "{records:?}");
+    assert!(records.iter().all(|r| r.0 == 1), "{records:?}");
+    assert_eq!(
+        records.iter().map(|r| r.1).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    assert_eq!(ws.state()["iteration"], 1);
+}
+
+#[test]
+fn stall_iterations_stops_a_run_whose_iterations_change_nothing() {
+    let ws = Workspace::new("x");
+    // Run 1 writes a file; later runs only look around (their counter lives in the state dir).
+    let agent = ws.agent(
+        "idle.sh",
+        "cat > /dev/null\necho run >> .agent/runs.txt\nn=$(wc -l < .agent/runs.txt)\nif [ \"$n\" -eq 1 ]; then echo draft > notes.txt; fi\necho \"looked at the code ($n)\"",
+    );
+    let out = run(ws
+        .ralph()
+        .args([
+            "--agent",
+            "command",
+            "--git-init",
+            "--checkpoint-interval",
+            "1",
+            "--stall-iterations",
+            "2",
+            "--",
+        ])
+        .arg(&agent));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    let state = ws.state();
+    assert_eq!(state["stop_reason"]["reason"], "custom", "{state}");
+    assert_eq!(state["stop_reason"]["policy"], "stall_iterations");
+    assert!(err.contains("no progress"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ws.path.join(".agent/runs.txt"))
+            .unwrap()
+            .lines()
+            .count(),
+        3,
+        "iteration 1 changed the workspace (its checkpoint commit is not progress of iteration 2)"
+    );
+}
+
+#[test]
+fn loop_detection_stops_after_near_identical_answers() {
+    let ws = Workspace::new("x");
+    let agent = ws.agent(
+        "same.sh",
+        "cat > /dev/null\necho run >> runs.txt\nn=$(wc -l < runs.txt)\necho \"All $n tests pass; nothing left to do.\"",
+    );
+    let out = run(ws
+        .ralph()
+        .args([
+            "--agent",
+            "command",
+            "--no-git",
+            "--loop-detection",
+            "3",
+            "--",
+        ])
+        .arg(&agent));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(ws.state()["stop_reason"]["policy"], "loop_detection");
+    assert_eq!(runs(&ws), 3);
+}
+
+#[test]
+fn loop_detection_of_1_is_refused_with_the_accepted_range() {
+    let ws = Workspace::new("x");
+    let out = run(ws
+        .ralph()
+        .args(["--agent", "command", "--loop-detection", "1", "--", "true"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("--loop-detection") && err.contains("from 2"),
+        "{err}"
+    );
+}

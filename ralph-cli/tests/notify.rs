@@ -387,7 +387,7 @@ fn a_refused_connection_is_a_warning_and_the_dry_run_shows_masked_targets() {
         .unwrap();
     let text = String::from_utf8_lossy(&plan.stdout);
     assert!(
-        text.contains("POST to https://****@hooks.example.com/services/****/xyz?k=****"),
+        text.contains("POST to https://****@hooks.example.com/services/****/****?k=****"),
         "{text}"
     );
     assert!(!text.contains("hunter22"));
@@ -406,7 +406,7 @@ fn a_refused_connection_is_a_warning_and_the_dry_run_shows_masked_targets() {
         .output()
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
-    assert!(stderr(&bad).contains("--notify: `file:///etc/passwd` is not an http or https URL"));
+    assert!(stderr(&bad).contains("--notify: `file:///etc/****` is not an http or https URL"));
 }
 
 /// An HTTPS server (Python's `http.server` wrapped in TLS) with a certificate from a CA made for the
@@ -556,7 +556,10 @@ echo '{"type":"result","subtype":"success","is_error":false,"result":"LOOP_COMPL
     assert!(wait["wait_secs"].as_f64().unwrap() > 0.0, "{wait}");
     assert!(wait["reset_at_unix"].as_u64().is_some(), "{wait}");
     assert!(wait.get("outcome").is_none() && wait.get("exit_code").is_none());
-    assert_eq!(wait["iterations"], 1);
+    assert_eq!(
+        wait["iterations"], 0,
+        "a rate-limited attempt does not use up an iteration"
+    );
     assert_eq!(delivered[1]["outcome"], "completed");
     assert_eq!(delivered[1]["exit_code"], 0);
     assert_eq!(delivered[1]["tokens"]["total"], 15);

@@ -3,6 +3,7 @@
 use crate::agent::{AgentEvent, OutcomeStatus};
 use crate::limits::StopReason;
 use crate::usage::Usage;
+use crate::verify::VerifyResult;
 use serde::{Deserialize, Serialize};
 
 /// Something that happened in the loop. Serialisable: `--log-format json` prints one per line.
@@ -73,6 +74,31 @@ pub enum LoopEvent {
         iteration: u64,
         /// Why.
         reason: String,
+    },
+    /// The verifier started checking a completion claim (`--verify`).
+    VerificationStarted {
+        /// Iteration whose claim is checked.
+        iteration: u64,
+        /// What is checked (the command, secrets masked).
+        check: String,
+        /// Seconds the check may take, if bounded.
+        timeout_secs: Option<f64>,
+    },
+    /// A completion claim was checked by the verifier (`--verify`). A result other than `passed` is
+    /// followed by [`LoopEvent::CompletionRejected`].
+    Verification {
+        /// Iteration whose claim was checked.
+        iteration: u64,
+        /// `passed`, `failed` or `error`.
+        result: VerifyResult,
+        /// Exit code of the command, when it exited by itself.
+        exit_code: Option<i32>,
+        /// One line on how it ended ("exit code 1", "timed out after 30 s").
+        summary: String,
+        /// Seconds the check took.
+        duration_secs: f64,
+        /// The last 4 KiB of its output (stdout and stderr), secrets masked.
+        output_tail: String,
     },
     /// Waiting after a failed iteration.
     Backoff {

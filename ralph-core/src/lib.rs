@@ -11,6 +11,8 @@
 //! - [`prompt`]: prompt sources and per-iteration assembly.
 //! - [`Checkpointer`] and [`StateStore`]: where the workspace and the run state are saved
 //!   (git checkpoints live in `ralph-git`).
+//! - [`progress`]: optional stall and loop detection policies and the workspace [`Fingerprint`] trait.
+//! - [`verify`]: the [`Verifier`] trait that checks completion claims (`--verify CMD`).
 //! - [`engine`]: the loop itself, a pure state machine plus an async driver, publishing [`LoopEvent`]s.
 //!
 //! This crate has no dependency on processes, git, clap or a terminal.
@@ -49,9 +51,11 @@ pub mod error;
 pub mod events;
 pub mod limits;
 pub mod lock;
+pub mod progress;
 pub mod prompt;
 pub mod state;
 pub mod usage;
+pub mod verify;
 
 pub use agent::{
     Agent, AgentEvent, AgentOutcome, AgentRequest, EventSender, FailureKind, OutcomeStatus,
@@ -62,5 +66,7 @@ pub use engine::{Engine, EngineConfig, RunSummary, StopHandle};
 pub use error::Error;
 pub use events::{LoopEvent, Observer};
 pub use limits::{LimitPolicy, Limits, LoopStats, StopReason};
+pub use progress::{Fingerprint, LoopDetection, StallDetection};
 pub use state::{NoState, StateStore};
 pub use usage::{Cost, Usage};
+pub use verify::{Verification, Verifier, VerifyRequest, VerifyResult};

@@ -30,7 +30,8 @@ use std::time::Duration;
 /// What the engine knows about the run so far. Owned by the engine; policies only read it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoopStats {
-    /// Iterations started so far in this run (including one in progress).
+    /// Iterations started so far in this run (including one in progress). A rate-limited attempt gives
+    /// its number back once it ends: it is retried under the same number and never counts here.
     pub iterations: u64,
     /// Wall-clock time used by this run, across restarts.
     pub elapsed: Duration,
@@ -44,6 +45,16 @@ pub struct LoopStats {
     pub consecutive_failures: u32,
     /// A one-line description of the last failure.
     pub last_failure: Option<String>,
+    /// Successful iterations in a row that changed nothing in the workspace, as told by the engine's
+    /// [`crate::progress::Fingerprint`] (stays 0 without one). Reset by an iteration that changed something
+    /// or that failed; rate-limited attempts leave it alone. Not saved: a resumed run starts from 0.
+    #[serde(default)]
+    pub unchanged_iterations: u32,
+    /// The final answers of the last successful iterations in a row, oldest first (at most
+    /// [`crate::progress::RECENT_ANSWERS`], each its last [`crate::progress::ANSWER_CAP`] bytes). A failed
+    /// iteration empties it; rate-limited attempts leave it alone. Not saved: a resumed run starts empty.
+    #[serde(default)]
+    pub recent_answers: Vec<String>,
 }
 
 /// Why the loop stopped. Mapped to exit codes by the CLI (`ralph-cli`'s `exit_codes` module).

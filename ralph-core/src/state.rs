@@ -74,6 +74,14 @@ pub struct RunState {
     /// versions before limits were recorded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<RunLimits>,
+    /// Agent runs started, counting rate-limited attempts, which do not use up an iteration (see
+    /// [`IterationRecord::attempt`]). 0 in state written before attempts were counted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The limits a run had, as saved in `state.json` (`None` = unlimited).
@@ -130,6 +138,12 @@ pub struct IterationRecord {
     pub completed: bool,
     /// Checkpoint made after this iteration, if any.
     pub checkpoint: Option<String>,
+    /// Which agent run of the run this was (1-based, [`RunState::attempts`] when it started). A
+    /// rate-limited attempt is recorded under the iteration number it retries, so one iteration can have
+    /// several records; the attempt number tells them apart. 0 in records written before attempts were
+    /// counted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u64,
 }
 
 /// Where the engine keeps its state. Implementations must make [`StateStore::save`] atomic: after a crash
@@ -394,6 +408,7 @@ mod tests {
             updated_at_unix: 2,
             in_progress: None,
             limits: Some(RunLimits::from(&Limits::default())),
+            attempts: 0,
         }
     }
 
@@ -506,6 +521,7 @@ mod tests {
             exit_code: Some(0),
             completed: false,
             checkpoint: None,
+            attempt: 0,
         };
         store.record_iteration("r", &rec).unwrap();
         store

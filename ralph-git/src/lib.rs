@@ -59,6 +59,7 @@
 mod checkpoint;
 mod commit;
 mod error;
+mod fingerprint;
 mod index;
 mod list;
 mod options;
@@ -72,6 +73,7 @@ mod worktree;
 
 pub use checkpoint::{Checkpoint, CheckpointOutcome, CommitId, GitCheckpointer, SkipReason};
 pub use error::Error;
+pub use fingerprint::workspace_fingerprint;
 pub use list::{CheckpointInfo, list_checkpoints};
 pub use options::{
     CheckpointMode, CheckpointOptions, DEFAULT_LOCK_TIMEOUT, DEFAULT_MAX_UNTRACKED_FILE_SIZE,

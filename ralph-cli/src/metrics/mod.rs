@@ -47,6 +47,9 @@ pub const OUTCOMES: [&str; 5] = [
     "cancelled",
 ];
 
+/// The `result` values of `ralph_verifications_total` (see [`ralph_core::VerifyResult::label`]).
+pub const VERIFY_RESULTS: [&str; 3] = ["passed", "failed", "error"];
+
 /// The `kind` values of the token series.
 pub const TOKEN_KINDS: [&str; 4] = ["input", "output", "cache_creation", "cache_read"];
 
@@ -89,6 +92,7 @@ pub struct Metrics {
     backoff_seconds: FloatCounter,
     rate_limit_waits: Counter,
     rate_limit_wait_seconds: FloatCounter,
+    verifications: Family<One, Counter>,
     last_progress: FloatGauge,
 }
 
@@ -111,6 +115,7 @@ impl Metrics {
             backoff_seconds: FloatCounter::default(),
             rate_limit_waits: Counter::default(),
             rate_limit_wait_seconds: FloatCounter::default(),
+            verifications: Family::default(),
             last_progress: FloatGauge::default(),
         };
         let r = &mut registry;
@@ -180,6 +185,11 @@ impl Metrics {
             m.rate_limit_wait_seconds.clone(),
         );
         r.register(
+            "verifications",
+            "Checks of completion claims by --verify, by result (passed, failed, error)",
+            m.verifications.clone(),
+        );
+        r.register(
             "last_progress_timestamp_seconds",
             "Unix time of the last agent event or iteration end, seconds",
             m.last_progress.clone(),
@@ -195,6 +205,9 @@ impl Metrics {
         }
         for e in ["false", "true"] {
             let _ = m.cost.get_or_create(&One("estimated", e.into()));
+        }
+        for r in VERIFY_RESULTS {
+            let _ = m.verifications.get_or_create(&One("result", r.into()));
         }
         for r in ["created", "unchanged", "failed"] {
             let _ = m.checkpoints.get_or_create(&One("result", r.into()));
@@ -315,6 +328,12 @@ impl Observer for Metrics {
             LoopEvent::RateLimitWait { wait_secs, .. } => {
                 self.rate_limit_waits.inc();
                 self.rate_limit_wait_seconds.inc_by(*wait_secs);
+                self.progress();
+            }
+            LoopEvent::Verification { result, .. } => {
+                self.verifications
+                    .get_or_create(&One("result", result.label().into()))
+                    .inc();
                 self.progress();
             }
             LoopEvent::RunFinished { reason, .. } => {

@@ -146,6 +146,7 @@ fn run_totals_and_limit_ratios_come_from_the_saved_state() {
             updated_at_unix: 0,
             in_progress: None,
             limits: None,
+            attempts: 0,
         })
         .unwrap();
     let text = encode(&registry, false);
@@ -165,5 +166,45 @@ fn run_totals_and_limit_ratios_come_from_the_saved_state() {
         v("ralph_limit_usage_ratio{limit=\"runtime\"}"),
         None,
         "no runtime limit"
+    );
+}
+
+#[test]
+fn verifications_are_counted_by_result_and_every_result_is_exported_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut m, registry) = Metrics::new(dir.path(), LimitValues::default());
+    let text = encode(&registry, false);
+    for r in VERIFY_RESULTS {
+        assert_eq!(
+            value(
+                &text,
+                &format!("ralph_verifications_total{{result=\"{r}\"}}")
+            ),
+            Some(0.0),
+            "{text}"
+        );
+    }
+    for result in [
+        ralph_core::VerifyResult::Failed,
+        ralph_core::VerifyResult::Failed,
+        ralph_core::VerifyResult::Passed,
+    ] {
+        m.on_event(&LoopEvent::Verification {
+            iteration: 1,
+            result,
+            exit_code: None,
+            summary: String::new(),
+            duration_secs: 0.1,
+            output_tail: String::new(),
+        });
+    }
+    let text = encode(&registry, false);
+    assert_eq!(
+        value(&text, "ralph_verifications_total{result=\"failed\"}"),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(&text, "ralph_verifications_total{result=\"passed\"}"),
+        Some(1.0)
     );
 }

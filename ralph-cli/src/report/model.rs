@@ -269,7 +269,12 @@ pub fn build(src: Sources<'_>, redactor: &Redactor) -> Report {
                     .map(|r| r.started_at_unix + r.duration_secs.max(0.0) as u64),
             };
             let totals = Totals {
-                iterations: src.records.len() as u64,
+                // Rate-limited attempts are retried under the same number: they are not iterations.
+                iterations: src
+                    .records
+                    .iter()
+                    .filter(|r| !matches!(r.outcome, OutcomeStatus::RateLimited { .. }))
+                    .count() as u64,
                 tokens: Tokens::from(&usage),
                 cost_usd: src.records.iter().map(|r| r.cost_usd).sum(),
                 cost_estimated: src.records.iter().any(|r| r.cost_estimated),
@@ -388,6 +393,7 @@ mod tests {
             exit_code: Some(0),
             completed: false,
             checkpoint: (n == 2).then(|| "abc123".to_string()),
+            attempt: n,
         }
     }
 
@@ -432,6 +438,7 @@ mod tests {
             updated_at_unix: 1_100,
             in_progress: None,
             limits: None,
+            attempts: 0,
         }
     }
 
@@ -491,6 +498,22 @@ mod tests {
         assert_eq!(r.totals.runtime_secs, 4.0);
         assert!(r.totals.cost_estimated);
         assert_eq!(r.run.started_at_unix, Some(1_010));
+
+        let mut with_limit = recs.clone();
+        with_limit.push(record(
+            3,
+            OutcomeStatus::RateLimited {
+                reset_at_unix: None,
+            },
+            0.0,
+            None,
+        ));
+        let r = build(sources(None, &with_limit), &redactor());
+        assert_eq!(
+            r.totals.iterations, 2,
+            "a rate-limited attempt is not an iteration"
+        );
+        assert_eq!(r.iterations.len(), 3, "but it is listed");
 
         let s = state();
         let mut src = sources(Some(&s), &recs);

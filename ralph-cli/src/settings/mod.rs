@@ -172,6 +172,26 @@ pub const SETTINGS: &[Setting] = &[
         env: &["RALPH_IDLE_TIMEOUT"],
     },
     Setting {
+        key: "verify",
+        flag: "--verify",
+        env: &["RALPH_VERIFY"],
+    },
+    Setting {
+        key: "stall_iterations",
+        flag: "--stall-iterations",
+        env: &["RALPH_STALL_ITERATIONS"],
+    },
+    Setting {
+        key: "loop_detection",
+        flag: "--loop-detection",
+        env: &["RALPH_LOOP_DETECTION"],
+    },
+    Setting {
+        key: "rate_limit_wait",
+        flag: "--rate-limit-wait",
+        env: &["RALPH_RATE_LIMIT_WAIT"],
+    },
+    Setting {
         key: "verbose",
         flag: "--verbose",
         env: &["RALPH_VERBOSE"],
@@ -278,6 +298,8 @@ pub struct RunSettings {
     pub completion_promise: String,
     /// Minimum iterations before a completion claim is accepted.
     pub min_iterations: u64,
+    /// Shell command (`sh -c`) that must exit 0 for a completion claim to count; `None` = no check.
+    pub verify: Option<String>,
     /// Backoff base.
     pub retry_delay: Duration,
     /// Consecutive failures tolerated.
@@ -286,6 +308,13 @@ pub struct RunSettings {
     pub iteration_timeout: Option<Duration>,
     /// Idle timeout; `None` = none.
     pub idle_timeout: Option<Duration>,
+    /// Stop after this many successful iterations in a row that changed nothing in the workspace; 0 = off.
+    pub stall_iterations: u32,
+    /// Stop after this many near-identical final answers in a row; 0 = off, else at least 2.
+    pub loop_detection: u32,
+    /// Wait after a usage limit that gave no reset time (doubles per rate-limited attempt in a row, up
+    /// to 30 min).
+    pub rate_limit_wait: Duration,
     /// Stream the agent's output.
     pub verbose: bool,
     /// Print the plan only.
@@ -335,6 +364,8 @@ impl RunSettings {
 /// Default per-iteration timeout, seconds. Claude Code iterations that edit and test code commonly take
 /// 5 to 20 minutes; 30 minutes leaves room without letting a hung agent burn the night.
 pub const DEFAULT_ITERATION_TIMEOUT_SECS: u64 = 1800;
+/// Default wait after a usage limit without a reset time, seconds.
+pub const DEFAULT_RATE_LIMIT_WAIT_SECS: u64 = 60;
 /// Default idle timeout, seconds: an agent silent on stdout and stderr for 10 minutes is treated as hung.
 pub const DEFAULT_IDLE_TIMEOUT_SECS: u64 = 600;
 
@@ -366,10 +397,14 @@ fn flag_layer(args: &RunArgs) -> BTreeMap<&'static str, Raw> {
     put("git_init", flag(args.git_init));
     put("completion_promise", args.completion_promise.clone());
     put("min_iterations", args.min_iterations.clone());
+    put("verify", args.verify.clone());
     put("retry_delay", args.retry_delay.clone());
     put("max_retries", args.max_retries.clone());
     put("iteration_timeout", args.iteration_timeout.clone());
     put("idle_timeout", args.idle_timeout.clone());
+    put("stall_iterations", args.stall_iterations.clone());
+    put("loop_detection", args.loop_detection.clone());
+    put("rate_limit_wait", args.rate_limit_wait.clone());
     put("verbose", flag(args.verbose));
     put("dry_run", flag(args.dry_run));
     put("fresh", flag(args.fresh));
@@ -508,6 +543,9 @@ pub fn resolve(
         Some(r) => parse_u64(&r, "a whole number >= 0")?,
         None => 0,
     };
+    let verify = get("verify")
+        .map(|r| r.value.trim().to_string())
+        .filter(|v| !v.is_empty());
     let retry_delay = match get("retry_delay") {
         Some(r) => parse_duration(&r)?,
         None => Duration::from_secs(2),
@@ -527,6 +565,24 @@ pub fn resolve(
     };
     let iteration_timeout = opt_duration(get("iteration_timeout"), DEFAULT_ITERATION_TIMEOUT_SECS)?;
     let idle_timeout = opt_duration(get("idle_timeout"), DEFAULT_IDLE_TIMEOUT_SECS)?;
+    let count = |r: Option<Raw>, min: u64| -> Result<u32, SettingsError> {
+        let Some(r) = r else { return Ok(0) };
+        let accepted = format!("0 (off) or a whole number from {min} to 10000");
+        let n = parse_u64(&r, &accepted)?;
+        if n != 0 && !(min..=10_000).contains(&n) {
+            return Err(SettingsError::new(format!(
+                "{}: {n} is out of range; accepted: {accepted}",
+                r.source
+            )));
+        }
+        Ok(n as u32)
+    };
+    let stall_iterations = count(get("stall_iterations"), 1)?;
+    let loop_detection = count(get("loop_detection"), 2)?;
+    let rate_limit_wait = match get("rate_limit_wait") {
+        Some(r) => parse_duration(&r)?,
+        None => Duration::from_secs(DEFAULT_RATE_LIMIT_WAIT_SECS),
+    };
     let verbose = bool_of(get("verbose"))?;
     let dry_run = bool_of(get("dry_run"))?;
     let fresh = bool_of(get("fresh"))?;
@@ -621,10 +677,14 @@ pub fn resolve(
         git_init,
         completion_promise,
         min_iterations,
+        verify,
         retry_delay,
         max_retries,
         iteration_timeout,
         idle_timeout,
+        stall_iterations,
+        loop_detection,
+        rate_limit_wait,
         verbose,
         dry_run,
         fresh,

@@ -337,3 +337,42 @@ fn a_notify_url_without_a_host_or_an_empty_one_is_refused() {
     let e = resolve_with(&["--notify", ""], &[], None).unwrap_err();
     assert!(e.to_string().contains("empty"), "{e}");
 }
+
+#[test]
+fn rate_limit_wait_defaults_to_60_s_and_takes_flag_env_and_file() {
+    assert_eq!(
+        resolve_with(&[], &[], None).unwrap().rate_limit_wait,
+        Duration::from_secs(60)
+    );
+    let s = resolve_with(&[], &[], Some("rate_limit_wait: 5m\n")).unwrap();
+    assert_eq!(s.rate_limit_wait, Duration::from_secs(300));
+    let s = resolve_with(
+        &["--rate-limit-wait", "7"],
+        &[("RALPH_RATE_LIMIT_WAIT", "9")],
+        None,
+    )
+    .unwrap();
+    assert_eq!(s.rate_limit_wait, Duration::from_secs(7));
+    let err = resolve_with(&[], &[("RALPH_RATE_LIMIT_WAIT", "soon")], None).unwrap_err();
+    assert!(err.0.contains("RALPH_RATE_LIMIT_WAIT"), "{err}");
+}
+
+#[test]
+fn progress_policies_are_off_by_default_and_validated() {
+    let s = resolve_with(&[], &[], None).unwrap();
+    assert_eq!((s.stall_iterations, s.loop_detection), (0, 0));
+    let s = resolve_with(
+        &["--stall-iterations", "4"],
+        &[("RALPH_LOOP_DETECTION", "3")],
+        Some("stall_iterations: 9\nloop_detection: 7\n"),
+    )
+    .unwrap();
+    assert_eq!((s.stall_iterations, s.loop_detection), (4, 3));
+    let err = resolve_with(&[], &[], Some("loop_detection: 1\n")).unwrap_err();
+    assert!(
+        err.0.contains("loop_detection") && err.0.contains("from 2"),
+        "{err}"
+    );
+    let err = resolve_with(&[], &[("RALPH_STALL_ITERATIONS", "-1")], None).unwrap_err();
+    assert!(err.0.contains("RALPH_STALL_ITERATIONS"), "{err}");
+}

@@ -38,6 +38,18 @@ pub enum Input {
         elapsed: Duration,
         /// Current time, Unix seconds (to turn a rate-limit reset time into a wait).
         now_unix: u64,
+        /// Whether the agent run changed the workspace (its fingerprint before and after differ); `None`
+        /// when not known (no fingerprint configured or it could not be taken), which counts as a change.
+        workspace_changed: Option<bool>,
+    },
+    /// The verifier finished checking a completion claim (after [`Action::Verify`]).
+    Verified {
+        /// True when the claim holds.
+        passed: bool,
+        /// Why it does not, for [`Action::RejectCompletion`] (ignored when `passed`).
+        reason: String,
+        /// Wall-clock time used by the run so far.
+        elapsed: Duration,
     },
     /// A stop was requested (signal); takes effect at once if no agent runs, else after it stopped.
     Stop(StopReason),
@@ -63,6 +75,13 @@ pub enum Action {
         iteration: u64,
         /// True when it completed the task.
         completed: bool,
+    },
+    /// Check the completion claim of `iteration` with the verifier, then feed [`Input::Verified`].
+    Verify {
+        /// Iteration whose claim is checked.
+        iteration: u64,
+        /// Time the check may take (the iteration timeout bounded by the remaining runtime).
+        timeout: Option<Duration>,
     },
     /// Tell observers that a completion claim was not accepted.
     RejectCompletion {
@@ -105,9 +124,17 @@ pub struct MachineConfig {
     pub iteration_timeout: Option<Duration>,
     /// Backoff after failures.
     pub backoff: Backoff,
-    /// Longest wait for a rate limit whose reset time is unknown.
+    /// Wait after the first rate-limited attempt whose reset time is unknown (the `rate_limit_wait`
+    /// setting); it doubles with each further rate-limited attempt in a row.
     pub rate_limit_fallback_wait: Duration,
+    /// Cap of the doubling rate-limit wait (never below `rate_limit_fallback_wait`).
+    pub rate_limit_max_wait: Duration,
+    /// True when completion claims are checked by a verifier ([`Action::Verify`]).
+    pub verify: bool,
 }
+
+/// Default cap of the doubling rate-limit wait: 30 minutes.
+pub const DEFAULT_RATE_LIMIT_MAX_WAIT: Duration = Duration::from_secs(1800);
 
 /// The loop's state.
 pub struct Machine {
@@ -120,6 +147,10 @@ pub struct Machine {
     running: Option<u64>,
     pending_stop: Option<StopReason>,
     finished: bool,
+    /// Rate-limited attempts in a row (reset by any other outcome); drives the doubling fallback wait.
+    consecutive_rate_limits: u32,
+    /// The iteration whose completion claim the verifier is checking, and how it was claimed.
+    verifying: Option<(u64, CompletionSource)>,
 }
 
 impl Machine {
@@ -138,6 +169,8 @@ impl Machine {
             running: None,
             pending_stop: None,
             finished: false,
+            consecutive_rate_limits: 0,
+            verifying: None,
         }
     }
 
@@ -163,6 +196,16 @@ impl Machine {
             .find_map(|p| p.check(&self.stats))
     }
 
+    /// The iteration timeout bounded by the remaining runtime, and which of the two it is.
+    fn timeout(&self) -> (Option<Duration>, TimeoutKind) {
+        match (self.config.iteration_timeout, self.remaining_time()) {
+            (Some(t), Some(r)) if r < t => (Some(r), TimeoutKind::Runtime),
+            (Some(t), _) => (Some(t), TimeoutKind::Iteration),
+            (None, Some(r)) => (Some(r), TimeoutKind::Runtime),
+            (None, None) => (None, TimeoutKind::Iteration),
+        }
+    }
+
     fn remaining_time(&self) -> Option<Duration> {
         self.policies
             .iter()
@@ -177,7 +220,11 @@ impl Machine {
         }
         match input {
             Input::Stop(reason) => {
-                if self.running.is_some() {
+                if self.verifying.is_some() {
+                    // The driver stops the verifier; the iteration is concluded on `Verified`.
+                    self.pending_stop.get_or_insert(reason);
+                    Vec::new()
+                } else if self.running.is_some() {
                     self.pending_stop.get_or_insert(reason);
                     vec![Action::CancelAgent]
                 } else {
@@ -205,13 +252,7 @@ impl Machine {
                 self.stats.iterations += 1;
                 let iteration = self.stats.iterations;
                 self.running = Some(iteration);
-                let remaining = self.remaining_time();
-                let (timeout, timeout_kind) = match (self.config.iteration_timeout, remaining) {
-                    (Some(t), Some(r)) if r < t => (Some(r), TimeoutKind::Runtime),
-                    (Some(t), _) => (Some(t), TimeoutKind::Iteration),
-                    (None, Some(r)) => (Some(r), TimeoutKind::Runtime),
-                    (None, None) => (None, TimeoutKind::Iteration),
-                };
+                let (timeout, timeout_kind) = self.timeout();
                 vec![Action::RunIteration {
                     iteration,
                     timeout,
@@ -240,7 +281,13 @@ impl Machine {
                 outcome,
                 elapsed,
                 now_unix,
-            } => self.on_finished(outcome, elapsed, now_unix),
+                workspace_changed,
+            } => self.on_finished(outcome, elapsed, now_unix, workspace_changed),
+            Input::Verified {
+                passed,
+                reason,
+                elapsed,
+            } => self.on_verified(passed, reason, elapsed),
         }
     }
 
@@ -259,10 +306,12 @@ impl Machine {
         outcome: AgentOutcome,
         elapsed: Duration,
         now_unix: u64,
+        workspace_changed: Option<bool>,
     ) -> Vec<Action> {
         let Some(iteration) = self.running.take() else {
             return Vec::new();
         };
+        self.track_progress(&outcome, workspace_changed);
         self.stats.elapsed = elapsed;
         self.stats.cost_usd = self.base_cost;
         self.apply_iteration_usage(outcome.usage, outcome.cost);
@@ -272,6 +321,10 @@ impl Machine {
         let mut actions = Vec::new();
         let mut completed = None;
         let mut wait = None;
+        let rate_limited = matches!(outcome.status, OutcomeStatus::RateLimited { .. });
+        if !rate_limited {
+            self.consecutive_rate_limits = 0;
+        }
         match &outcome.status {
             OutcomeStatus::Success => {
                 self.stats.consecutive_failures = 0;
@@ -280,15 +333,23 @@ impl Machine {
                     .as_deref()
                     .and_then(|t| find_promise(t, &self.config.completion_promise));
                 if let Some(source) = claim {
-                    if iteration >= self.config.min_iterations {
-                        completed = Some(StopReason::Completed { iteration, source });
-                    } else {
+                    if iteration < self.config.min_iterations {
                         actions.push(Action::RejectCompletion {
                             reason: format!(
                                 "completion claimed in iteration {iteration}, before --min-iterations {}",
                                 self.config.min_iterations
                             ),
                         });
+                    } else if self.config.verify {
+                        // The claim stands only if the verifier agrees: ask it, conclude on `Verified`.
+                        // With a stop pending there is no time to check it: the stop wins.
+                        if self.pending_stop.is_none() {
+                            self.verifying = Some((iteration, source));
+                            let timeout = self.timeout().0;
+                            return vec![Action::Verify { iteration, timeout }];
+                        }
+                    } else {
+                        completed = Some(StopReason::Completed { iteration, source });
                     }
                 }
             }
@@ -297,38 +358,92 @@ impl Machine {
                 self.stats.last_failure = Some(describe_failure(&outcome));
             }
             OutcomeStatus::RateLimited { reset_at_unix } => {
+                // A rate-limited attempt is not an iteration: the same iteration number is tried again
+                // after the wait. It counts against the runtime and against tokens/cost it reported.
+                self.stats.iterations -= 1;
+                self.consecutive_rate_limits += 1;
+                // A reset time already past (a clock skew, a stale message) is no better than none: it
+                // would retry at once, again and again, without using up an iteration.
+                let reset_at_unix = &reset_at_unix.filter(|reset| *reset >= now_unix);
                 let wait_for = match reset_at_unix {
-                    Some(reset) => Duration::from_secs(reset.saturating_sub(now_unix)),
-                    None => self.config.rate_limit_fallback_wait,
+                    Some(reset) => Duration::from_secs(reset - now_unix),
+                    None => self.fallback_wait(),
                 };
-                let fits = self.remaining_time().is_none_or(|r| wait_for < r);
-                if reset_at_unix.is_some() && !fits {
-                    let message = format!(
-                        "{}; the limit resets in {} s, after the remaining runtime",
-                        outcome
-                            .message
-                            .clone()
-                            .unwrap_or_else(|| "usage limit reached".into()),
-                        wait_for.as_secs()
-                    );
-                    self.pending_stop
-                        .get_or_insert(StopReason::RateLimited { message });
-                } else {
-                    wait = Some(Action::WaitRateLimit {
-                        wait: wait_for,
-                        reset_at_unix: *reset_at_unix,
-                    });
+                let said = outcome
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| "usage limit reached".into());
+                match self.remaining_time() {
+                    Some(r) if wait_for >= r => {
+                        let when = match reset_at_unix {
+                            Some(_) => format!("the limit resets in {} s", wait_for.as_secs()),
+                            None => {
+                                format!(
+                                    "no reset time given; the wait is {} s",
+                                    wait_for.as_secs_f64()
+                                )
+                            }
+                        };
+                        let message = format!(
+                            "{said}; {when}, beyond the remaining runtime of {:.1} s",
+                            r.as_secs_f64()
+                        );
+                        self.pending_stop
+                            .get_or_insert(StopReason::RateLimited { message });
+                    }
+                    _ => {
+                        wait = Some(Action::WaitRateLimit {
+                            wait: wait_for,
+                            reset_at_unix: *reset_at_unix,
+                        });
+                    }
                 }
             }
             OutcomeStatus::Cancelled => {}
         }
+        let failed = !outcome.status.is_success() && self.stats.consecutive_failures > 0;
+        actions.extend(self.conclude(
+            iteration,
+            completed,
+            wait,
+            failed && !rate_limited,
+            rate_limited,
+        ));
+        actions
+    }
 
+    fn on_verified(&mut self, passed: bool, reason: String, elapsed: Duration) -> Vec<Action> {
+        let Some((iteration, source)) = self.verifying.take() else {
+            return Vec::new();
+        };
+        self.stats.elapsed = elapsed;
+        if passed {
+            let reason = StopReason::Completed { iteration, source };
+            return self.conclude(iteration, Some(reason), None, false, false);
+        }
+        let mut actions = vec![Action::RejectCompletion { reason }];
+        actions.extend(self.conclude(iteration, None, None, false, false));
+        actions
+    }
+
+    /// After an iteration (and its verification): record it, checkpoint when due, then finish, wait, or
+    /// back off. `wait` is a rate-limit wait already checked against the runtime; `failed` asks for the
+    /// back-off; a `rate_limited` attempt takes no interval checkpoint.
+    fn conclude(
+        &mut self,
+        iteration: u64,
+        completed: Option<StopReason>,
+        wait: Option<Action>,
+        failed: bool,
+        rate_limited: bool,
+    ) -> Vec<Action> {
+        let mut actions = Vec::new();
         actions.push(Action::Record {
             iteration,
             completed: completed.is_some(),
         });
         let interval = self.config.checkpoint_interval;
-        if interval > 0 && iteration % interval == 0 {
+        if interval > 0 && iteration.is_multiple_of(interval) && !rate_limited {
             actions.push(Action::Checkpoint { iteration });
         }
         if let Some(reason) = completed {
@@ -345,18 +460,56 @@ impl Machine {
         }
         if let Some(w) = wait {
             actions.push(w);
-        } else if self.stats.consecutive_failures > 0 && !outcome.status.is_success() {
+        } else if failed {
             let failures = self.stats.consecutive_failures;
-            let mut delay = self.config.backoff.delay(failures);
-            if let Some(r) = self.remaining_time() {
-                delay = delay.min(r);
+            let delay = self.config.backoff.delay(failures);
+            match self.remaining_time() {
+                // Waiting would use up the runtime: stop now instead of sleeping into the limit.
+                Some(r) if !delay.is_zero() && delay >= r => {
+                    let limit_secs = (self.stats.elapsed + r).as_secs_f64().round() as u64;
+                    actions.extend(self.finish(StopReason::MaxRuntime { limit_secs }));
+                }
+                _ => actions.push(Action::Backoff {
+                    delay,
+                    consecutive_failures: failures,
+                }),
             }
-            actions.push(Action::Backoff {
-                delay,
-                consecutive_failures: failures,
-            });
         }
         actions
+    }
+
+    /// Updates the progress counters the stall and loop policies read.
+    fn track_progress(&mut self, outcome: &AgentOutcome, workspace_changed: Option<bool>) {
+        match outcome.status {
+            OutcomeStatus::RateLimited { .. } => {}
+            OutcomeStatus::Success => {
+                if workspace_changed == Some(false) {
+                    self.stats.unchanged_iterations += 1;
+                } else {
+                    self.stats.unchanged_iterations = 0;
+                }
+                let answers = &mut self.stats.recent_answers;
+                answers.push(crate::progress::keep_answer(
+                    outcome.final_text.as_deref().unwrap_or(""),
+                ));
+                if answers.len() > crate::progress::RECENT_ANSWERS {
+                    answers.remove(0);
+                }
+            }
+            _ => {
+                self.stats.unchanged_iterations = 0;
+                self.stats.recent_answers.clear();
+            }
+        }
+    }
+
+    /// The wait for a rate limit without a reset time: `rate_limit_fallback_wait` doubled for each
+    /// rate-limited attempt in a row after the first, capped at `rate_limit_max_wait`.
+    fn fallback_wait(&self) -> Duration {
+        let base = self.config.rate_limit_fallback_wait;
+        let cap = self.config.rate_limit_max_wait.max(base);
+        let exp = self.consecutive_rate_limits.saturating_sub(1).min(30);
+        base.saturating_mul(1u32 << exp).min(cap)
     }
 }
 
@@ -393,6 +546,8 @@ mod tests {
             iteration_timeout: Some(Duration::from_secs(600)),
             backoff: Backoff::new(Duration::from_secs(2), Duration::from_secs(300), Some(7)),
             rate_limit_fallback_wait: Duration::from_secs(60),
+            rate_limit_max_wait: DEFAULT_RATE_LIMIT_MAX_WAIT,
+            verify: false,
         }
     }
 
@@ -412,6 +567,7 @@ mod tests {
             outcome,
             elapsed: Duration::from_secs(secs),
             now_unix: 1_000,
+            workspace_changed: None,
         })
     }
 
@@ -782,6 +938,382 @@ mod tests {
         assert_eq!(
             actions.last(),
             Some(&Action::Finish(StopReason::MaxIterations { limit: 5 }))
+        );
+    }
+
+    fn rate_limited(reset_at_unix: Option<u64>) -> AgentOutcome {
+        AgentOutcome::new(OutcomeStatus::RateLimited { reset_at_unix })
+    }
+
+    fn runtime(secs: u64) -> Limits {
+        Limits {
+            max_runtime: Some(Duration::from_secs(secs)),
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn a_fallback_wait_longer_than_the_remaining_runtime_stops_at_once() {
+        // 60 s fallback wait, 15 s of runtime left: stop now, do not sleep 60 s.
+        let mut m = machine(runtime(100));
+        ready(&mut m, 80);
+        let actions = finished(&mut m, rate_limited(None), 85);
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::WaitRateLimit { .. })),
+            "{actions:?}"
+        );
+        match actions.last() {
+            Some(Action::Finish(StopReason::RateLimited { message })) => {
+                assert!(message.contains("60 s"), "{message}");
+                assert!(message.contains("15.0 s"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_fallback_wait_that_fits_is_waited() {
+        let mut m = machine(runtime(1000));
+        ready(&mut m, 0);
+        let actions = finished(&mut m, rate_limited(None), 5);
+        assert_eq!(
+            actions.last(),
+            Some(&Action::WaitRateLimit {
+                wait: Duration::from_secs(60),
+                reset_at_unix: None
+            })
+        );
+    }
+
+    #[test]
+    fn a_backoff_longer_than_the_remaining_runtime_stops_at_once_with_max_runtime() {
+        let mut cfg = config();
+        cfg.backoff = Backoff::new(Duration::from_secs(60), Duration::from_secs(300), Some(7));
+        let mut m = Machine::new(cfg, runtime(100).policies(), LoopStats::default());
+        ready(&mut m, 80);
+        let actions = finished(&mut m, failed(FailureKind::Api), 85);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Backoff { .. })),
+            "{actions:?}"
+        );
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Finish(StopReason::MaxRuntime { limit_secs: 100 }))
+        );
+    }
+
+    #[test]
+    fn a_backoff_that_fits_is_waited_in_full() {
+        let mut m = machine(runtime(100));
+        ready(&mut m, 0);
+        let actions = finished(&mut m, failed(FailureKind::Api), 1);
+        match actions.last() {
+            Some(Action::Backoff { delay, .. }) => {
+                assert!(*delay >= Duration::from_millis(1600), "{delay:?}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_fallback_wait_doubles_per_rate_limit_in_a_row_up_to_the_cap_and_resets() {
+        let mut cfg = config();
+        cfg.rate_limit_max_wait = Duration::from_secs(200);
+        let mut m = Machine::new(cfg, Limits::default().policies(), LoopStats::default());
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            ready(&mut m, 0);
+            match finished(&mut m, rate_limited(None), 0).last() {
+                Some(Action::WaitRateLimit { wait, .. }) => waits.push(wait.as_secs()),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(waits, vec![60, 120, 200, 200]);
+        ready(&mut m, 0);
+        finished(&mut m, AgentOutcome::success("progress"), 0);
+        ready(&mut m, 0);
+        assert_eq!(
+            finished(&mut m, rate_limited(None), 0).last(),
+            Some(&Action::WaitRateLimit {
+                wait: Duration::from_secs(60),
+                reset_at_unix: None
+            }),
+            "a non-rate-limited iteration resets the doubling"
+        );
+    }
+
+    #[test]
+    fn a_rate_limited_attempt_does_not_use_an_iteration_or_count_as_a_failure() {
+        let mut m = machine(Limits {
+            max_iterations: Some(2),
+            max_retries: 0,
+            ..Limits::default()
+        });
+        assert!(matches!(
+            ready(&mut m, 0)[..],
+            [Action::RunIteration { iteration: 1, .. }]
+        ));
+        let outcome = AgentOutcome {
+            usage: Usage {
+                input_tokens: 40,
+                ..Default::default()
+            },
+            cost: Some(Cost {
+                usd: 0.25,
+                estimated: false,
+            }),
+            ..rate_limited(Some(1_010))
+        };
+        let actions = finished(&mut m, outcome, 1);
+        assert_eq!(
+            actions[0],
+            Action::Record {
+                iteration: 1,
+                completed: false
+            },
+            "the attempt is recorded under the iteration it retries"
+        );
+        assert_eq!(m.stats().iterations, 0);
+        assert_eq!(m.stats().consecutive_failures, 0);
+        assert_eq!(m.stats().usage.input_tokens, 40, "its tokens count");
+        assert!((m.stats().cost_usd - 0.25).abs() < 1e-9, "its cost counts");
+        // The same iteration number again, and still two iterations to go.
+        assert!(matches!(
+            ready(&mut m, 2)[..],
+            [Action::RunIteration { iteration: 1, .. }]
+        ));
+        finished(&mut m, AgentOutcome::success("x"), 3);
+        assert!(matches!(
+            ready(&mut m, 3)[..],
+            [Action::RunIteration { iteration: 2, .. }]
+        ));
+        let actions = finished(&mut m, AgentOutcome::success("x"), 4);
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Finish(StopReason::MaxIterations { limit: 2 }))
+        );
+    }
+
+    #[test]
+    fn a_rate_limited_attempt_takes_no_interval_checkpoint() {
+        let mut cfg = config();
+        cfg.checkpoint_interval = 1;
+        let mut m = Machine::new(cfg, Limits::default().policies(), LoopStats::default());
+        ready(&mut m, 0);
+        let actions = finished(&mut m, rate_limited(Some(1_001)), 0);
+        assert!(
+            !actions
+                .iter()
+                .any(|a| matches!(a, Action::Checkpoint { .. })),
+            "{actions:?}"
+        );
+    }
+
+    fn verifying_machine(min_iterations: u64) -> Machine {
+        let mut cfg = config();
+        cfg.verify = true;
+        cfg.min_iterations = min_iterations;
+        Machine::new(cfg, Limits::default().policies(), LoopStats::default())
+    }
+
+    fn verified(m: &mut Machine, passed: bool) -> Vec<Action> {
+        m.step(Input::Verified {
+            passed,
+            reason: "verification `make check` failed: exit code 1".into(),
+            elapsed: Duration::from_secs(2),
+        })
+    }
+
+    #[test]
+    fn with_a_verifier_a_claim_is_checked_before_it_completes_the_run() {
+        let mut m = verifying_machine(0);
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 1);
+        assert_eq!(
+            actions,
+            vec![Action::Verify {
+                iteration: 1,
+                timeout: Some(Duration::from_secs(600))
+            }],
+            "nothing is recorded before the verdict"
+        );
+        assert_eq!(
+            verified(&mut m, true),
+            vec![
+                Action::Record {
+                    iteration: 1,
+                    completed: true
+                },
+                Action::Finish(StopReason::Completed {
+                    iteration: 1,
+                    source: CompletionSource::PromiseLine
+                })
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failed_verification_rejects_the_claim_and_the_run_goes_on() {
+        let mut m = verifying_machine(0);
+        ready(&mut m, 0);
+        finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 1);
+        let actions = verified(&mut m, false);
+        assert!(
+            matches!(&actions[0], Action::RejectCompletion { reason } if reason.contains("make check")),
+            "{actions:?}"
+        );
+        assert_eq!(
+            actions[1..],
+            [Action::Record {
+                iteration: 1,
+                completed: false
+            }]
+        );
+        assert!(!m.is_finished());
+        assert_eq!(
+            m.stats().consecutive_failures,
+            0,
+            "a rejection is no failure"
+        );
+        assert!(matches!(
+            ready(&mut m, 3)[..],
+            [Action::RunIteration { iteration: 2, .. }]
+        ));
+    }
+
+    #[test]
+    fn min_iterations_rejects_before_the_verifier_is_asked() {
+        let mut m = verifying_machine(2);
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 0);
+        assert!(
+            matches!(actions[0], Action::RejectCompletion { .. }),
+            "{actions:?}"
+        );
+        assert!(!actions.iter().any(|a| matches!(a, Action::Verify { .. })));
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 0);
+        assert!(
+            matches!(actions[..], [Action::Verify { iteration: 2, .. }]),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn the_verification_timeout_is_bounded_by_the_remaining_runtime() {
+        let mut cfg = config();
+        cfg.verify = true;
+        let mut m = Machine::new(cfg, runtime(100).policies(), LoopStats::default());
+        ready(&mut m, 0);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 90);
+        assert_eq!(
+            actions,
+            vec![Action::Verify {
+                iteration: 1,
+                timeout: Some(Duration::from_secs(10))
+            }]
+        );
+    }
+
+    #[test]
+    fn a_stop_during_verification_finishes_after_the_verdict() {
+        let mut m = verifying_machine(0);
+        ready(&mut m, 0);
+        finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 1);
+        let reason = StopReason::Interrupted {
+            signal: "SIGINT".into(),
+        };
+        assert!(m.step(Input::Stop(reason.clone())).is_empty());
+        let actions = verified(&mut m, false);
+        assert_eq!(actions.last(), Some(&Action::Finish(reason)));
+        assert!(actions.contains(&Action::Record {
+            iteration: 1,
+            completed: false
+        }));
+    }
+
+    fn finished_in(m: &mut Machine, outcome: AgentOutcome, changed: Option<bool>) -> Vec<Action> {
+        m.step(Input::Finished {
+            outcome,
+            elapsed: Duration::ZERO,
+            now_unix: 1_000,
+            workspace_changed: changed,
+        })
+    }
+
+    #[test]
+    fn unchanged_successful_iterations_in_a_row_are_counted_and_reset() {
+        let mut m = machine(Limits::default());
+        let mut streak = Vec::new();
+        for (outcome, changed) in [
+            (AgentOutcome::success("a"), Some(false)),
+            (AgentOutcome::success("b"), Some(false)),
+            (rate_limited(Some(1_000)), Some(false)),
+            (AgentOutcome::success("c"), Some(false)),
+            (AgentOutcome::success("d"), None),
+            (AgentOutcome::success("e"), Some(false)),
+            (failed(FailureKind::Api), Some(false)),
+            (AgentOutcome::success("f"), Some(true)),
+        ] {
+            ready(&mut m, 0);
+            finished_in(&mut m, outcome, changed);
+            streak.push(m.stats().unchanged_iterations);
+        }
+        assert_eq!(
+            streak,
+            vec![1, 2, 2, 3, 0, 1, 0, 0],
+            "rate limits are skipped; unknown, failed and changing iterations reset"
+        );
+    }
+
+    #[test]
+    fn recent_answers_keep_the_successful_ones_in_a_row() {
+        let mut m = machine(Limits::default());
+        for outcome in [
+            AgentOutcome::success("one"),
+            failed(FailureKind::Api),
+            AgentOutcome::success("two"),
+            rate_limited(Some(1_000)),
+            AgentOutcome::success("three"),
+        ] {
+            ready(&mut m, 0);
+            finished_in(&mut m, outcome, None);
+        }
+        assert_eq!(m.stats().recent_answers, vec!["two", "three"]);
+    }
+
+    #[test]
+    fn a_stall_policy_stops_between_iterations_with_no_progress() {
+        let mut policies = Limits::default().policies();
+        policies.push(Box::new(crate::progress::StallDetection(2)));
+        let mut m = Machine::new(config(), policies, LoopStats::default());
+        ready(&mut m, 0);
+        assert!(!matches!(
+            finished_in(&mut m, AgentOutcome::success("a"), Some(false)).last(),
+            Some(Action::Finish(_))
+        ));
+        ready(&mut m, 0);
+        match finished_in(&mut m, AgentOutcome::success("b"), Some(false)).last() {
+            Some(Action::Finish(StopReason::Custom { policy, message })) => {
+                assert_eq!(policy, "stall_iterations");
+                assert!(message.starts_with("no progress"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_reset_time_in_the_past_waits_the_fallback_instead_of_retrying_at_once() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        assert_eq!(
+            finished(&mut m, rate_limited(Some(900)), 0).last(),
+            Some(&Action::WaitRateLimit {
+                wait: Duration::from_secs(60),
+                reset_at_unix: None
+            })
         );
     }
 }

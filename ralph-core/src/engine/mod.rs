@@ -15,9 +15,11 @@ use crate::completion::prompt_marks_complete;
 use crate::error::Error;
 use crate::events::{LoopEvent, Observer};
 use crate::limits::{LimitPolicy, Limits, LoopStats, StopReason};
+use crate::progress::Fingerprint;
 use crate::prompt::{PromptSource, PromptTemplate};
 use crate::state::{IterationRecord, NoState, RunState, RunStatus, StateStore};
 use crate::usage::Usage;
+use crate::verify::{Verification, Verifier, VerifyRequest, VerifyResult};
 use backoff::Backoff;
 use machine::{Action, Input, Machine, MachineConfig};
 use serde::{Deserialize, Serialize};
@@ -56,8 +58,11 @@ pub struct EngineConfig {
     pub checkpoint_interval: u64,
     /// Start a new run even if an unfinished or finished one is in the state directory.
     pub fresh: bool,
-    /// Wait after a rate limit whose reset time the agent did not say (default 60 s).
+    /// Wait after a rate limit whose reset time the agent did not say (default 60 s); doubled for each
+    /// further rate-limited attempt in a row, up to `rate_limit_max_wait`.
     pub rate_limit_fallback_wait: Duration,
+    /// Cap of the doubling rate-limit wait (default 1800 s).
+    pub rate_limit_max_wait: Duration,
     /// Seed for the backoff jitter (tests); `None` = random.
     pub jitter_seed: Option<u64>,
 }
@@ -81,6 +86,7 @@ impl EngineConfig {
             checkpoint_interval: 5,
             fresh: false,
             rate_limit_fallback_wait: Duration::from_secs(60),
+            rate_limit_max_wait: machine::DEFAULT_RATE_LIMIT_MAX_WAIT,
             jitter_seed: None,
         }
     }
@@ -149,7 +155,13 @@ pub struct Engine {
     state: Box<dyn StateStore>,
     observers: Vec<Box<dyn Observer>>,
     policies: Vec<Box<dyn LimitPolicy>>,
+    verifier: Option<Box<dyn Verifier>>,
+    fingerprint: Option<Box<dyn Fingerprint>>,
 }
+
+/// Bytes of a verifier's output tail carried by [`LoopEvent::Verification`] (the prompt feedback keeps
+/// up to [`crate::verify::OUTPUT_TAIL_CAP`]): 4 KiB.
+pub const EVENT_OUTPUT_TAIL_CAP: usize = 4 * 1024;
 
 impl Engine {
     /// An engine with no checkpoints, no persisted state and no observers.
@@ -161,7 +173,24 @@ impl Engine {
             state: Box::new(NoState),
             observers: Vec::new(),
             policies: Vec::new(),
+            verifier: None,
+            fingerprint: None,
         }
+    }
+
+    /// Fingerprints the workspace before and after every agent run, so that
+    /// [`LoopStats::unchanged_iterations`] counts iterations that changed nothing (for
+    /// [`crate::progress::StallDetection`]). Only worth its cost with that policy.
+    pub fn with_fingerprint(mut self, fingerprint: Box<dyn Fingerprint>) -> Self {
+        self.fingerprint = Some(fingerprint);
+        self
+    }
+
+    /// Checks completion claims with `verifier` (`--verify CMD`): a claim counts only when it passes;
+    /// otherwise the run goes on and the verifier's output tail is fed back in the next prompt.
+    pub fn with_verifier(mut self, verifier: Box<dyn Verifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
     }
 
     /// Uses `checkpointer` to save the workspace.
@@ -243,6 +272,8 @@ impl Engine {
                 self.config.jitter_seed,
             ),
             rate_limit_fallback_wait: self.config.rate_limit_fallback_wait,
+            rate_limit_max_wait: self.config.rate_limit_max_wait,
+            verify: self.verifier.is_some(),
         };
         let mut machine = Machine::new(
             machine_config,
@@ -258,6 +289,8 @@ impl Engine {
             }));
         }
         let mut last_outcome: Option<(AgentOutcome, Instant, u64)> = None;
+        // Feedback for the next iteration's prompt (a rejected claim's verification output).
+        let mut feedback: Option<String> = None;
         let mut user_prompt = prompt_text;
 
         loop {
@@ -298,17 +331,24 @@ impl Engine {
                     // Mark the iteration as started on disk first, so a crash during it is counted.
                     run_state::update(&mut run, machine.stats(), None);
                     run.in_progress = Some(iteration);
+                    run.attempts += 1;
                     if let Err(e) = self.state.save(&run) {
                         pending = machine.step(Input::Stop(StopReason::Error {
                             message: e.to_string(),
                         }));
                         continue;
                     }
+                    // Taken after the previous iteration's checkpoint, which may have moved HEAD.
+                    let fingerprint_before = match &self.fingerprint {
+                        Some(f) => f.fingerprint(&self.config.workspace).await,
+                        None => None,
+                    };
+                    let this_feedback = feedback.take();
                     let (outcome, began, started_unix, prompt) = self
                         .run_iteration(
                             &mut machine,
                             &stop,
-                            &user_prompt,
+                            (&user_prompt, this_feedback.as_deref()),
                             &run.run_id,
                             iteration,
                             timeout,
@@ -316,6 +356,10 @@ impl Engine {
                             &elapsed,
                         )
                         .await;
+                    if matches!(outcome.status, OutcomeStatus::RateLimited { .. }) {
+                        // The iteration is tried again: it still owes the agent that feedback.
+                        feedback = this_feedback;
+                    }
                     self.state.keep_transcript(
                         &run.run_id,
                         iteration,
@@ -323,18 +367,33 @@ impl Engine {
                         &outcome.transcript,
                     );
                     last_outcome = Some((outcome.clone(), began, started_unix));
+                    let workspace_changed = match (&fingerprint_before, &self.fingerprint) {
+                        (Some(before), Some(f)) => f
+                            .fingerprint(&self.config.workspace)
+                            .await
+                            .map(|after| &after != before),
+                        _ => None,
+                    };
                     let mut next = machine.step(Input::Finished {
                         outcome,
                         elapsed: elapsed(),
                         now_unix: unix_now(),
+                        workspace_changed,
                     });
                     if stop.is_stopped()
                         && !machine.is_finished()
                         && !next.iter().any(|a| matches!(a, Action::Finish(_)))
                     {
-                        // A stop that raced with the agent finishing on its own.
+                        // A stop that raced with the agent finishing on its own. A pending check of a
+                        // completion claim still runs (the verifier sees the stop and ends at once):
+                        // the machine waits for its verdict.
                         next.retain(|a| {
-                            matches!(a, Action::Record { .. } | Action::Checkpoint { .. })
+                            matches!(
+                                a,
+                                Action::Record { .. }
+                                    | Action::Checkpoint { .. }
+                                    | Action::Verify { .. }
+                            )
                         });
                         next.extend(machine.step(Input::Stop(stop.reason().unwrap_or(
                             StopReason::Interrupted {
@@ -390,6 +449,7 @@ impl Engine {
                         exit_code: outcome.exit_code,
                         completed,
                         checkpoint,
+                        attempt: run.attempts,
                     };
                     if let Err(e) = self.state.record_iteration(&run.run_id, &record) {
                         self.emit(LoopEvent::Warning {
@@ -403,6 +463,54 @@ impl Engine {
                             message: e.to_string(),
                         })];
                     }
+                }
+                Action::Verify { iteration, timeout } => {
+                    let (verification, check) = self.verify(iteration, timeout, &stop).await;
+                    let passed = verification.result == VerifyResult::Passed;
+                    let reason = format!(
+                        "verification `{check}` {}: {}",
+                        verification.result.label(),
+                        verification.summary
+                    );
+                    if !passed {
+                        feedback = Some(crate::verify::feedback(iteration, &check, &verification));
+                    }
+                    self.emit(LoopEvent::Verification {
+                        iteration,
+                        result: verification.result,
+                        exit_code: verification.exit_code,
+                        summary: verification.summary.clone(),
+                        duration_secs: verification.duration.as_secs_f64(),
+                        output_tail: crate::verify::tail(
+                            &verification.output_tail,
+                            EVENT_OUTPUT_TAIL_CAP,
+                        )
+                        .to_string(),
+                    });
+                    let mut next = machine.step(Input::Verified {
+                        passed,
+                        reason,
+                        elapsed: elapsed(),
+                    });
+                    if stop.is_stopped()
+                        && !machine.is_finished()
+                        && !next.iter().any(|a| matches!(a, Action::Finish(_)))
+                    {
+                        next.retain(|a| {
+                            matches!(
+                                a,
+                                Action::Record { .. }
+                                    | Action::Checkpoint { .. }
+                                    | Action::RejectCompletion { .. }
+                            )
+                        });
+                        next.extend(machine.step(Input::Stop(stop.reason().unwrap_or(
+                            StopReason::Interrupted {
+                                signal: "stop".into(),
+                            },
+                        ))));
+                    }
+                    pending = next;
                 }
                 Action::Checkpoint { iteration } => {
                     let cost = machine.stats().cost_usd;
@@ -482,7 +590,7 @@ impl Engine {
         &mut self,
         machine: &mut Machine,
         stop: &StopHandle,
-        user_prompt: &str,
+        (user_prompt, feedback): (&str, Option<&str>),
         run_id: &str,
         iteration: u64,
         timeout: Option<Duration>,
@@ -493,7 +601,7 @@ impl Engine {
             user_prompt,
             &self.config.completion_promise,
             iteration,
-            None,
+            feedback,
         );
         self.emit(LoopEvent::IterationStarted {
             iteration,
@@ -590,6 +698,55 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// Runs the verifier for `iteration`'s claim, stopping it when the stop handle fires. Returns what
+    /// it found and its description.
+    async fn verify(
+        &mut self,
+        iteration: u64,
+        timeout: Option<Duration>,
+        stop: &StopHandle,
+    ) -> (Verification, String) {
+        let Some(verifier) = self.verifier.as_deref() else {
+            return (Verification::error("no verifier"), String::new());
+        };
+        let check = verifier.describe();
+        let started = LoopEvent::VerificationStarted {
+            iteration,
+            check: check.clone(),
+            timeout_secs: timeout.map(|t| t.as_secs_f64()),
+        };
+        for o in &mut self.observers {
+            o.on_event(&started);
+        }
+        let request = VerifyRequest {
+            workspace: self.config.workspace.clone(),
+            iteration,
+            timeout,
+        };
+        let cancel = CancellationToken::new();
+        let began = Instant::now();
+        let run = verifier.verify(request, cancel.clone());
+        tokio::pin!(run);
+        let mut verification = tokio::select! {
+            v = &mut run => v,
+            _ = stop.token.cancelled() => {
+                cancel.cancel();
+                let mut v = run.await;
+                if v.result == VerifyResult::Passed {
+                    // Passed as it was being stopped: it still counts.
+                } else {
+                    v.result = VerifyResult::Error;
+                    v.summary = format!("interrupted ({})", v.summary);
+                }
+                v
+            }
+        };
+        if verification.duration.is_zero() {
+            verification.duration = began.elapsed();
+        }
+        (verification, check)
     }
 
     async fn sleep_unless_stopped(&self, delay: Duration, stop: &StopHandle) {

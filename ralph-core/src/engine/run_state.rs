@@ -66,6 +66,7 @@ pub(super) fn begin(
         updated_at_unix: now,
         in_progress: None,
         limits: Some((&config.limits).into()),
+        attempts: 0,
     };
     store.save(&state)?;
     Ok(Begin::Run(state))
@@ -81,9 +82,11 @@ pub(super) fn recover(
     let Some(n) = state.in_progress.take() else {
         return Ok(None);
     };
-    state.iteration = state.iteration.max(n);
+    // The last record belongs to the cut-short attempt only if its attempt number is the one started
+    // (a rate-limited attempt before it has the same iteration number but an earlier attempt number).
+    // State and records written before attempts were counted carry 0 and match by iteration alone.
     let warning = match store.last_record(&state.run_id) {
-        Some(rec) if rec.iteration == n => {
+        Some(rec) if rec.iteration == n && rec.attempt == state.attempts => {
             state.usage += rec.usage;
             state.tokens_total = state.usage.billable_total();
             state.cost_usd += rec.cost_usd;
@@ -96,12 +99,19 @@ pub(super) fn recover(
                 }
                 _ => {}
             }
+            // A rate-limited attempt does not use up its iteration number.
+            state.iteration = if matches!(rec.outcome, OutcomeStatus::RateLimited { .. }) {
+                n.saturating_sub(1)
+            } else {
+                state.iteration.max(n)
+            };
             state.last_outcome = Some(rec.outcome.label().to_string());
             format!(
                 "ralph stopped after recording iteration {n} but before saving its state; recovered it from the iteration record"
             )
         }
         _ => {
+            state.iteration = state.iteration.max(n);
             let record = IterationRecord {
                 iteration: n,
                 agent: agent.to_string(),
@@ -118,6 +128,7 @@ pub(super) fn recover(
                 exit_code: None,
                 completed: false,
                 checkpoint: None,
+                attempt: state.attempts,
             };
             store.record_iteration(&state.run_id, &record)?;
             state.last_outcome = Some("cancelled".into());
@@ -140,6 +151,7 @@ pub(super) fn stats_of(state: &RunState, runtime: Duration) -> LoopStats {
         cost_estimated: state.cost_estimated,
         consecutive_failures: state.consecutive_failures,
         last_failure: None,
+        ..LoopStats::default()
     }
 }
 

@@ -12,6 +12,10 @@ use std::collections::VecDeque;
 enum Step {
     Answer(&'static str, u64, f64),
     Fail,
+    /// Writes the text into `work.txt` in the workspace, then answers it.
+    AnswerWriting(&'static str),
+    /// A usage limit without a reset time, having used this many input tokens.
+    RateLimited(u64),
     /// Reports usage, then waits for cancellation.
     UsageThenHang(u64),
     Hang,
@@ -71,6 +75,20 @@ impl Agent for Scripted {
                     estimated: false,
                 }),
                 ..AgentOutcome::success(text)
+            }),
+            Step::AnswerWriting(text) => {
+                std::fs::write(req.workspace.join("work.txt"), text).unwrap();
+                Ok(AgentOutcome::success(text))
+            }
+            Step::RateLimited(tokens) => Ok(AgentOutcome {
+                message: Some("usage limit reached".into()),
+                usage: Usage {
+                    input_tokens: tokens,
+                    ..Default::default()
+                },
+                ..AgentOutcome::new(OutcomeStatus::RateLimited {
+                    reset_at_unix: None,
+                })
             }),
             Step::Fail => Ok(AgentOutcome {
                 message: Some("HTTP 401: invalid key".into()),
@@ -500,4 +518,338 @@ async fn a_state_store_that_fails_stops_the_run_with_a_clear_error() {
         1,
         "no further iteration runs without saved state"
     );
+}
+
+#[tokio::test]
+async fn a_rate_limit_wait_beyond_the_runtime_stops_the_run_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![Step::RateLimited(0); 5]);
+    let mut c = config(dir.path());
+    c.limits.max_runtime = Some(Duration::from_secs(2));
+    c.rate_limit_fallback_wait = Duration::from_secs(60);
+    let began = Instant::now();
+    let summary = tokio::time::timeout(
+        Duration::from_secs(30),
+        Engine::new(c, Box::new(agent)).run(StopHandle::new()),
+    )
+    .await
+    .expect("the engine must not sleep the 60 s wait with 2 s of runtime");
+    match &summary.reason {
+        StopReason::RateLimited { message } => {
+            assert!(message.contains("60 s"), "{message}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(began.elapsed() < Duration::from_secs(60));
+    assert_eq!(runs.lock().unwrap().len(), 1);
+    assert_eq!(
+        summary.iterations, 0,
+        "a rate-limited attempt is no iteration"
+    );
+}
+
+#[tokio::test]
+async fn rate_limited_attempts_retry_the_same_iteration_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let (agent, runs) = Scripted::new(vec![
+        Step::RateLimited(4),
+        Step::RateLimited(4),
+        Step::Answer("a", 1, 0.0),
+        Step::Answer("b", 1, 0.0),
+    ]);
+    let mut c = config(dir.path());
+    c.limits.max_iterations = Some(2);
+    c.limits.max_retries = 0;
+    c.rate_limit_fallback_wait = Duration::ZERO;
+    let (engine, events) =
+        collect(Engine::new(c, Box::new(agent)).with_state_store(Box::new(store.clone())));
+    let summary = engine.run(StopHandle::new()).await;
+    assert_eq!(summary.reason, StopReason::MaxIterations { limit: 2 });
+    assert_eq!(summary.iterations, 2);
+    assert_eq!(
+        summary.usage.input_tokens, 10,
+        "rate-limited attempts' tokens count"
+    );
+    let numbers: Vec<u64> = runs.lock().unwrap().iter().map(|r| r.iteration).collect();
+    assert_eq!(numbers, vec![1, 1, 1, 2]);
+    let text =
+        std::fs::read_to_string(store.run_dir(&summary.run_id).join("iterations.jsonl")).unwrap();
+    let records: Vec<(u64, u64, String)> = text
+        .lines()
+        .map(|l| serde_json::from_str::<IterationRecord>(l).unwrap())
+        .map(|r| (r.iteration, r.attempt, r.outcome.label().to_string()))
+        .collect();
+    assert_eq!(
+        records,
+        vec![
+            (1, 1, "rate_limited".into()),
+            (1, 2, "rate_limited".into()),
+            (1, 3, "success".into()),
+            (2, 4, "success".into())
+        ]
+    );
+    let saved = store.load().unwrap().unwrap();
+    assert_eq!((saved.iteration, saved.attempts), (2, 4));
+    let waits = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, LoopEvent::RateLimitWait { .. }))
+        .count();
+    assert_eq!(waits, 2);
+}
+
+/// A run that stopped on a rate limit after one rate-limited attempt of iteration 1 (5 tokens).
+async fn rate_limited_run(store: &FileStateStore, dir: &std::path::Path) -> RunSummary {
+    let (agent, _) = Scripted::new(vec![Step::RateLimited(5)]);
+    let mut c = config(dir);
+    c.limits.max_runtime = Some(Duration::from_secs(30));
+    c.rate_limit_fallback_wait = Duration::from_secs(3600);
+    Engine::new(c, Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await
+}
+
+#[tokio::test]
+async fn a_crash_during_the_retry_of_a_rate_limited_iteration_counts_the_attempt_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let first = rate_limited_run(&store, dir.path()).await;
+    assert!(matches!(first.reason, StopReason::RateLimited { .. }));
+    let saved = store.load().unwrap().unwrap();
+    assert_eq!(
+        (saved.iteration, saved.attempts, saved.usage.input_tokens),
+        (0, 1, 5)
+    );
+    // As if ralph had been killed while retrying iteration 1 (attempt 2 started, not recorded).
+    let mut s = crashed_state(&store, 1);
+    s.attempts = 2;
+    store.save(&s).unwrap();
+
+    let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.0)]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
+    assert_eq!(
+        summary.usage.input_tokens, 6,
+        "the rate-limited attempt's tokens are not folded in twice"
+    );
+    assert_eq!(
+        runs.lock().unwrap()[0].iteration,
+        2,
+        "the cut-short retry counts"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_after_recording_a_rate_limited_attempt_gives_back_its_iteration_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    rate_limited_run(&store, dir.path()).await;
+    // Roll back to "attempt 1 started": its record is written, the state after it is not.
+    let mut s = crashed_state(&store, 1);
+    s.usage = Usage::default();
+    store.save(&s).unwrap();
+
+    let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.0)]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
+    assert_eq!(
+        summary.usage.input_tokens, 6,
+        "folded in once from the record"
+    );
+    assert_eq!(runs.lock().unwrap()[0].iteration, 1);
+    assert!(matches!(
+        summary.reason,
+        StopReason::Completed { iteration: 1, .. }
+    ));
+}
+
+/// A verifier that fails with `output` for its first `fail_first` checks, then passes.
+struct FlakyCheck {
+    fail_first: u32,
+    calls: Arc<Mutex<u32>>,
+}
+
+#[async_trait]
+impl crate::verify::Verifier for FlakyCheck {
+    fn describe(&self) -> String {
+        "make check".into()
+    }
+    async fn verify(
+        &self,
+        req: crate::verify::VerifyRequest,
+        _cancel: CancellationToken,
+    ) -> crate::verify::Verification {
+        let mut calls = self.calls.lock().unwrap();
+        *calls += 1;
+        assert!(req.timeout.is_some());
+        if *calls <= self.fail_first {
+            crate::verify::Verification::failed(Some(2), "error: test_parse failed at line 7\n")
+        } else {
+            crate::verify::Verification::passed("ok\n")
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_rejected_claim_feeds_the_verify_output_into_the_next_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![
+        Step::Answer("done\nLOOP_COMPLETE", 1, 0.0),
+        Step::Answer("fixed\nLOOP_COMPLETE", 1, 0.0),
+    ]);
+    let calls = Arc::new(Mutex::new(0));
+    let (engine, events) = collect(
+        Engine::new(config(dir.path()), Box::new(agent)).with_verifier(Box::new(FlakyCheck {
+            fail_first: 1,
+            calls: calls.clone(),
+        })),
+    );
+    let summary = engine.run(StopHandle::new()).await;
+    assert!(
+        matches!(summary.reason, StopReason::Completed { iteration: 2, .. }),
+        "{:?}",
+        summary.reason
+    );
+    assert_eq!(*calls.lock().unwrap(), 2);
+    let prompts: Vec<String> = runs
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.prompt.clone())
+        .collect();
+    assert!(!prompts[0].contains("test_parse"));
+    assert!(
+        prompts[1].contains("error: test_parse failed at line 7")
+            && prompts[1].contains("`make check`"),
+        "{}",
+        prompts[1]
+    );
+    let events = events.lock().unwrap();
+    let verdicts: Vec<VerifyResult> = events
+        .iter()
+        .filter_map(|e| match e {
+            LoopEvent::Verification { result, .. } => Some(*result),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(verdicts, vec![VerifyResult::Failed, VerifyResult::Passed]);
+    assert!(events.iter().any(|e| matches!(
+        e,
+        LoopEvent::CompletionRejected { iteration: 1, reason } if reason.contains("make check")
+    )));
+}
+
+/// Fingerprints the workspace by the content of `work.txt`.
+struct WorkFile;
+
+#[async_trait]
+impl crate::progress::Fingerprint for WorkFile {
+    async fn fingerprint(&self, workspace: &std::path::Path) -> Option<String> {
+        Some(std::fs::read_to_string(workspace.join("work.txt")).unwrap_or_default())
+    }
+}
+
+#[tokio::test]
+async fn stall_detection_stops_after_n_iterations_that_changed_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![
+        Step::AnswerWriting("first draft"),
+        Step::AnswerWriting("second draft"),
+        Step::Answer("looked around", 1, 0.0),
+        Step::AnswerWriting("second draft"),
+        Step::Answer("looked again", 1, 0.0),
+        Step::AnswerWriting("third draft"),
+    ]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_fingerprint(Box::new(WorkFile))
+        .with_policy(Box::new(crate::progress::StallDetection(3)))
+        .run(StopHandle::new())
+        .await;
+    match &summary.reason {
+        StopReason::Custom { policy, message } => {
+            assert_eq!(policy, "stall_iterations");
+            assert!(message.contains("no progress"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        runs.lock().unwrap().len(),
+        5,
+        "iterations 3, 4 (rewrote the same content) and 5 changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn loop_detection_stops_after_n_near_identical_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, runs) = Scripted::new(vec![
+        Step::Answer("Implemented the parser.", 1, 0.0),
+        Step::Answer("Everything looks fine; 12 tests pass.", 1, 0.0),
+        Step::Answer("Everything looks fine;  13 tests pass.", 1, 0.0),
+        Step::Answer("everything looks fine; 13 tests pass.", 1, 0.0),
+        Step::Answer("Implemented the printer.", 1, 0.0),
+    ]);
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_policy(Box::new(crate::progress::LoopDetection::new(3)))
+        .run(StopHandle::new())
+        .await;
+    assert!(
+        matches!(&summary.reason, StopReason::Custom { policy, .. } if policy == "loop_detection"),
+        "{:?}",
+        summary.reason
+    );
+    assert_eq!(runs.lock().unwrap().len(), 4);
+}
+
+/// Claims completion and, as it returns, asks the engine to stop (a SIGTERM racing the claim).
+struct ClaimsAndStops(StopHandle);
+
+#[async_trait]
+impl Agent for ClaimsAndStops {
+    fn name(&self) -> &str {
+        "claims-and-stops"
+    }
+    async fn run(
+        &self,
+        _req: AgentRequest,
+        _events: EventSender,
+        _cancel: CancellationToken,
+    ) -> Result<AgentOutcome, Error> {
+        self.0.stop(StopReason::Interrupted {
+            signal: "SIGTERM".into(),
+        });
+        Ok(AgentOutcome::success("done\nLOOP_COMPLETE"))
+    }
+}
+
+#[tokio::test]
+async fn a_stop_racing_a_claim_under_verification_ends_the_run() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = StopHandle::new();
+        let calls = Arc::new(Mutex::new(0));
+        let engine = Engine::new(config(dir.path()), Box::new(ClaimsAndStops(stop.clone())))
+            .with_verifier(Box::new(FlakyCheck {
+                fail_first: 0,
+                calls,
+            }));
+        let summary = tokio::time::timeout(Duration::from_secs(10), engine.run(stop))
+            .await
+            .expect("the engine must not spin when a stop races a claim");
+        assert!(
+            matches!(
+                summary.reason,
+                StopReason::Completed { .. } | StopReason::Interrupted { .. }
+            ),
+            "{:?}",
+            summary.reason
+        );
+    }
 }

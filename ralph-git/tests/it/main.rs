@@ -3,6 +3,7 @@
 mod checkpoint;
 mod edge;
 mod filters;
+mod fingerprint;
 mod history;
 mod matrix;
 mod support;
