@@ -22,7 +22,8 @@
 # carries them in the label `ralph.standin.key`.
 #
 # CACHE is $RALPH_PODMAN_CACHE, default /var/cache/ralph-podman: outside the clone, so a fresh CI checkout
-# reuses the stand-ins, the built image layers and buildah's cargo/npm caches. About 3 to 5 GB (images and stages, the cargo target directory). Remove it all with
+# reuses the stand-ins, the built image layers and buildah's cargo/npm caches. About 3 to 5 GB (images and
+# build stages, the cargo target directory). Remove it all with
 #     eval "$(deploy/podman/setup-local-images.sh --env-only)" && podman system reset --force
 # (not `rm -rf`: the storage holds overlay mounts).
 #
