@@ -26,6 +26,8 @@ ARG CLAUDE_CODE_VERSION=2.1.197
 ARG GEMINI_CLI_VERSION=0.61.0
 ARG CODEX_VERSION=0.171.0
 ARG QWEN_CODE_VERSION=0.15.10
+# The versions are pinned by the build args above (DL3016), and $pkgs is split into packages on purpose (SC2086).
+# hadolint ignore=DL3016,SC2086
 RUN --mount=type=cache,id=ralph-npm,target=/root/.npm \
     set -eu; \
     pkgs=""; \
@@ -56,6 +58,9 @@ LABEL org.opencontainers.image.title="ralph" \
 # safe.directory '*': a workspace mounted from the host usually belongs to another uid than the container
 # user, and git (the agents run it) would refuse it as "dubious ownership". HOME is world-writable (sticky,
 # like /tmp) so that `--user UID:GID` with any uid can keep the agents' settings there.
+# Debian stable's git and ca-certificates take security updates only; pinning their exact versions would
+# make the build fail at every point release (DL3008).
+# hadolint ignore=DL3008
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends git ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
@@ -75,7 +80,8 @@ ENV PATH=/opt/agents/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin
     RALPH_METRICS_ADDR=0.0.0.0 \
     DISABLE_AUTOUPDATER=1
 
-USER ralph
+# Numeric, so that Kubernetes can verify `runAsNonRoot` without a passwd lookup (the user is `ralph`).
+USER 1000:1000
 WORKDIR /workspace
 EXPOSE 8080
 # No init needed: as PID 1 ralph runs itself as a child and stays behind as a minimal init (reaps orphans,

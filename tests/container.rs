@@ -406,7 +406,7 @@ fn version_user_workdir_and_image_settings() {
     assert_eq!(out.code(), 0, "{}", out.dump());
     let inspect: Value = serde_json::from_str(&out.stdout).expect("image inspect JSON");
     let config = &inspect[0]["Config"];
-    assert_eq!(config["User"], "ralph", "{config:#}");
+    assert_eq!(config["User"], "1000:1000", "{config:#}");
     assert_eq!(config["WorkingDir"], WS, "{config:#}");
     assert_eq!(
         config["Entrypoint"],
@@ -470,6 +470,15 @@ fn seed_command_runs_a_three_iteration_loop_with_the_real_claude_cli() {
         "",
         "clean after the checkpoint"
     );
+
+    // What a restart policy does to a finished task: the same `docker run` again. It reports the earlier
+    // outcome with the same exit code and spends nothing: no model request, no new checkpoint.
+    let requests = server.requests().len();
+    let again = run_loop(podman, &dir, &server, &[], &["--prompt", "PROMPT.md"]);
+    assert_eq!(again.code(), 0, "{}", again.dump());
+    assert!(again.stderr.contains("already finished"), "{}", again.dump());
+    assert_eq!(server.requests().len(), requests, "no model request on a rerun");
+    assert_eq!(checkpoint_subjects(&dir), checkpoints);
 }
 
 /// A read-only prompt mount (`-v dir:/prompts:ro --prompt /prompts/PROMPT.md`) and a workspace owned by
