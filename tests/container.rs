@@ -474,10 +474,19 @@ fn seed_command_runs_a_three_iteration_loop_with_the_real_claude_cli() {
     // What a restart policy does to a finished task: the same `docker run` again. It reports the earlier
     // outcome with the same exit code and spends nothing: no model request, no new checkpoint.
     let requests = server.requests().len();
+    chown_workspace(&dir, RALPH_UID, RALPH_UID);
     let again = run_loop(podman, &dir, &server, &[], &["--prompt", "PROMPT.md"]);
     assert_eq!(again.code(), 0, "{}", again.dump());
-    assert!(again.stderr.contains("already finished"), "{}", again.dump());
-    assert_eq!(server.requests().len(), requests, "no model request on a rerun");
+    assert!(
+        again.stderr.contains("already finished"),
+        "{}",
+        again.dump()
+    );
+    assert_eq!(
+        server.requests().len(),
+        requests,
+        "no model request on a rerun"
+    );
     assert_eq!(checkpoint_subjects(&dir), checkpoints);
 }
 
