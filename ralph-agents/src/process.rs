@@ -15,6 +15,12 @@
 //!   [`STDERR_LINE_MAX`] bytes; the last [`STDERR_TAIL_LINES`] are kept for classification).
 //! - A stop (deadline, idle timeout, cancellation) sends SIGTERM (and SIGCONT) to the group, keeps draining
 //!   the pipes for the grace period, then sends SIGKILL to the group.
+//! - Once the handler has seen the agent's final event ([`StreamHandler::final_event_seen`]: Claude's,
+//!   Gemini's and Qwen's `result`, Codex's `turn.completed`, OpenCode's `step_finish` with reason `stop`),
+//!   the agent has [`FINAL_EVENT_GRACE`] to exit by itself. An agent still running then (a hook, an MCP
+//!   server or a child holding stdout open) is stopped like any other (SIGTERM, grace, SIGKILL to the
+//!   group), and the run keeps the classification of the final event it sent ([`StopCause::AfterFinal`]):
+//!   a timeout that falls after the final event is not a timeout either.
 //! - After the leader exits, the pipes are drained for at most [`ProcessSpec::drain_timeout`]: a grandchild
 //!   (`sleep 1000 &`) may hold them open forever.
 //! - Whatever happened, the group is then cleaned: SIGTERM to leftovers, SIGKILL after the grace period,
@@ -42,6 +48,10 @@ use tokio_util::sync::CancellationToken;
 
 /// Default time between SIGTERM and SIGKILL when stopping an agent: 5 seconds.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+/// Time an agent has to exit by itself after its final event before ralph stops its group: 3 seconds.
+/// Real CLIs exit within milliseconds of their final event; one still running after this is held up by a
+/// hook, an MCP server or a child holding stdout open, and its answer is already complete.
+pub const FINAL_EVENT_GRACE: Duration = Duration::from_secs(3);
 /// Default time the pipes are drained after the agent itself exited: 2 seconds.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bytes of stdout kept as the run's transcript ([`AgentOutcome::transcript`]): the first 4 MiB.
@@ -84,6 +94,8 @@ pub struct ProcessSpec {
     pub drain_timeout: Duration,
     /// Longest stdout line kept, in bytes; the rest of a longer line is discarded.
     pub max_line: usize,
+    /// Time the agent has to exit by itself after its final event ([`FINAL_EVENT_GRACE`] by default).
+    pub final_event_grace: Duration,
 }
 
 impl ProcessSpec {
@@ -101,6 +113,7 @@ impl ProcessSpec {
             grace: DEFAULT_GRACE,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             max_line: DEFAULT_MAX_LINE,
+            final_event_grace: FINAL_EVENT_GRACE,
         }
     }
 }
@@ -134,6 +147,9 @@ pub enum StopCause {
     /// The stream handler saw enough to classify the run and asked to stop it
     /// ([`StreamHandler::stop_requested`]); its classification stands.
     Handler,
+    /// The agent did not exit within [`ProcessSpec::final_event_grace`] after its final event
+    /// ([`StreamHandler::final_event_seen`]); the classification of that event stands.
+    AfterFinal,
 }
 
 /// How a supervised process ended.
@@ -211,6 +227,14 @@ pub trait StreamHandler: Send {
         false
     }
 
+    /// Checked after every stdout line: `true` once the agent has printed the event that ends its run (its
+    /// answer is complete and classified). The supervisor then gives the process
+    /// [`ProcessSpec::final_event_grace`] to exit, stops its group if it has not, and keeps the
+    /// handler's classification ([`StopCause::AfterFinal`]). Defaults to `false`.
+    fn final_event_seen(&self) -> bool {
+        false
+    }
+
     /// Classifies the run once the process is gone. [`run_supervised`] then overrides the status when
     /// ralph stopped the run, and fills `exit_code` and `transcript`.
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome;
@@ -250,9 +274,16 @@ fn apply_exit(outcome: &mut AgentOutcome, exit: ProcessExit) {
         outcome.status = match cause {
             StopCause::Timeout(kind) => ralph_core::OutcomeStatus::TimedOut { kind },
             StopCause::Cancelled => ralph_core::OutcomeStatus::Cancelled,
-            StopCause::Handler => outcome.status.clone(),
+            StopCause::Handler | StopCause::AfterFinal => outcome.status.clone(),
         };
-        if cause != StopCause::Handler {
+        if cause == StopCause::AfterFinal {
+            tracing::info!(
+                "{}",
+                exit.stop_message
+                    .as_deref()
+                    .unwrap_or("stopped after the final event")
+            );
+        } else if cause != StopCause::Handler {
             outcome.message = exit.stop_message.clone();
         }
     }
@@ -330,7 +361,9 @@ pub async fn supervise(
     let idle = sleep_until(deadlines.idle.map_or(far, |d| TokioInstant::now() + d));
     let kill = sleep_until(far);
     let drain = sleep_until(far);
-    tokio::pin!(deadline, idle, kill, drain);
+    let linger = sleep_until(far);
+    tokio::pin!(deadline, idle, kill, drain, linger);
+    let mut final_at: Option<TokioInstant> = None;
 
     let mut stopped_by: Option<StopCause> = None;
     let mut kill_at: Option<TokioInstant> = None;
@@ -353,6 +386,10 @@ pub async fn supervise(
                 deadlines.deadline.map(|(_, kind)| StopCause::Timeout(kind))
             }
             _ = &mut idle, if running && deadlines.idle.is_some() => Some(StopCause::Timeout(TimeoutKind::Idle)),
+            _ = &mut linger, if running && final_at.is_some() => {
+                tracing::debug!(?pid, "the agent is still running after its final event: stopping it");
+                Some(StopCause::AfterFinal)
+            }
             _ = &mut kill, if kill_at.is_some() && status.is_none() => {
                 tracing::debug!(?pid, "grace period over: SIGKILL to the agent's group");
                 if let Some(g) = &group {
@@ -381,6 +418,11 @@ pub async fn supervise(
                         handler.on_stdout(line, events);
                         if handler.stop_requested() && stopped_by.is_none() && status.is_none() {
                             cause_from_handler = true;
+                        }
+                        if final_at.is_none() && handler.final_event_seen() {
+                            let at = TokioInstant::now() + spec.final_event_grace;
+                            final_at = Some(at);
+                            linger.as_mut().reset(at);
                         }
                     }
                     Ok(None) => stdout_open = false,
@@ -411,6 +453,12 @@ pub async fn supervise(
         };
         let cause =
             cause.or_else(|| std::mem::take(&mut cause_from_handler).then_some(StopCause::Handler));
+        // The answer is complete once the final event is in: a time limit that runs out afterwards only
+        // ends a lingering process, it does not make the run a timeout.
+        let cause = match cause {
+            Some(StopCause::Timeout(_)) if final_at.is_some() => Some(StopCause::AfterFinal),
+            other => other,
+        };
         if let Some(cause) = cause {
             tracing::debug!(?pid, ?cause, "stopping the agent: SIGTERM to its group");
             stopped_by = Some(cause);
@@ -460,6 +508,10 @@ fn describe_stop(cause: StopCause, elapsed: Duration, idle: Option<Duration>) ->
         StopCause::Handler => {
             format!("stopped after {secs:.1} s: the agent reported a failure it would only retry")
         }
+        StopCause::AfterFinal => format!(
+            "the agent was still running after its final event; its process group was stopped \
+             (after {secs:.1} s)"
+        ),
         StopCause::Timeout(TimeoutKind::Idle) => format!(
             "timed out: no output for {} s (idle timeout)",
             idle.map_or(0.0, |d| d.as_secs_f64())

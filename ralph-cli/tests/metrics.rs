@@ -275,7 +275,10 @@ fn a_real_prometheus_scrapes_a_running_loop_and_reads_the_saved_state() {
     });
     let (code, exposition) = get(port, "/metrics").unwrap();
     assert_eq!(code, 200);
-    assert!(!exposition.contains(PLANTED), "a key in the metrics:\n{exposition}");
+    assert!(
+        !exposition.contains(PLANTED),
+        "a key in the metrics:\n{exposition}"
+    );
     let check = promtool_check(&exposition);
     assert!(
         check.status.success(),
