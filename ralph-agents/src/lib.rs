@@ -69,6 +69,7 @@ mod reset_time;
 mod secrets;
 mod settings;
 mod tool_summary;
+pub mod transcript;
 
 pub use amazon_q::{AmazonQAgent, AmazonQFlavor, AmazonQStream, KIRO, KIRO_INSTALL, Q, Q_INSTALL};
 pub use claude::{CLAUDE, CLAUDE_INSTALL, ClaudeAgent, ClaudeStream};

@@ -29,6 +29,7 @@
 
 use crate::group::Group;
 use crate::lines::{DEFAULT_MAX_LINE, Line, LineReader, truncate_text};
+use crate::transcript::Transcript;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -54,8 +55,7 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 pub const FINAL_EVENT_GRACE: Duration = Duration::from_secs(3);
 /// Default time the pipes are drained after the agent itself exited: 2 seconds.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-/// Bytes of stdout kept as the run's transcript ([`AgentOutcome::transcript`]): the first 4 MiB.
-pub const TRANSCRIPT_CAP: usize = 4 * 1024 * 1024;
+pub use crate::transcript::TRANSCRIPT_CAP;
 /// Bytes kept of one stderr line (the rest is dropped): 4 KiB.
 pub const STDERR_LINE_MAX: usize = 4 * 1024;
 /// Number of last stderr lines kept for classification and error messages.
@@ -171,7 +171,8 @@ pub struct ProcessExit {
     pub output_cut: bool,
     /// Wall-clock time from spawn to the end of clean-up.
     pub elapsed: Duration,
-    /// The first [`TRANSCRIPT_CAP`] bytes of stdout.
+    /// Stdout as NDJSON of at most [`TRANSCRIPT_CAP`] bytes, with marker records where lines were cut or
+    /// left out ([`crate::transcript`]).
     pub transcript: Vec<u8>,
 }
 
@@ -372,7 +373,7 @@ pub async fn supervise(
     let mut output_cut = false;
     let mut cause_from_handler = false;
     let mut tail: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL_LINES);
-    let mut transcript: Vec<u8> = Vec::new();
+    let mut transcript = Transcript::default();
 
     loop {
         if status.is_some() && !stdout_open && !stderr_open {
@@ -414,7 +415,7 @@ pub async fn supervise(
                         if let Some(d) = deadlines.idle {
                             idle.as_mut().reset(TokioInstant::now() + d);
                         }
-                        keep_transcript(&mut transcript, &line);
+                        transcript.push(&line);
                         handler.on_stdout(line, events);
                         if handler.stop_requested() && stopped_by.is_none() && status.is_none() {
                             cause_from_handler = true;
@@ -497,7 +498,7 @@ pub async fn supervise(
         stderr_tail: tail.into(),
         output_cut,
         elapsed,
-        transcript,
+        transcript: transcript.finish(),
     })
 }
 
@@ -522,15 +523,6 @@ fn describe_stop(cause: StopCause, elapsed: Duration, idle: Option<Duration>) ->
         StopCause::Timeout(_) => {
             format!("timed out: iteration time limit reached after {secs:.1} s")
         }
-    }
-}
-
-/// Appends `line` to the transcript while it has room (whole lines only, so that it stays NDJSON).
-fn keep_transcript(transcript: &mut Vec<u8>, line: &Line) {
-    let bytes = line.as_bytes();
-    if transcript.len() + bytes.len() < TRANSCRIPT_CAP {
-        transcript.extend_from_slice(bytes);
-        transcript.push(b'\n');
     }
 }
 

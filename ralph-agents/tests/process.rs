@@ -709,3 +709,30 @@ async fn an_agent_that_exits_after_its_final_event_is_not_stopped() {
     assert_eq!(exit.stopped_by, None);
     assert!(exit.succeeded());
 }
+
+#[tokio::test]
+async fn an_over_long_line_leaves_a_marker_in_the_transcript() {
+    // 5 MiB line: more than the 4 MiB transcript holds.
+    let f = fake(
+        "echo '{\"a\":1}'; printf '{\"big\":\"'; head -c 5242880 /dev/zero | tr '\\0' x; echo '\"}'; \
+         echo '{\"b\":2}'",
+    );
+    let (o, _) = run(&f.command(), f.request(), CancellationToken::new()).await;
+    assert!(o.transcript.len() <= ralph_agents::process::TRANSCRIPT_CAP);
+    let records: Vec<serde_json::Value> = std::str::from_utf8(&o.transcript)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records[0], serde_json::json!({"a": 1}));
+    let marker = &records[1]["ralph_truncated"];
+    assert_eq!(marker["original_bytes"], 5 * 1024 * 1024 + 10);
+    let kept = marker["kept"].as_str().unwrap();
+    assert!(kept.starts_with("{\"big\":\"xxx") && kept.len() > 1024 * 1024);
+    assert_eq!(marker["kept_bytes"], kept.len());
+    // The line after it no longer fits: it is counted, not silently lost.
+    assert_eq!(
+        records.last().unwrap()["ralph_truncated"]["dropped_lines"],
+        1
+    );
+}
