@@ -10,6 +10,11 @@
 //! - stdin is either `/dev/null` or a pipe that a separate task fills with the whole prompt and then
 //!   closes. Writing from the supervising task would deadlock with a 10 MB prompt: the agent stops
 //!   reading stdin while its stdout pipe is full, and we would not be reading stdout.
+//! - The stdout and stderr pipes are enlarged to [`PIPE_BUFFER`] (within the system's
+//!   `/proc/sys/fs/pipe-max-size`). Node.js agents (Claude Code, Gemini CLI, Qwen Code) write to a pipe
+//!   asynchronously and end with `process.exit()`, which drops whatever the pipe could not take yet: with
+//!   the default 64 KiB pipe, a large event (the echo of a 300 KiB prompt) and every event after it, the
+//!   final `result` included, could be lost when the agent exited before ralph had read the start.
 //! - stdout is read line by line ([`crate::lines`]) by the supervising task itself, so at most one line is
 //!   in memory; stderr is drained by its own task into a small channel (lines cut to
 //!   [`STDERR_LINE_MAX`] bytes; the last [`STDERR_TAIL_LINES`] are kept for classification).
@@ -58,6 +63,9 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 pub use crate::transcript::TRANSCRIPT_CAP;
 /// Bytes kept of one stderr line (the rest is dropped): 4 KiB.
 pub const STDERR_LINE_MAX: usize = 4 * 1024;
+/// Capacity asked for the agent's stdout and stderr pipes: 1 MiB (the kernel's default
+/// `pipe-max-size`; a smaller system maximum is used when it is lower).
+pub const PIPE_BUFFER: usize = 1024 * 1024;
 /// Number of last stderr lines kept for classification and error messages.
 pub const STDERR_TAIL_LINES: usize = 50;
 
@@ -349,6 +357,8 @@ pub async fn supervise(
         .stderr()
         .take()
         .ok_or_else(|| io::Error::other("the agent's stderr was not captured"))?;
+    enlarge_pipe(&stdout);
+    enlarge_pipe(&stderr);
     let (err_tx, mut err_rx) = mpsc::channel::<String>(64);
     let stderr_task = AbortOnDrop(tokio::spawn(drain_stderr(stderr, err_tx)));
     let mut stdout = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), spec.max_line);
@@ -523,6 +533,19 @@ fn describe_stop(cause: StopCause, elapsed: Duration, idle: Option<Duration>) ->
         StopCause::Timeout(_) => {
             format!("timed out: iteration time limit reached after {secs:.1} s")
         }
+    }
+}
+
+/// Asks for a [`PIPE_BUFFER`]-byte buffer on `pipe` (at most the system's `pipe-max-size`). Best effort:
+/// the default size stays when the kernel refuses.
+fn enlarge_pipe(pipe: &impl std::os::fd::AsFd) {
+    let max = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(PIPE_BUFFER);
+    let size = i32::try_from(PIPE_BUFFER.min(max)).unwrap_or(i32::MAX);
+    if let Err(e) = nix::fcntl::fcntl(pipe.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(size)) {
+        tracing::debug!(error = %e, size, "could not enlarge the agent's pipe");
     }
 }
 

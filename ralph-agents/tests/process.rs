@@ -736,3 +736,47 @@ async fn an_over_long_line_leaves_a_marker_in_the_transcript() {
         1
     );
 }
+
+/// `node`, or `None` (skipped locally; under CI, where the agent CLIs need it, a missing node fails).
+fn node() -> Option<&'static str> {
+    let found = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "node is missing: install Node.js 20+ (apt-get install -y nodejs)"
+        );
+        eprintln!("skipped: node is not installed");
+        return None;
+    }
+    Some("node")
+}
+
+/// Node.js writes to a pipe asynchronously and `process.exit()` drops what the pipe has not taken yet,
+/// as Claude Code, Gemini CLI and Qwen Code do after their final event: a large event followed by the
+/// final one must still arrive whole.
+#[tokio::test]
+async fn a_node_agent_exiting_right_after_large_output_loses_nothing() {
+    let Some(node) = node() else { return };
+    let f = fake("");
+    std::fs::write(
+        f.dir.path().join("agent.js"),
+        r#"process.stdout.write(JSON.stringify({echo: "x".repeat(800000)}) + "\n");
+process.stdout.write(JSON.stringify({type: "result", result: "LOOP_COMPLETE"}) + "\n");
+process.exit(0);"#,
+    )
+    .unwrap();
+    let agent = CommandAgent::new(vec![
+        node.into(),
+        f.dir.path().join("agent.js").display().to_string(),
+    ])
+    .unwrap();
+    let (o, _) = run(&agent, f.request(), CancellationToken::new()).await;
+    let text = o.final_text.unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "lines lost: {} bytes arrived", text.len());
+    assert_eq!(lines[0].len(), 800_000 + r#"{"echo":""}"#.len());
+    assert_eq!(lines[1], r#"{"type":"result","result":"LOOP_COMPLETE"}"#);
+}
