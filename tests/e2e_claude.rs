@@ -311,3 +311,33 @@ fn the_final_checkpoint_commits_the_agents_work() {
         "runtime state must not be committed"
     );
 }
+
+/// Claude Code that lingers after its `result` (a `SessionEnd` hook that sleeps, as a slow hook or an MCP
+/// server that does not stop would): ralph keeps the completed answer after the final-event grace instead
+/// of waiting for the idle or iteration timeout and calling the iteration timed out.
+#[test]
+fn claude_lingering_after_its_result_still_completes_the_run() {
+    let dir = TestDir::new();
+    dir.write("PROMPT.md", "Say you are done.\n");
+    dir.write(
+        ".claude/settings.json",
+        r#"{"hooks":{"SessionEnd":[{"hooks":[{"type":"command","command":"sleep 600","timeout":600}]}]}}"#,
+    );
+    let server = ModelServer::start(Script::always(Iteration::new([Turn::text(
+        "All done.\nLOOP_COMPLETE",
+    )])));
+
+    let out = ralph(&dir, &server)
+        .iteration_timeout(120)
+        .max_iterations(1)
+        .max_retries(0)
+        .run();
+
+    assert_eq!(out.code(), 0, "{}\n{}", out.dump(), server.log());
+    let state = state(&dir);
+    let records = iteration_records(&dir, &state);
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0]["outcome"]["status"], "success", "{}", records[0]);
+    assert_eq!(records[0]["completed"], true, "{}", records[0]);
+    assert_no_survivors(&dir);
+}

@@ -70,6 +70,7 @@ mod secrets;
 mod settings;
 mod shell_verify;
 mod tool_summary;
+pub mod transcript;
 
 pub use amazon_q::{AmazonQAgent, AmazonQFlavor, AmazonQStream, KIRO, KIRO_INSTALL, Q, Q_INSTALL};
 pub use claude::{CLAUDE, CLAUDE_INSTALL, ClaudeAgent, ClaudeStream};

@@ -10,11 +10,22 @@
 //! - stdin is either `/dev/null` or a pipe that a separate task fills with the whole prompt and then
 //!   closes. Writing from the supervising task would deadlock with a 10 MB prompt: the agent stops
 //!   reading stdin while its stdout pipe is full, and we would not be reading stdout.
+//! - The stdout and stderr pipes are enlarged to [`PIPE_BUFFER`] (within the system's
+//!   `/proc/sys/fs/pipe-max-size`). Node.js agents (Claude Code, Gemini CLI, Qwen Code) write to a pipe
+//!   asynchronously and end with `process.exit()`, which drops whatever the pipe could not take yet: with
+//!   the default 64 KiB pipe, a large event (the echo of a 300 KiB prompt) and every event after it, the
+//!   final `result` included, could be lost when the agent exited before ralph had read the start.
 //! - stdout is read line by line ([`crate::lines`]) by the supervising task itself, so at most one line is
 //!   in memory; stderr is drained by its own task into a small channel (lines cut to
 //!   [`STDERR_LINE_MAX`] bytes; the last [`STDERR_TAIL_LINES`] are kept for classification).
 //! - A stop (deadline, idle timeout, cancellation) sends SIGTERM (and SIGCONT) to the group, keeps draining
 //!   the pipes for the grace period, then sends SIGKILL to the group.
+//! - Once the handler has seen the agent's final event ([`StreamHandler::final_event_seen`]: Claude's,
+//!   Gemini's and Qwen's `result`, Codex's `turn.completed`, OpenCode's `step_finish` with reason `stop`),
+//!   the agent has [`FINAL_EVENT_GRACE`] to exit by itself. An agent still running then (a hook, an MCP
+//!   server or a child holding stdout open) is stopped like any other (SIGTERM, grace, SIGKILL to the
+//!   group), and the run keeps the classification of the final event it sent ([`StopCause::AfterFinal`]):
+//!   a timeout that falls after the final event is not a timeout either.
 //! - After the leader exits, the pipes are drained for at most [`ProcessSpec::drain_timeout`]: a grandchild
 //!   (`sleep 1000 &`) may hold them open forever.
 //! - Whatever happened, the group is then cleaned: SIGTERM to leftovers, SIGKILL after the grace period,
@@ -23,6 +34,7 @@
 
 use crate::group::Group;
 use crate::lines::{DEFAULT_MAX_LINE, Line, LineReader, truncate_text};
+use crate::transcript::Transcript;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -42,12 +54,18 @@ use tokio_util::sync::CancellationToken;
 
 /// Default time between SIGTERM and SIGKILL when stopping an agent: 5 seconds.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+/// Time an agent has to exit by itself after its final event before ralph stops its group: 3 seconds.
+/// Real CLIs exit within milliseconds of their final event; one still running after this is held up by a
+/// hook, an MCP server or a child holding stdout open, and its answer is already complete.
+pub const FINAL_EVENT_GRACE: Duration = Duration::from_secs(3);
 /// Default time the pipes are drained after the agent itself exited: 2 seconds.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-/// Bytes of stdout kept as the run's transcript ([`AgentOutcome::transcript`]): the first 4 MiB.
-pub const TRANSCRIPT_CAP: usize = 4 * 1024 * 1024;
+pub use crate::transcript::TRANSCRIPT_CAP;
 /// Bytes kept of one stderr line (the rest is dropped): 4 KiB.
 pub const STDERR_LINE_MAX: usize = 4 * 1024;
+/// Capacity asked for the agent's stdout and stderr pipes: 1 MiB (the kernel's default
+/// `pipe-max-size`; a smaller system maximum is used when it is lower).
+pub const PIPE_BUFFER: usize = 1024 * 1024;
 /// Number of last stderr lines kept for classification and error messages.
 pub const STDERR_TAIL_LINES: usize = 50;
 
@@ -84,6 +102,8 @@ pub struct ProcessSpec {
     pub drain_timeout: Duration,
     /// Longest stdout line kept, in bytes; the rest of a longer line is discarded.
     pub max_line: usize,
+    /// Time the agent has to exit by itself after its final event ([`FINAL_EVENT_GRACE`] by default).
+    pub final_event_grace: Duration,
 }
 
 impl ProcessSpec {
@@ -101,6 +121,7 @@ impl ProcessSpec {
             grace: DEFAULT_GRACE,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             max_line: DEFAULT_MAX_LINE,
+            final_event_grace: FINAL_EVENT_GRACE,
         }
     }
 }
@@ -134,6 +155,9 @@ pub enum StopCause {
     /// The stream handler saw enough to classify the run and asked to stop it
     /// ([`StreamHandler::stop_requested`]); its classification stands.
     Handler,
+    /// The agent did not exit within [`ProcessSpec::final_event_grace`] after its final event
+    /// ([`StreamHandler::final_event_seen`]); the classification of that event stands.
+    AfterFinal,
 }
 
 /// How a supervised process ended.
@@ -155,7 +179,8 @@ pub struct ProcessExit {
     pub output_cut: bool,
     /// Wall-clock time from spawn to the end of clean-up.
     pub elapsed: Duration,
-    /// The first [`TRANSCRIPT_CAP`] bytes of stdout.
+    /// Stdout as NDJSON of at most [`TRANSCRIPT_CAP`] bytes, with marker records where lines were cut or
+    /// left out ([`crate::transcript`]).
     pub transcript: Vec<u8>,
 }
 
@@ -211,6 +236,14 @@ pub trait StreamHandler: Send {
         false
     }
 
+    /// Checked after every stdout line: `true` once the agent has printed the event that ends its run (its
+    /// answer is complete and classified). The supervisor then gives the process
+    /// [`ProcessSpec::final_event_grace`] to exit, stops its group if it has not, and keeps the
+    /// handler's classification ([`StopCause::AfterFinal`]). Defaults to `false`.
+    fn final_event_seen(&self) -> bool {
+        false
+    }
+
     /// Classifies the run once the process is gone. [`run_supervised`] then overrides the status when
     /// ralph stopped the run, and fills `exit_code` and `transcript`.
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome;
@@ -250,9 +283,16 @@ fn apply_exit(outcome: &mut AgentOutcome, exit: ProcessExit) {
         outcome.status = match cause {
             StopCause::Timeout(kind) => ralph_core::OutcomeStatus::TimedOut { kind },
             StopCause::Cancelled => ralph_core::OutcomeStatus::Cancelled,
-            StopCause::Handler => outcome.status.clone(),
+            StopCause::Handler | StopCause::AfterFinal => outcome.status.clone(),
         };
-        if cause != StopCause::Handler {
+        if cause == StopCause::AfterFinal {
+            tracing::info!(
+                "{}",
+                exit.stop_message
+                    .as_deref()
+                    .unwrap_or("stopped after the final event")
+            );
+        } else if cause != StopCause::Handler {
             outcome.message = exit.stop_message.clone();
         }
     }
@@ -317,6 +357,8 @@ pub async fn supervise(
         .stderr()
         .take()
         .ok_or_else(|| io::Error::other("the agent's stderr was not captured"))?;
+    enlarge_pipe(&stdout);
+    enlarge_pipe(&stderr);
     let (err_tx, mut err_rx) = mpsc::channel::<String>(64);
     let stderr_task = AbortOnDrop(tokio::spawn(drain_stderr(stderr, err_tx)));
     let mut stdout = LineReader::new(BufReader::with_capacity(64 * 1024, stdout), spec.max_line);
@@ -330,7 +372,9 @@ pub async fn supervise(
     let idle = sleep_until(deadlines.idle.map_or(far, |d| TokioInstant::now() + d));
     let kill = sleep_until(far);
     let drain = sleep_until(far);
-    tokio::pin!(deadline, idle, kill, drain);
+    let linger = sleep_until(far);
+    tokio::pin!(deadline, idle, kill, drain, linger);
+    let mut final_at: Option<TokioInstant> = None;
 
     let mut stopped_by: Option<StopCause> = None;
     let mut kill_at: Option<TokioInstant> = None;
@@ -339,7 +383,7 @@ pub async fn supervise(
     let mut output_cut = false;
     let mut cause_from_handler = false;
     let mut tail: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL_LINES);
-    let mut transcript: Vec<u8> = Vec::new();
+    let mut transcript = Transcript::default();
 
     loop {
         if status.is_some() && !stdout_open && !stderr_open {
@@ -353,6 +397,10 @@ pub async fn supervise(
                 deadlines.deadline.map(|(_, kind)| StopCause::Timeout(kind))
             }
             _ = &mut idle, if running && deadlines.idle.is_some() => Some(StopCause::Timeout(TimeoutKind::Idle)),
+            _ = &mut linger, if running && final_at.is_some() => {
+                tracing::debug!(?pid, "the agent is still running after its final event: stopping it");
+                Some(StopCause::AfterFinal)
+            }
             _ = &mut kill, if kill_at.is_some() && status.is_none() => {
                 tracing::debug!(?pid, "grace period over: SIGKILL to the agent's group");
                 if let Some(g) = &group {
@@ -377,10 +425,15 @@ pub async fn supervise(
                         if let Some(d) = deadlines.idle {
                             idle.as_mut().reset(TokioInstant::now() + d);
                         }
-                        keep_transcript(&mut transcript, &line);
+                        transcript.push(&line);
                         handler.on_stdout(line, events);
                         if handler.stop_requested() && stopped_by.is_none() && status.is_none() {
                             cause_from_handler = true;
+                        }
+                        if final_at.is_none() && handler.final_event_seen() {
+                            let at = TokioInstant::now() + spec.final_event_grace;
+                            final_at = Some(at);
+                            linger.as_mut().reset(at);
                         }
                     }
                     Ok(None) => stdout_open = false,
@@ -411,6 +464,12 @@ pub async fn supervise(
         };
         let cause =
             cause.or_else(|| std::mem::take(&mut cause_from_handler).then_some(StopCause::Handler));
+        // The answer is complete once the final event is in: a time limit that runs out afterwards only
+        // ends a lingering process, it does not make the run a timeout.
+        let cause = match cause {
+            Some(StopCause::Timeout(_)) if final_at.is_some() => Some(StopCause::AfterFinal),
+            other => other,
+        };
         if let Some(cause) = cause {
             tracing::debug!(?pid, ?cause, "stopping the agent: SIGTERM to its group");
             stopped_by = Some(cause);
@@ -449,7 +508,7 @@ pub async fn supervise(
         stderr_tail: tail.into(),
         output_cut,
         elapsed,
-        transcript,
+        transcript: transcript.finish(),
     })
 }
 
@@ -460,6 +519,10 @@ fn describe_stop(cause: StopCause, elapsed: Duration, idle: Option<Duration>) ->
         StopCause::Handler => {
             format!("stopped after {secs:.1} s: the agent reported a failure it would only retry")
         }
+        StopCause::AfterFinal => format!(
+            "the agent was still running after its final event; its process group was stopped \
+             (after {secs:.1} s)"
+        ),
         StopCause::Timeout(TimeoutKind::Idle) => format!(
             "timed out: no output for {} s (idle timeout)",
             idle.map_or(0.0, |d| d.as_secs_f64())
@@ -473,12 +536,16 @@ fn describe_stop(cause: StopCause, elapsed: Duration, idle: Option<Duration>) ->
     }
 }
 
-/// Appends `line` to the transcript while it has room (whole lines only, so that it stays NDJSON).
-fn keep_transcript(transcript: &mut Vec<u8>, line: &Line) {
-    let bytes = line.as_bytes();
-    if transcript.len() + bytes.len() < TRANSCRIPT_CAP {
-        transcript.extend_from_slice(bytes);
-        transcript.push(b'\n');
+/// Asks for a [`PIPE_BUFFER`]-byte buffer on `pipe` (at most the system's `pipe-max-size`). Best effort:
+/// the default size stays when the kernel refuses.
+fn enlarge_pipe(pipe: &impl std::os::fd::AsFd) {
+    let max = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(PIPE_BUFFER);
+    let size = i32::try_from(PIPE_BUFFER.min(max)).unwrap_or(i32::MAX);
+    if let Err(e) = nix::fcntl::fcntl(pipe.as_fd(), nix::fcntl::FcntlArg::F_SETPIPE_SZ(size)) {
+        tracing::debug!(error = %e, size, "could not enlarge the agent's pipe");
     }
 }
 

@@ -6,10 +6,11 @@
 //! written races with forks in parallel tests ("Text file busy").
 
 use ralph_agents::lines::Line;
+use ralph_agents::process::StopCause;
 use ralph_agents::process::{
     Deadlines, ProcessExit, ProcessSpec, StdinSource, StreamHandler, supervise,
 };
-use ralph_agents::{ClaudeAgent, CommandAgent};
+use ralph_agents::{ClaudeAgent, CodexAgent, CommandAgent, GeminiAgent, OpenCodeAgent, QwenAgent};
 use ralph_core::{
     Agent, AgentEvent, AgentOutcome, AgentRequest, EventSender, FailureKind, OutcomeStatus,
     TimeoutKind,
@@ -495,9 +496,17 @@ async fn claude_auth_failure_is_classified_from_the_stream() {
     assert_eq!(o.exit_code, Some(1));
 }
 
+/// A Claude that hangs before its `result` event, after a synthetic rate-limit message: the timeout stands.
+/// (Once the `result` is in, its classification stands instead: see the `lingering` tests.)
 #[tokio::test]
 async fn a_hung_claude_times_out_and_is_never_a_rate_limit() {
-    let (f, agent) = fake_claude("rate_limit_429", "sleep 1000");
+    let f = fake(&format!(
+        "cat > /dev/null; grep -v '\"type\":\"result\"' '{}'; sleep 1000",
+        fixture("rate_limit_429").display()
+    ));
+    let agent = ClaudeAgent::new()
+        .with_command(vec!["sh".into(), f.script.display().to_string()])
+        .with_grace(Duration::from_millis(300));
     let mut req = f.request();
     req.deadline = Some(Instant::now() + Duration::from_millis(300));
     let (o, _) = run(&agent, req, CancellationToken::new()).await;
@@ -527,4 +536,247 @@ async fn a_missing_claude_is_a_spawn_failure_naming_the_install_command() {
             .contains("npm install -g @anthropic-ai/claude-code"),
         "{err}"
     );
+}
+
+/// A fake agent CLI that swallows its stdin, replays the recorded stream `tests/fixtures/{dir}/{name}.jsonl`
+/// and then does not exit: the shell waits for a child that holds stdout open (as a hook, an MCP server
+/// or `sleep 600 &` run by a tool would). Both pids go to the file `pids` in the workspace.
+fn lingering_after(dir: &str, name: &str) -> Fake {
+    let stream =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/{dir}/{name}.jsonl"));
+    fake(&format!(
+        "cat > /dev/null; cat '{}'; d=\"$(dirname \"$0\")\"; echo $$ > \"$d/pids\"; \
+         sleep 600 & echo $! >> \"$d/pids\"; wait",
+        stream.display()
+    ))
+}
+
+/// Runs an agent whose CLI lingers after its final event, under an iteration limit far beyond [`run`]'s
+/// 20 s bound: the run must end on its own after the final-event grace, keep the final answer, and leave
+/// no process behind.
+async fn assert_completes_despite_lingering(agent: &dyn Agent, f: &Fake) -> AgentOutcome {
+    let mut req = f.request();
+    req.deadline = Some(Instant::now() + Duration::from_secs(600));
+    let (o, _) = run(agent, req, CancellationToken::new()).await;
+    let pids: Vec<i32> = std::fs::read_to_string(f.dir.path().join("pids"))
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    assert_eq!(pids.len(), 2);
+    assert_all_gone(&pids);
+    o
+}
+
+fn assert_completed(o: &AgentOutcome) {
+    assert_eq!(o.status, OutcomeStatus::Success, "{:?}", o.message);
+    assert!(
+        o.final_text
+            .as_deref()
+            .is_some_and(|t| t.contains("LOOP_COMPLETE")),
+        "{:?}",
+        o.final_text
+    );
+}
+
+#[tokio::test]
+async fn claude_lingering_after_its_result_keeps_the_completion() {
+    let f = lingering_after("claude", "success");
+    let agent = ClaudeAgent::new()
+        .with_command(vec!["sh".into(), f.script.display().to_string()])
+        .with_grace(Duration::from_millis(300));
+    let o = assert_completes_despite_lingering(&agent, &f).await;
+    assert_completed(&o);
+    assert!(o.cost.is_some());
+}
+
+#[tokio::test]
+async fn claude_lingering_after_an_error_result_keeps_the_error() {
+    let f = lingering_after("claude", "auth_401");
+    let agent = ClaudeAgent::new()
+        .with_command(vec!["sh".into(), f.script.display().to_string()])
+        .with_grace(Duration::from_millis(300));
+    let o = assert_completes_despite_lingering(&agent, &f).await;
+    assert!(
+        matches!(
+            o.status,
+            OutcomeStatus::Failed {
+                kind: FailureKind::Auth,
+                ..
+            }
+        ),
+        "{:?}",
+        o.status
+    );
+}
+
+#[tokio::test]
+async fn gemini_lingering_after_its_result_keeps_the_completion() {
+    let f = lingering_after("gemini", "success");
+    let agent = GeminiAgent::new()
+        .with_command(vec!["sh".into(), f.script.display().to_string()])
+        .with_grace(Duration::from_millis(300));
+    assert_completed(&assert_completes_despite_lingering(&agent, &f).await);
+}
+
+#[tokio::test]
+async fn qwen_lingering_after_its_result_keeps_the_completion() {
+    let f = lingering_after("qwen", "success");
+    let agent = QwenAgent::new()
+        .with_command(vec!["sh".into(), f.script.display().to_string()])
+        .with_grace(Duration::from_millis(300));
+    assert_completed(&assert_completes_despite_lingering(&agent, &f).await);
+}
+
+#[tokio::test]
+async fn codex_lingering_after_turn_completed_keeps_the_completion() {
+    let f = lingering_after("codex", "success");
+    let agent = CodexAgent::new()
+        .with_command(vec!["sh".into(), f.script.display().to_string()])
+        .with_grace(Duration::from_millis(300));
+    assert_completed(&assert_completes_despite_lingering(&agent, &f).await);
+}
+
+#[tokio::test]
+async fn opencode_lingering_after_its_last_step_keeps_the_completion() {
+    let f = lingering_after("opencode", "success");
+    let agent = OpenCodeAgent::new()
+        .with_command(vec!["sh".into(), f.script.display().to_string()])
+        .with_grace(Duration::from_millis(300));
+    assert_completed(&assert_completes_despite_lingering(&agent, &f).await);
+}
+
+/// Says the run is over after a line `FINAL`.
+#[derive(Default)]
+struct FinalAfterLine {
+    seen: bool,
+}
+
+impl StreamHandler for FinalAfterLine {
+    fn on_stdout(&mut self, line: Line, _: &EventSender) {
+        self.seen |= line.text() == "FINAL";
+    }
+    fn final_event_seen(&self) -> bool {
+        self.seen
+    }
+    fn finish(&mut self, _: &ProcessExit) -> AgentOutcome {
+        AgentOutcome::new(OutcomeStatus::Success)
+    }
+}
+
+#[tokio::test]
+async fn a_time_limit_after_the_final_event_is_not_a_timeout() {
+    let f = fake("echo FINAL; sleep 600");
+    let mut spec = ProcessSpec::new("sh", f.dir.path());
+    spec.args = vec![f.script.display().to_string()];
+    //GRACE
+    spec.grace = Duration::from_millis(300);
+    let deadlines = Deadlines {
+        deadline: Some((
+            Instant::now() + Duration::from_millis(500),
+            TimeoutKind::Iteration,
+        )),
+        idle: None,
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let exit = supervise(
+        &spec,
+        deadlines,
+        &mut FinalAfterLine::default(),
+        &tx,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(exit.stopped_by, Some(StopCause::AfterFinal));
+}
+
+#[tokio::test]
+async fn an_agent_that_exits_after_its_final_event_is_not_stopped() {
+    let f = fake("echo FINAL; exit 0");
+    let mut spec = ProcessSpec::new("sh", f.dir.path());
+    spec.args = vec![f.script.display().to_string()];
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let exit = supervise(
+        &spec,
+        Deadlines::default(),
+        &mut FinalAfterLine::default(),
+        &tx,
+        &CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(exit.stopped_by, None);
+    assert!(exit.succeeded());
+}
+
+#[tokio::test]
+async fn an_over_long_line_leaves_a_marker_in_the_transcript() {
+    // 5 MiB line: more than the 4 MiB transcript holds.
+    let f = fake(
+        "echo '{\"a\":1}'; printf '{\"big\":\"'; head -c 5242880 /dev/zero | tr '\\0' x; echo '\"}'; \
+         echo '{\"b\":2}'",
+    );
+    let (o, _) = run(&f.command(), f.request(), CancellationToken::new()).await;
+    assert!(o.transcript.len() <= ralph_agents::process::TRANSCRIPT_CAP);
+    let records: Vec<serde_json::Value> = std::str::from_utf8(&o.transcript)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records[0], serde_json::json!({"a": 1}));
+    let marker = &records[1]["ralph_truncated"];
+    assert_eq!(marker["original_bytes"], 5 * 1024 * 1024 + 10);
+    let kept = marker["kept"].as_str().unwrap();
+    assert!(kept.starts_with("{\"big\":\"xxx") && kept.len() > 1024 * 1024);
+    assert_eq!(marker["kept_bytes"], kept.len());
+    // The line after it no longer fits: it is counted, not silently lost.
+    assert_eq!(
+        records.last().unwrap()["ralph_truncated"]["dropped_lines"],
+        1
+    );
+}
+
+/// `node`, or `None` (skipped locally; under CI, where the agent CLIs need it, a missing node fails).
+fn node() -> Option<&'static str> {
+    let found = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "node is missing: install Node.js 20+ (apt-get install -y nodejs)"
+        );
+        eprintln!("skipped: node is not installed");
+        return None;
+    }
+    Some("node")
+}
+
+/// Node.js writes to a pipe asynchronously and `process.exit()` drops what the pipe has not taken yet,
+/// as Claude Code, Gemini CLI and Qwen Code do after their final event: a large event followed by the
+/// final one must still arrive whole.
+#[tokio::test]
+async fn a_node_agent_exiting_right_after_large_output_loses_nothing() {
+    let Some(node) = node() else { return };
+    let f = fake("");
+    std::fs::write(
+        f.dir.path().join("agent.js"),
+        r#"process.stdout.write(JSON.stringify({echo: "x".repeat(800000)}) + "\n");
+process.stdout.write(JSON.stringify({type: "result", result: "LOOP_COMPLETE"}) + "\n");
+process.exit(0);"#,
+    )
+    .unwrap();
+    let agent = CommandAgent::new(vec![
+        node.into(),
+        f.dir.path().join("agent.js").display().to_string(),
+    ])
+    .unwrap();
+    let (o, _) = run(&agent, f.request(), CancellationToken::new()).await;
+    let text = o.final_text.unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "lines lost: {} bytes arrived", text.len());
+    assert_eq!(lines[0].len(), 800_000 + r#"{"echo":""}"#.len());
+    assert_eq!(lines[1], r#"{"type":"result","result":"LOOP_COMPLETE"}"#);
 }

@@ -372,13 +372,67 @@ impl StateStore for FileStateStore {
         if std::fs::create_dir_all(&dir).is_err() {
             return;
         }
-        let cap = |b: &[u8]| b[..b.len().min(TRANSCRIPT_CAP_BYTES)].to_vec();
         let _ = std::fs::write(
             dir.join(format!("{iteration}.prompt.md")),
-            cap(prompt.as_bytes()),
+            cap_prompt(prompt),
         );
-        let _ = std::fs::write(dir.join(format!("{iteration}.output.jsonl")), cap(output));
+        let _ = std::fs::write(
+            dir.join(format!("{iteration}.output.jsonl")),
+            cap_output(output),
+        );
     }
+}
+
+/// Room kept below [`TRANSCRIPT_CAP_BYTES`] for the record or note that says what was left out.
+const MARKER_ROOM: usize = 256;
+
+/// The prompt, cut on a character boundary when over [`TRANSCRIPT_CAP_BYTES`], with a closing note
+/// `<!-- ralph_truncated: original_bytes=N kept_bytes=M -->`.
+fn cap_prompt(prompt: &str) -> Vec<u8> {
+    if prompt.len() <= TRANSCRIPT_CAP_BYTES {
+        return prompt.as_bytes().to_vec();
+    }
+    let mut keep = TRANSCRIPT_CAP_BYTES - MARKER_ROOM;
+    while !prompt.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    let mut out = prompt.as_bytes()[..keep].to_vec();
+    out.extend_from_slice(
+        format!(
+            "\n<!-- ralph_truncated: original_bytes={} kept_bytes={keep} -->\n",
+            prompt.len()
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// The output (NDJSON) when within [`TRANSCRIPT_CAP_BYTES`]; otherwise its whole lines that fit and a
+/// closing record `{"ralph_truncated":{"dropped_lines":L,"dropped_bytes":B}}` for the rest. The agent
+/// supervisor already caps the output with the same records (see `ralph_agents::transcript`); this only
+/// acts when redaction made it longer.
+fn cap_output(output: &[u8]) -> Vec<u8> {
+    if output.len() <= TRANSCRIPT_CAP_BYTES {
+        return output.to_vec();
+    }
+    let limit = TRANSCRIPT_CAP_BYTES - MARKER_ROOM;
+    let keep = output[..limit]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let rest = &output[keep..];
+    let dropped_lines = rest
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .count();
+    let mut out = output[..keep].to_vec();
+    let record = serde_json::json!({"ralph_truncated": {
+        "dropped_lines": dropped_lines,
+        "dropped_bytes": rest.len(),
+    }});
+    out.extend_from_slice(record.to_string().as_bytes());
+    out.push(b'\n');
+    out
 }
 
 #[cfg(test)]
@@ -410,6 +464,34 @@ mod tests {
             limits: Some(RunLimits::from(&Limits::default())),
             attempts: 0,
         }
+    }
+
+    #[test]
+    fn transcripts_over_the_cap_say_what_was_left_out() {
+        let line = format!("{{\"t\":\"{}\"}}\n", "a".repeat(1000));
+        let output = line.repeat(TRANSCRIPT_CAP_BYTES / line.len() + 10);
+        let capped = cap_output(output.as_bytes());
+        assert!(capped.len() <= TRANSCRIPT_CAP_BYTES);
+        let text = std::str::from_utf8(&capped).unwrap();
+        let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        let kept = text.lines().count() - 1;
+        let dropped = last["ralph_truncated"]["dropped_lines"].as_u64().unwrap();
+        assert_eq!(kept as u64 + dropped, (output.len() / line.len()) as u64);
+        assert_eq!(
+            last["ralph_truncated"]["dropped_bytes"],
+            output.len() - kept * line.len()
+        );
+        assert!(text.lines().take(kept).all(|l| l.len() == line.len() - 1));
+
+        let prompt = "é".repeat(TRANSCRIPT_CAP_BYTES);
+        let capped = String::from_utf8(cap_prompt(&prompt)).expect("cut on a char boundary");
+        assert!(capped.len() <= TRANSCRIPT_CAP_BYTES);
+        assert!(capped.ends_with(&format!(
+            "<!-- ralph_truncated: original_bytes={} kept_bytes={} -->\n",
+            prompt.len(),
+            capped.find('\n').unwrap()
+        )));
+        assert_eq!(cap_prompt("short"), b"short");
     }
 
     #[test]

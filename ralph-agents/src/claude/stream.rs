@@ -188,6 +188,11 @@ impl StreamHandler for ClaudeStream {
         self.fatal_retry.is_some() && self.result.is_none()
     }
 
+    /// The `result` event ends a run.
+    fn final_event_seen(&self) -> bool {
+        self.result.is_some()
+    }
+
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome {
         let Classified { status, message } = classify(
             self.result.as_ref(),

@@ -230,6 +230,11 @@ impl StreamHandler for CodexStream {
         }
     }
 
+    /// `turn.completed` (or `turn.failed`) ends a run of `codex exec`, which runs one turn.
+    fn final_event_seen(&self) -> bool {
+        self.turns_completed > 0 || self.turn_failed.is_some()
+    }
+
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome {
         let Classified { status, message } = self.classify(exit);
         let mut outcome = AgentOutcome::new(status);

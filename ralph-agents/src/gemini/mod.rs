@@ -1,12 +1,22 @@
 //! [`GeminiAgent`]: Gemini CLI (`@google/gemini-cli`, tested with 0.61.0) in headless `stream-json` mode.
 //!
 //! Each run is `gemini -p PROMPT --output-format stream-json --yolo [-m M] [extra args...]` in the
-//! workspace, stdin closed. The prompt is an argument, so a prompt over [`MAX_PROMPT_ARG`] bytes (the OS
-//! limits one argument to about 128 KiB) goes to stdin instead with `-p ""`: Gemini CLI 0.61.0 reads
-//! piped stdin in headless mode and joins it with the `-p` text as `STDIN\n\nTEXT`, so an empty `-p`
-//! gives the prompt byte for byte (verified with a 256 KB prompt). Gemini CLI reads at most
-//! [`GEMINI_STDIN_MAX`] bytes of stdin and drops the rest with a warning; larger prompts are sent anyway
-//! and ralph logs a warning (no Gemini model takes that many tokens).
+//! workspace, stdin closed. The prompt is an argument. The OS limits one argument to about 128 KiB, so a
+//! prompt over [`MAX_PROMPT_ARG`] bytes is cut at spaces into several positional arguments
+//! (`gemini --output-format stream-json --yolo ... PART1 PART2 ...`): Gemini CLI 0.61.0 declares
+//! `$0 [query..]`, joins the parts with one space (which gives the prompt back byte for byte) and, with
+//! stdout not a terminal, runs it headless like `-p`. yargs would read a part that starts with `-` as
+//! flags (and after `--` Gemini CLI ignores positionals), and parts like `1e3` or `0x10` as numbers:
+//! cuts are chosen so that no part is either.
+//!
+//! Stdin is the last resort, for prompts over [`GEMINI_ARGV_PROMPT_MAX`] (the kernel limits all
+//! arguments and the environment together to 2 MiB by default), prompts that start with `-` (ralph's
+//! preamble comes first, so only with `--no-preamble`) or without spaces to cut at: `-p ""`
+//! and the prompt on stdin, which Gemini CLI joins as `STDIN\n\nTEXT`. It is unreliable under load:
+//! Gemini CLI's `readStdin` gives up when no data has been *handled* within 500 ms of its call, and a
+//! busy event loop (loading its large bundle) misses that window although the data waits in the pipe;
+//! the run then gets an empty prompt. ralph logs a warning when it has to use stdin. Gemini CLI reads at
+//! most [`GEMINI_STDIN_MAX`] bytes of stdin and drops the rest.
 //!
 //! Environment: `GEMINI_API_KEY` (also from `GEMINI_API_KEY_FILE`, the Docker secrets convention) and
 //! `GEMINI_CLI_TRUST_WORKSPACE=true`, without which Gemini CLI silently downgrades `--yolo` to asking for
@@ -41,6 +51,9 @@ pub const GEMINI: &str = "gemini";
 pub const GEMINI_INSTALL: &str = "npm install -g @google/gemini-cli";
 /// Most bytes of stdin Gemini CLI 0.61.0 reads (`readStdin`: 8 MiB); the rest is dropped.
 pub const GEMINI_STDIN_MAX: usize = 8 * 1024 * 1024;
+/// Largest prompt passed as arguments, in bytes (1 MiB): the kernel's limit on all arguments and the
+/// environment together is 2 MiB by default, and Gemini CLI starts itself again with the same arguments.
+pub const GEMINI_ARGV_PROMPT_MAX: usize = 1024 * 1024;
 /// Stands for the prompt in argv shown before a run (`--dry-run`).
 pub(crate) const PROMPT_SHOWN: &str = "<prompt>";
 
@@ -83,20 +96,63 @@ impl Default for GeminiAgent {
 }
 
 /// How the prompt reaches Gemini CLI.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PromptVia {
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum PromptVia<'a> {
     /// As the value of `-p`.
     Argument,
+    /// As positional arguments, which Gemini CLI joins with a space.
+    Parts(Vec<&'a str>),
     /// On stdin, with `-p ""`.
     Stdin,
 }
 
-fn prompt_via(prompt: &str) -> PromptVia {
+fn prompt_via(prompt: &str) -> PromptVia<'_> {
     if prompt.len() <= MAX_PROMPT_ARG {
         PromptVia::Argument
+    } else if let Some(parts) = split_at_spaces(prompt, MAX_PROMPT_ARG, GEMINI_ARGV_PROMPT_MAX) {
+        PromptVia::Parts(parts)
     } else {
         PromptVia::Stdin
     }
+}
+
+/// Cuts `prompt` at single spaces into parts of at most `max_part` bytes that give `prompt` back when
+/// joined with `" "`. `None` when `prompt` is over `max_total` bytes or starts with `-`, or no cut avoids
+/// a part that is empty, starts with `-` (a flag to yargs) or that yargs would parse as a number.
+fn split_at_spaces(prompt: &str, max_part: usize, max_total: usize) -> Option<Vec<&str>> {
+    if prompt.len() > max_total || prompt.starts_with('-') {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let mut rest = prompt;
+    while rest.len() > max_part {
+        // A space is ASCII, so every index found is a character boundary.
+        let window = &rest.as_bytes()[..=max_part];
+        let cut = window
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(_, b)| **b == b' ')
+            .map(|(i, _)| i)
+            .find(|&i| {
+                i > 0 && !yargs_number_like(&rest[..i]) && !rest[i + 1..].starts_with('-')
+            })?;
+        parts.push(&rest[..cut]);
+        rest = &rest[cut + 1..];
+    }
+    if rest.is_empty() || yargs_number_like(rest) {
+        return None;
+    }
+    parts.push(rest);
+    Some(parts)
+}
+
+/// True for text that yargs-parser could turn into a number (`42`, `-1.5e3`, `0x1F`): a superset of its
+/// `isNumber` test, so such a part is never passed.
+fn yargs_number_like(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() || matches!(b, b'x' | b'X' | b'.' | b'+' | b'-'))
 }
 
 impl GeminiAgent {
@@ -132,14 +188,24 @@ impl GeminiAgent {
     }
 
     /// The full argv (program first) of a run with `prompt`: the prompt itself after `-p` when it fits in
-    /// [`MAX_PROMPT_ARG`] bytes (as `--prompt=TEXT` when it starts with `-`), else `-p ""` (the prompt
-    /// then goes to stdin).
+    /// [`MAX_PROMPT_ARG`] bytes (as `--prompt=TEXT` when it starts with `-`), else its parts after `--`
+    /// as positional arguments (see the module docs), else `-p ""` (the prompt then goes to stdin).
     pub fn argv(&self, prompt: &str) -> Vec<String> {
-        let text = match prompt_via(prompt) {
-            PromptVia::Argument => prompt,
-            PromptVia::Stdin => "",
-        };
-        self.argv_with(text)
+        match prompt_via(prompt) {
+            PromptVia::Argument => self.argv_with(prompt),
+            PromptVia::Parts(parts) => self.argv_with_parts(&parts),
+            PromptVia::Stdin => self.argv_with(""),
+        }
+    }
+
+    /// The headless flags, then the prompt's parts as positional arguments.
+    fn argv_with_parts(&self, parts: &[&str]) -> Vec<String> {
+        let mut argv = self.opts.command.clone();
+        argv.extend(HEADLESS_ARGS.iter().map(|s| s.to_string()));
+        self.opts.push_model(&mut argv, "-m");
+        argv.extend(self.opts.extra_args.iter().cloned());
+        argv.extend(parts.iter().map(|p| p.to_string()));
+        argv
     }
 
     /// The argv as shown before a run (`--dry-run`): `<prompt>` in place of the prompt, secrets masked.
@@ -217,14 +283,21 @@ impl Agent for GeminiAgent {
     ) -> Result<AgentOutcome, ralph_core::Error> {
         let deadlines = Deadlines::from_request(&request);
         let argv = self.argv(&request.prompt);
-        let display = match prompt_via(&request.prompt) {
+        let via = prompt_via(&request.prompt);
+        let display = match via {
             PromptVia::Argument => self.display_argv(),
+            PromptVia::Parts(_) => mask_argv(&self.argv_with_parts(&[PROMPT_SHOWN])),
             PromptVia::Stdin => mask_argv(&argv),
         };
         let mut spec = self
             .opts
             .spec(&argv, &request.workspace, display, self.env_additions());
-        if prompt_via(&request.prompt) == PromptVia::Stdin {
+        if via == PromptVia::Stdin {
+            tracing::warn!(
+                bytes = request.prompt.len(),
+                "the prompt is too large for arguments (over 1 MiB, or no spaces to cut at) and goes to \
+                 stdin, which Gemini CLI may miss under load (it waits only 500 ms for it)"
+            );
             if request.prompt.len() > GEMINI_STDIN_MAX {
                 tracing::warn!(
                     bytes = request.prompt.len(),
@@ -289,6 +362,46 @@ mod tests {
                 custom,
                 shown
             ]
+        );
+    }
+
+    #[test]
+    fn a_large_prompt_is_cut_at_spaces_into_parts_that_join_back() {
+        let prompt = format!("first {} 42", "word -dash γάμμα ".repeat(20_000));
+        let argv = GeminiAgent::new().argv(&prompt);
+        let yolo = argv.iter().position(|a| a == "--yolo").unwrap();
+        assert!(!argv.contains(&"-p".to_string()) && !argv.contains(&"--".to_string()));
+        let parts = &argv[yolo + 1..];
+        assert!(parts.len() > 2);
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.len() <= MAX_PROMPT_ARG && !p.is_empty())
+        );
+        assert!(
+            parts.iter().all(|p| !p.starts_with('-')),
+            "yargs reads those as flags"
+        );
+        assert_eq!(parts.join(" "), prompt);
+        // The last part is never a bare number (yargs would parse `42` into 42).
+        assert!(!yargs_number_like(parts.last().unwrap()));
+    }
+
+    #[test]
+    fn prompts_that_cannot_be_cut_go_to_stdin() {
+        let no_spaces = "x".repeat(MAX_PROMPT_ARG + 1);
+        assert_eq!(prompt_via(&no_spaces), PromptVia::Stdin);
+        let too_large = "word ".repeat(GEMINI_ARGV_PROMPT_MAX / 5 + 1);
+        assert_eq!(prompt_via(&too_large), PromptVia::Stdin);
+        assert_eq!(split_at_spaces("abc 1e3", 4, 100), None);
+        assert_eq!(split_at_spaces("- starts with a dash", 8, 100), None);
+        assert_eq!(
+            split_at_spaces("ab -cd gh", 6, 100),
+            Some(vec!["ab -cd", "gh"])
+        );
+        assert_eq!(
+            split_at_spaces("abcd ef gh", 7, 100),
+            Some(vec!["abcd ef", "gh"])
         );
     }
 

@@ -159,6 +159,11 @@ impl StreamHandler for GeminiStream {
         }
     }
 
+    /// The `result` event ends a run.
+    fn final_event_seen(&self) -> bool {
+        self.result.is_some()
+    }
+
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

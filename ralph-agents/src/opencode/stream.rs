@@ -26,7 +26,7 @@
 use super::classify::{ErrorEvent, classify_error};
 use crate::lines::{Line, truncate_text};
 use crate::outcome::classify_exit;
-use crate::process::{ProcessExit, StreamHandler};
+use crate::process::{ProcessExit, StopCause, StreamHandler};
 use crate::secrets::mask_secrets;
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
 use serde::Deserialize;
@@ -55,6 +55,9 @@ pub struct OpenCodeStream {
     model: Option<String>,
     session_id: Option<String>,
     steps_finished: u64,
+    /// Set by a `step_finish` whose reason is `stop`: the model answered without asking for a tool, which
+    /// ends `opencode run`.
+    final_step: bool,
     /// Texts of the current (last) step.
     step_texts: Vec<String>,
     usage: Usage,
@@ -89,7 +92,10 @@ impl OpenCodeStream {
         }
         let part = event.part.unwrap_or_default();
         match event.kind.as_str() {
-            "step_start" => self.step_texts.clear(),
+            "step_start" => {
+                self.step_texts.clear();
+                self.final_step = false;
+            }
             "text" => {
                 let text = part.text.unwrap_or_default();
                 if !text.trim().is_empty() {
@@ -105,6 +111,7 @@ impl OpenCodeStream {
             }
             "step_finish" => {
                 self.steps_finished += 1;
+                self.final_step = part.reason.as_deref() == Some("stop");
                 if let Some(t) = part.tokens {
                     self.usage += t.into();
                 }
@@ -143,7 +150,9 @@ impl OpenCodeStream {
         if let Some(error) = &self.error {
             return classify_error(error, self.error_at);
         }
-        if self.steps_finished > 0 && exit.succeeded() {
+        // A run ralph stopped because it lingered after its final step answered completely.
+        let stopped_after_final = self.final_step && exit.stopped_by == Some(StopCause::AfterFinal);
+        if self.steps_finished > 0 && (exit.succeeded() || stopped_after_final) {
             return (OutcomeStatus::Success, None);
         }
         let (status, message) = classify_exit(exit);
@@ -182,6 +191,11 @@ impl StreamHandler for OpenCodeStream {
                 tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not an opencode JSON event");
             }
         }
+    }
+
+    /// A `step_finish` with reason `stop` ends a run (an error after it would still be classified).
+    fn final_event_seen(&self) -> bool {
+        self.final_step && self.error.is_none()
     }
 
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome {
@@ -243,6 +257,8 @@ struct Event {
 #[derive(Debug, Default, Deserialize)]
 struct Part {
     text: Option<String>,
+    /// Why a step finished: `stop` (answered), `tool-calls`, `length`, `unknown`...
+    reason: Option<String>,
     tool: Option<String>,
     state: Option<ToolState>,
     tokens: Option<Tokens>,

@@ -4,8 +4,12 @@
 //! Each run is `qwen --yolo -o stream-json [-m M] [--auth-type openai] [extra args...] PROMPT` in the
 //! workspace, stdin closed. The prompt is the positional argument (as `--prompt=PROMPT` when it starts
 //! with `-`, which the argument parser would take for a flag). A prompt over [`MAX_PROMPT_ARG`] bytes goes
-//! to stdin instead, with no positional prompt: Qwen Code 0.15.10 reads piped stdin in headless mode
-//! (at most 8 MiB) and sends it followed by a blank line.
+//! to stdin instead, as one stream-json user message (`--input-format stream-json`, no positional
+//! prompt): `{"type":"user","message":{"role":"user","content":PROMPT},"parent_tool_use_id":null}`.
+//! Qwen Code's stream-json input reader waits for its input, while its plain-text stdin reader
+//! (`readStdin`) gives up when no data has been handled within 500 ms of its call, which a busy event
+//! loop misses under load although the data waits in the pipe (the run then had no prompt). The message
+//! content arrives byte for byte; stdin is closed after it, and Qwen Code exits after answering.
 //!
 //! Authentication, as a user of an OpenAI-compatible endpoint sets it up: `OPENAI_API_KEY` (also from
 //! `OPENAI_API_KEY_FILE`), `OPENAI_BASE_URL` and optionally `OPENAI_MODEL` in the environment, which Qwen
@@ -64,6 +68,7 @@ const REFUSED_ARGS: &[(&str, &str)] = &[
     ),
     ("-o", "ralph reads -o stream-json"),
     ("--output-format", "ralph reads -o stream-json"),
+    ("--input-format", "ralph chooses how the prompt is passed"),
 ];
 
 /// Qwen Code run once per iteration. Build it with [`QwenAgent::new`] and the `with_*` methods.
@@ -120,7 +125,7 @@ impl QwenAgent {
 
     /// The full argv of a run with `prompt` when the environment is `lookup` (which decides on
     /// `--auth-type openai`, see the module docs). A prompt over [`MAX_PROMPT_ARG`] bytes is left out
-    /// (it goes to stdin).
+    /// and `--input-format stream-json` added (it goes to stdin as a stream-json user message, see the module docs).
     pub fn argv_with_env(
         &self,
         prompt: &str,
@@ -133,6 +138,9 @@ impl QwenAgent {
             } else {
                 argv.push(prompt.to_string());
             }
+        } else {
+            argv.push("--input-format".into());
+            argv.push("stream-json".into());
         }
         argv
     }
@@ -170,6 +178,19 @@ impl QwenAgent {
     pub fn env_additions(&self) -> BTreeMap<String, String> {
         qwen_env(&|k| std::env::var(k).ok(), &self.opts.env)
     }
+}
+
+/// The stream-json input line that carries `prompt` (`--input-format stream-json`), newline included.
+fn stdin_message(prompt: &str) -> Vec<u8> {
+    let mut line = serde_json::json!({
+        "type": "user",
+        "message": {"role": "user", "content": prompt},
+        "parent_tool_use_id": null,
+    })
+    .to_string()
+    .into_bytes();
+    line.push(b'\n');
+    line
 }
 
 /// Environment additions for Qwen Code: `OPENAI_API_KEY` from the file named by `OPENAI_API_KEY_FILE` when
@@ -226,7 +247,7 @@ impl Agent for QwenAgent {
             .opts
             .spec(&argv, &request.workspace, display, self.env_additions());
         if on_stdin {
-            spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
+            spec.stdin = StdinSource::Bytes(Arc::from(stdin_message(&request.prompt)));
         }
         let mut handler = QwenStream::new(request.workspace);
         Ok(run_supervised(
@@ -251,6 +272,18 @@ mod tests {
 
     fn with_key(k: &str) -> Option<String> {
         (k == "OPENAI_API_KEY").then(|| "sk-test".to_string())
+    }
+
+    #[test]
+    fn a_large_prompt_is_one_stream_json_user_message_on_stdin() {
+        let prompt = format!("- {}\n\"quoted\" γάμμα\n", "x".repeat(MAX_PROMPT_ARG));
+        let argv = QwenAgent::new().argv_with_env(&prompt, &no_env);
+        assert_eq!(argv[argv.len() - 2..], ["--input-format", "stream-json"]);
+        let line = stdin_message(&prompt);
+        assert_eq!(line.iter().filter(|b| **b == b'\n').count(), 1, "one line");
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["type"], "user");
+        assert_eq!(v["message"]["content"], prompt);
     }
 
     #[test]

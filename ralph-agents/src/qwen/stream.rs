@@ -125,6 +125,11 @@ impl StreamHandler for QwenStream {
         }
     }
 
+    /// The `result` event ends a run.
+    fn final_event_seen(&self) -> bool {
+        self.result.is_some()
+    }
+
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome {
         let Classified { status, message } =
             classify(self.result.as_ref(), self.unparsed_lines, exit);
