@@ -662,8 +662,10 @@ fn sighup_stops_gracefully_with_129_and_leaves_no_agent_process() {
         "agent.sh",
         "cat > /dev/null\necho run >> runs.txt\nsleep 300",
     );
-    let child = ws
-        .ralph()
+    // SIGHUP at its default disposition, even when the test itself runs under `nohup`.
+    let mut env = Command::new("env");
+    env.arg("--default-signal=HUP");
+    let child = wrapped(&ws, env)
         .args(["--agent", "command", "--"])
         .arg(&agent)
         .stderr(Stdio::piped())
@@ -676,6 +678,23 @@ fn sighup_stops_gracefully_with_129_and_leaves_no_agent_process() {
     assert!(no_process_mentions(&ws.path));
 }
 
+/// `wrapper` (a program that ends by exec'ing its arguments) running ralph with the workspace's
+/// environment; more arguments for ralph may follow.
+fn wrapped(ws: &Workspace, mut wrapper: Command) -> Command {
+    let ralph = ws.ralph();
+    wrapper
+        .arg(ralph.get_program())
+        .current_dir(&ws.path)
+        .stdin(Stdio::null());
+    for (k, v) in ralph.get_envs() {
+        match v {
+            Some(v) => wrapper.env(k, v),
+            None => wrapper.env_remove(k),
+        };
+    }
+    wrapper
+}
+
 #[test]
 fn under_nohup_a_hangup_is_ignored_and_the_run_goes_on() {
     let ws = Workspace::new("x");
@@ -684,16 +703,11 @@ fn under_nohup_a_hangup_is_ignored_and_the_run_goes_on() {
         "cat > /dev/null\necho run >> runs.txt\nwhile [ ! -e gate ]; do sleep 0.05; done\necho LOOP_COMPLETE",
     );
     // What `nohup` does: start ralph with SIGHUP ignored.
-    let cmd = ws.ralph();
-    let ralph = cmd.get_program().to_owned();
-    let child = Command::new("sh")
-        .arg("-c")
-        .arg("trap '' HUP; exec \"$0\" --agent command -- \"$1\"")
-        .arg(ralph)
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg("trap '' HUP; exec \"$@\"").arg("sh");
+    let child = wrapped(&ws, sh)
+        .args(["--agent", "command", "--"])
         .arg(&agent)
-        .current_dir(&ws.path)
-        .envs(cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
-        .stdin(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
