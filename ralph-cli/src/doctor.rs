@@ -315,9 +315,9 @@ pub fn unreadable_key_files() -> Vec<(String, String)> {
         .map(|v| format!("{v}_FILE"))
         .filter_map(|var| {
             let path = std::env::var_os(&var)?;
-            let ok = std::fs::read_to_string(&path)
-                .map(|t| !t.trim().is_empty())
-                .unwrap_or(false);
+            // An empty file is no key (a secret that must exist for Compose or Kubernetes, left empty);
+            // a file that cannot be read is a mistake.
+            let ok = std::fs::read_to_string(&path).is_ok();
             (!ok).then(|| (var, std::path::Path::new(&path).display().to_string()))
         })
         .collect()
@@ -329,15 +329,13 @@ fn key_check(checks: &mut Vec<Check>, agent: &KnownAgent, r: &AgentReport) {
     for var in vars {
         let file_var = format!("{var}_FILE");
         if let Some(path) = std::env::var_os(&file_var) {
-            let readable = std::fs::read_to_string(&path)
-                .map(|t| !t.trim().is_empty())
-                .unwrap_or(false);
+            let readable = std::fs::read_to_string(&path).is_ok();
             if !readable {
                 checks.push(check(
                     format!("key {}", agent.name),
                     "error",
                     format!(
-                        "{file_var}={} cannot be read or is empty",
+                        "{file_var}={} cannot be read",
                         std::path::Path::new(&path).display()
                     ),
                     Some(format!(

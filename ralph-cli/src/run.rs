@@ -31,7 +31,7 @@ pub async fn run(args: RunArgs) -> u8 {
     init_logging(&settings);
     if let Some((var, path)) = crate::doctor::unreadable_key_files().into_iter().next() {
         return usage_error(&format!(
-            "{var}={path}: the key file cannot be read or is empty; point {var} at a readable file holding the key"
+            "{var}={path}: the key file cannot be read; point {var} at a readable file holding the key (an empty file counts as no key)"
         ));
     }
 

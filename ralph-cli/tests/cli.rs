@@ -936,6 +936,16 @@ fn doctor_and_run_agree_on_adapter_settings_and_key_files() {
         .env("PATH", &path)
         .env("ANTHROPIC_API_KEY_FILE", "/nonexistent"));
     assert_eq!(doctor.status.code(), Some(1));
+
+    // An empty key file is no key: a secret that has to exist for Compose or Kubernetes, left empty.
+    let empty = ws.path.join("empty_key");
+    std::fs::write(&empty, "").unwrap();
+    let plan = run(ws
+        .ralph()
+        .args(["--dry-run", "--agent", "claude"])
+        .env("PATH", &path)
+        .env("GEMINI_API_KEY_FILE", &empty));
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
 }
 
 /// An agent that hits a usage limit without a reset time on its first `limited` runs, then does a step.
