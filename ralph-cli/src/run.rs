@@ -29,6 +29,12 @@ pub async fn run(args: RunArgs) -> u8 {
         Err(e) => return usage_error(&e.to_string()),
     };
     init_logging(&settings);
+    let names: Vec<String> = std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .collect();
+    for w in settings::unknown_env_vars(names.iter().map(String::as_str)) {
+        tracing::warn!("{w}");
+    }
     if let Some((var, path)) = crate::doctor::unreadable_key_files().into_iter().next() {
         return usage_error(&format!(
             "{var}={path}: the key file cannot be read; point {var} at a readable file holding the key (an empty file counts as no key)"

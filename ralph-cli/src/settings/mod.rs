@@ -440,6 +440,31 @@ fn env_layer(env: &dyn Fn(&str) -> Option<String>) -> BTreeMap<&'static str, Raw
     out
 }
 
+/// `RALPH_*` variables of ralph's own making, not settings.
+const INTERNAL_VARS: &[&str] = &["RALPH_AGENT_OF", "RALPH_PID1_WORKER"];
+
+/// A warning for each `RALPH_*` variable in `vars` that is no setting (a typo such as
+/// `RALPH_MAX_ITERATION` would otherwise be ignored without a word), with the closest setting's name.
+pub fn unknown_env_vars<'a>(vars: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let known: Vec<&str> = SETTINGS
+        .iter()
+        .flat_map(|s| s.env.iter().copied())
+        .filter(|v| v.starts_with("RALPH_"))
+        .collect();
+    vars.into_iter()
+        .filter(|v| v.starts_with("RALPH_") && !known.contains(v) && !INTERNAL_VARS.contains(v))
+        .map(|v| {
+            let hint = file::did_you_mean(v, &known);
+            let hint = if hint.starts_with("; did you mean") {
+                hint
+            } else {
+                String::new()
+            };
+            format!("environment variable {v} is not a ralph setting and is ignored{hint}")
+        })
+        .collect()
+}
+
 /// Resolves the settings of `ralph run` from `args`, the environment (`env`) and the config file, with
 /// relative paths taken from `cwd`.
 ///

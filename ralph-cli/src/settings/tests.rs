@@ -376,3 +376,18 @@ fn progress_policies_are_off_by_default_and_validated() {
     let err = resolve_with(&[], &[("RALPH_STALL_ITERATIONS", "-1")], None).unwrap_err();
     assert!(err.0.contains("RALPH_STALL_ITERATIONS"), "{err}");
 }
+
+#[test]
+fn a_misspelled_ralph_variable_is_named_with_the_closest_setting() {
+    let w = unknown_env_vars([
+        "RALPH_MAX_ITERATION",
+        "RALPH_MAX_ITERATIONS",
+        "RALPH_AGENT_OF",
+        "HOME",
+    ]);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains("RALPH_MAX_ITERATION ") && w[0].contains("`RALPH_MAX_ITERATIONS`"),
+        "{w:?}"
+    );
+}
