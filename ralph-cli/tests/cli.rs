@@ -6,61 +6,7 @@ use std::time::{Duration, Instant};
 
 const RALPH: &str = env!("CARGO_BIN_EXE_ralph");
 
-struct Workspace {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
-
-impl Workspace {
-    fn new(prompt: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().canonicalize().unwrap();
-        std::fs::write(path.join("PROMPT.md"), prompt).unwrap();
-        Workspace { _dir: dir, path }
-    }
-
-    /// Writes an executable shell script agent.
-    fn agent(&self, name: &str, body: &str) -> PathBuf {
-        let p = self.path.join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    }
-
-    fn ralph(&self) -> Command {
-        let mut c = Command::new(RALPH);
-        c.current_dir(&self.path)
-            .stdin(Stdio::null())
-            .env_remove("RALPH_AGENT")
-            .env("NO_COLOR", "1");
-        for (k, _) in std::env::vars() {
-            if k.starts_with("RALPH_") || k.ends_with("_API_KEY") {
-                c.env_remove(k);
-            }
-        }
-        c
-    }
-
-    fn state(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.path.join(".agent/state.json")).unwrap())
-            .unwrap()
-    }
-
-    fn records(&self) -> Vec<serde_json::Value> {
-        let run = self.state()["run_id"].as_str().unwrap().to_string();
-        std::fs::read_to_string(
-            self.path
-                .join(".agent/runs")
-                .join(run)
-                .join("iterations.jsonl"),
-        )
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-    }
-}
+use ralph_testkit::workspace::Workspace;
 
 fn run(cmd: &mut Command) -> Output {
     cmd.output().expect("run ralph")
@@ -72,7 +18,7 @@ fn stderr(o: &Output) -> String {
 
 /// A counting agent: appends to runs.txt, prints the promise on run `n`.
 fn counter(ws: &Workspace, complete_on: u32) -> PathBuf {
-    ws.agent(
+    ws.script(
         "agent.sh",
         &format!(
             "cat > /dev/null\necho run >> runs.txt\nn=$(wc -l < runs.txt)\nif [ \"$n\" -ge {complete_on} ]; then printf 'done\\nLOOP_COMPLETE\\n'; else echo \"working $n\"; fi"
@@ -88,7 +34,7 @@ fn runs(ws: &Workspace) -> usize {
 
 #[test]
 fn completes_when_the_agent_prints_the_promise_and_exits_0() {
-    let ws = Workspace::new("Count to three.");
+    let ws = Workspace::new(RALPH, "Count to three.");
     let agent = counter(&ws, 3);
     let out = run(ws
         .ralph()
@@ -107,7 +53,7 @@ fn completes_when_the_agent_prints_the_promise_and_exits_0() {
 
 #[test]
 fn max_iterations_stops_with_exit_3_and_a_finished_run_is_not_started_again() {
-    let ws = Workspace::new("Never done.");
+    let ws = Workspace::new(RALPH, "Never done.");
     let agent = counter(&ws, 99);
     let out = run(ws
         .ralph()
@@ -139,8 +85,8 @@ fn max_iterations_stops_with_exit_3_and_a_finished_run_is_not_started_again() {
 
 #[test]
 fn consecutive_failures_exit_1_naming_the_cause() {
-    let ws = Workspace::new("Fail.");
-    let agent = ws.agent(
+    let ws = Workspace::new(RALPH, "Fail.");
+    let agent = ws.script(
         "agent.sh",
         "cat > /dev/null\necho run >> runs.txt\necho 'boom: model refused' >&2\nexit 7",
     );
@@ -167,7 +113,7 @@ fn consecutive_failures_exit_1_naming_the_cause() {
 
 #[test]
 fn a_missing_prompt_file_exits_2_before_anything_runs() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     let agent = counter(&ws, 1);
     let out = run(ws
         .ralph()
@@ -188,7 +134,7 @@ fn a_missing_prompt_file_exits_2_before_anything_runs() {
 
 #[test]
 fn a_missing_agent_cli_exits_2_with_the_install_command() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     let out = run(ws
         .ralph()
         .args(["--agent", "claude"])
@@ -203,7 +149,7 @@ fn a_missing_agent_cli_exits_2_with_the_install_command() {
 
 #[test]
 fn invalid_settings_exit_2_naming_their_source() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: Vec<Case> = vec![
         (
@@ -263,7 +209,7 @@ fn invalid_settings_exit_2_naming_their_source() {
 
 #[test]
 fn settings_from_ralph_yml_and_environment_apply_with_flags_winning() {
-    let ws = Workspace::new("Never done.");
+    let ws = Workspace::new(RALPH, "Never done.");
     let agent = counter(&ws, 99);
     std::fs::write(
         ws.path.join("ralph.yml"),
@@ -286,7 +232,7 @@ fn settings_from_ralph_yml_and_environment_apply_with_flags_winning() {
 
 #[test]
 fn dry_run_prints_the_plan_masks_keys_and_runs_nothing() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     let out = run(ws
         .ralph()
         .args([
@@ -317,8 +263,8 @@ fn help_lists_the_seed_flags() {
 
 #[test]
 fn a_second_run_in_the_same_workspace_fails_fast_naming_the_holder() {
-    let ws = Workspace::new("x");
-    let agent = ws.agent("slow.sh", "cat > /dev/null\nsleep 30");
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script("slow.sh", "cat > /dev/null\nsleep 30");
     let mut first = ws
         .ralph()
         .args(["--agent", "command", "--"])
@@ -354,8 +300,8 @@ fn a_second_run_in_the_same_workspace_fails_fast_naming_the_holder() {
 
 #[test]
 fn sigint_stops_gracefully_with_130_kills_the_agent_tree_and_the_run_resumes() {
-    let ws = Workspace::new("x");
-    let agent = ws.agent(
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script(
         "agent.sh",
         "cat > /dev/null\necho run >> runs.txt\n(sleep 300; echo leaked > leaked.txt) &\nsleep 300",
     );
@@ -392,7 +338,7 @@ fn sigint_stops_gracefully_with_130_kills_the_agent_tree_and_the_run_resumes() {
 
 #[test]
 fn status_and_clean_report_and_keep_the_current_run() {
-    let ws = Workspace::new("Never done.");
+    let ws = Workspace::new(RALPH, "Never done.");
     let agent = counter(&ws, 99);
     run(ws
         .ralph()
@@ -466,7 +412,7 @@ fn no_process_mentions(dir: &Path) -> bool {
 
 #[test]
 fn agents_lists_installed_clis_with_versions_and_keys_without_showing_them() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     let bin = ws.path.join("bin");
     std::fs::create_dir(&bin).unwrap();
     let fake = bin.join("claude");
@@ -493,7 +439,7 @@ fn agents_lists_installed_clis_with_versions_and_keys_without_showing_them() {
 
 #[test]
 fn doctor_names_each_problem_with_its_fix() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     std::fs::remove_file(ws.path.join("PROMPT.md")).unwrap();
     let out = run(ws
         .ralph()
@@ -531,9 +477,9 @@ fn doctor_names_each_problem_with_its_fix() {
 
 #[test]
 fn a_second_sigint_stops_at_once_and_still_leaves_no_agent_process() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     // An agent that ignores SIGTERM: the graceful stop would wait out the grace period.
-    let agent = ws.agent("stubborn.sh", "cat > /dev/null\necho run >> runs.txt\ntrap '' TERM\n(trap '' TERM; sleep 300) &\nsleep 300");
+    let agent = ws.script("stubborn.sh", "cat > /dev/null\necho run >> runs.txt\ntrap '' TERM\n(trap '' TERM; sleep 300) &\nsleep 300");
     let child = ws
         .ralph()
         .args(["--agent", "command", "--"])
@@ -566,7 +512,7 @@ fn a_second_sigint_stops_at_once_and_still_leaves_no_agent_process() {
 
 #[test]
 fn a_lock_left_by_a_dead_process_is_taken_over_with_a_warning() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     std::fs::create_dir_all(ws.path.join(".agent")).unwrap();
     std::fs::write(ws.path.join(".agent/lock"), "999999\n").unwrap();
     let agent = counter(&ws, 1);
@@ -577,8 +523,8 @@ fn a_lock_left_by_a_dead_process_is_taken_over_with_a_warning() {
 
 #[test]
 fn an_emptied_prompt_file_stops_the_run_with_a_clear_error() {
-    let ws = Workspace::new("Do it.");
-    let agent = ws.agent(
+    let ws = Workspace::new(RALPH, "Do it.");
+    let agent = ws.script(
         "agent.sh",
         "cat > /dev/null\necho run >> runs.txt\n: > PROMPT.md\necho working",
     );
@@ -594,8 +540,8 @@ fn an_emptied_prompt_file_stops_the_run_with_a_clear_error() {
 
 #[test]
 fn keys_never_reach_the_terminal_or_the_state_dir() {
-    let ws = Workspace::new("x");
-    let agent = ws.agent(
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script(
         "leaky.sh",
         "cat > /dev/null\necho \"my key is $OPENAI_API_KEY\"\necho 'LOOP_COMPLETE'",
     );
@@ -633,8 +579,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_key_quoted_in_a_failure_never_reaches_state_json_or_status() {
-    let ws = Workspace::new("x");
-    let agent = ws.agent(
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script(
         "fails.sh",
         "cat > /dev/null\necho \"$OPENAI_API_KEY\" >&2\nexit 1",
     );
@@ -657,8 +603,8 @@ fn a_key_quoted_in_a_failure_never_reaches_state_json_or_status() {
 
 #[test]
 fn sighup_stops_gracefully_with_129_and_leaves_no_agent_process() {
-    let ws = Workspace::new("x");
-    let agent = ws.agent(
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script(
         "agent.sh",
         "cat > /dev/null\necho run >> runs.txt\nsleep 300",
     );
@@ -697,8 +643,8 @@ fn wrapped(ws: &Workspace, mut wrapper: Command) -> Command {
 
 #[test]
 fn under_nohup_a_hangup_is_ignored_and_the_run_goes_on() {
-    let ws = Workspace::new("x");
-    let agent = ws.agent(
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script(
         "agent.sh",
         "cat > /dev/null\necho run >> runs.txt\nwhile [ ! -e gate ]; do sleep 0.05; done\necho LOOP_COMPLETE",
     );
@@ -721,8 +667,8 @@ fn under_nohup_a_hangup_is_ignored_and_the_run_goes_on() {
 
 #[test]
 fn processes_that_leave_the_agents_group_are_stopped_when_the_iteration_ends() {
-    let ws = Workspace::new("x");
-    let agent = ws.agent("daemon.sh", "cat > /dev/null\nsetsid sleep 300 > /dev/null 2>&1 < /dev/null &\nsleep 0.2\necho LOOP_COMPLETE");
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script("daemon.sh", "cat > /dev/null\nsetsid sleep 300 > /dev/null 2>&1 < /dev/null &\nsleep 0.2\necho LOOP_COMPLETE");
     let out = run(ws.ralph().args(["--agent", "command", "--"]).arg(&agent));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(
@@ -733,7 +679,7 @@ fn processes_that_leave_the_agents_group_are_stopped_when_the_iteration_ends() {
 
 #[test]
 fn absurd_durations_and_a_state_dir_that_is_the_workspace_are_rejected() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     for args in [
         vec!["--max-runtime", "1e300"],
         vec!["--idle-timeout", "1e19"],
@@ -779,8 +725,8 @@ fn absurd_durations_and_a_state_dir_that_is_the_workspace_are_rejected() {
 
 #[test]
 fn two_runs_with_different_state_dirs_cannot_share_a_workspace() {
-    let ws = Workspace::new("x");
-    let agent = ws.agent("slow.sh", "cat > /dev/null\necho run >> runs.txt\nsleep 30");
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script("slow.sh", "cat > /dev/null\necho run >> runs.txt\nsleep 30");
     let mut first = ws
         .ralph()
         .args(["--agent", "command", "--"])
@@ -805,7 +751,7 @@ fn two_runs_with_different_state_dirs_cannot_share_a_workspace() {
 
 /// A fake Claude Code that reports an API retry for HTTP `status` and then keeps retrying (sleeps).
 fn retrying_claude(ws: &Workspace, status: u16) -> PathBuf {
-    ws.agent(
+    ws.script(
         "fake-claude",
         &format!(
             "cat > /dev/null\necho run >> claude-runs.txt\necho '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\",\"model\":\"m\",\"tools\":[]}}'\necho '{{\"type\":\"system\",\"subtype\":\"api_retry\",\"attempt\":1,\"max_retries\":10,\"retry_delay_ms\":2000,\"error_status\":{status},\"error\":\"x\"}}'\nsleep 300"
@@ -815,7 +761,7 @@ fn retrying_claude(ws: &Workspace, status: u16) -> PathBuf {
 
 #[test]
 fn claude_retrying_a_rejected_key_is_stopped_at_once_as_an_auth_failure() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     let fake = retrying_claude(&ws, 401);
     std::fs::write(
         ws.path.join("ralph.yml"),
@@ -836,7 +782,7 @@ fn claude_retrying_a_rejected_key_is_stopped_at_once_as_an_auth_failure() {
 
 #[test]
 fn claude_rate_limited_falls_back_to_the_next_agent() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     let fake = retrying_claude(&ws, 429);
     let done = counter(&ws, 1);
     std::fs::write(
@@ -856,7 +802,7 @@ fn claude_rate_limited_falls_back_to_the_next_agent() {
 
 #[test]
 fn doctor_and_run_agree_on_adapter_settings_and_key_files() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     let bin = ws.path.join("bin");
     std::fs::create_dir(&bin).unwrap();
     std::fs::write(
@@ -950,7 +896,7 @@ fn doctor_and_run_agree_on_adapter_settings_and_key_files() {
 
 /// An agent that hits a usage limit without a reset time on its first `limited` runs, then does a step.
 fn limited_agent(ws: &Workspace, limited: u32) -> PathBuf {
-    ws.agent(
+    ws.script(
         "limited.sh",
         &format!(
             "cat > /dev/null\necho run >> runs.txt\nn=$(wc -l < runs.txt)\nif [ \"$n\" -le {limited} ]; then echo 'Claude AI usage limit reached' >&2; exit 1; fi\necho \"step $n\""
@@ -960,7 +906,7 @@ fn limited_agent(ws: &Workspace, limited: u32) -> PathBuf {
 
 #[test]
 fn a_usage_limit_wait_longer_than_the_runtime_left_stops_at_once_with_exit_3() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     let agent = limited_agent(&ws, 100);
     let began = Instant::now();
     let out = run(ws
@@ -995,7 +941,7 @@ fn a_usage_limit_wait_longer_than_the_runtime_left_stops_at_once_with_exit_3() {
 
 #[test]
 fn rate_limited_attempts_do_not_use_up_iterations() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     let agent = limited_agent(&ws, 2);
     let out = run(ws
         .ralph()
@@ -1037,9 +983,9 @@ fn rate_limited_attempts_do_not_use_up_iterations() {
 
 #[test]
 fn stall_iterations_stops_a_run_whose_iterations_change_nothing() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     // Run 1 writes a file; later runs only look around (their counter lives in the state dir).
-    let agent = ws.agent(
+    let agent = ws.script(
         "idle.sh",
         "cat > /dev/null\necho run >> .agent/runs.txt\nn=$(wc -l < .agent/runs.txt)\nif [ \"$n\" -eq 1 ]; then echo draft > notes.txt; fi\necho \"looked at the code ($n)\"",
     );
@@ -1074,8 +1020,8 @@ fn stall_iterations_stops_a_run_whose_iterations_change_nothing() {
 
 #[test]
 fn loop_detection_stops_after_near_identical_answers() {
-    let ws = Workspace::new("x");
-    let agent = ws.agent(
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script(
         "same.sh",
         "cat > /dev/null\necho run >> runs.txt\nn=$(wc -l < runs.txt)\necho \"All $n tests pass; nothing left to do.\"",
     );
@@ -1098,7 +1044,7 @@ fn loop_detection_stops_after_near_identical_answers() {
 
 #[test]
 fn loop_detection_of_1_is_refused_with_the_accepted_range() {
-    let ws = Workspace::new("x");
+    let ws = Workspace::new(RALPH, "x");
     let out = run(ws
         .ralph()
         .args(["--agent", "command", "--loop-detection", "1", "--", "true"]));

@@ -13,63 +13,19 @@ const RALPH: &str = env!("CARGO_BIN_EXE_ralph");
 /// A key the agent prints in every answer: it must never reach the metrics.
 const PLANTED: &str = "sk-ant-api03-plantedmetricskey0123456789";
 
-struct Workspace {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
+use ralph_testkit::workspace::Workspace;
 
-impl Workspace {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().canonicalize().unwrap();
-        std::fs::write(path.join("PROMPT.md"), "count\n").unwrap();
-        Workspace { _dir: dir, path }
-    }
-
-    /// An agent that counts its runs in `runs.txt`, takes `secs` each, waits for the file `gate` in its
-    /// run `gated_run`, and completes in that run.
-    fn gated_agent(&self, secs: &str, gated_run: u32) -> PathBuf {
-        let p = self.path.join("agent.sh");
-        let body = format!(
-            "#!/bin/sh\ncat > /dev/null\necho run >> runs.txt\nn=$(wc -l < runs.txt)\n\
+/// An agent that counts its runs in `runs.txt`, takes `secs` each, waits for the file `gate` in its
+/// run `gated_run`, and completes in that run.
+fn gated_agent(ws: &Workspace, secs: &str, gated_run: u32) -> PathBuf {
+    ws.script(
+        "agent.sh",
+        &format!(
+            "cat > /dev/null\necho run >> runs.txt\nn=$(wc -l < runs.txt)\n\
              if [ \"$n\" -ge {gated_run} ]; then while [ ! -e gate ]; do sleep 0.05; done; \
-             printf 'done\\nLOOP_COMPLETE\\n'; else sleep {secs}; echo \"working $n $ANTHROPIC_API_KEY\"; fi\n"
-        );
-        std::fs::write(&p, body).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    }
-
-    fn ralph(&self) -> Command {
-        let mut c = Command::new(RALPH);
-        c.current_dir(&self.path)
-            .stdin(Stdio::null())
-            .env("NO_COLOR", "1");
-        for (k, _) in std::env::vars() {
-            if k.starts_with("RALPH_") || k.ends_with("_API_KEY") {
-                c.env_remove(k);
-            }
-        }
-        c
-    }
-
-    fn state(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.path.join(".agent/state.json")).unwrap())
-            .unwrap()
-    }
-
-    fn records(&self) -> usize {
-        let run = self.state()["run_id"].as_str().unwrap().to_string();
-        std::fs::read_to_string(
-            self.path
-                .join(".agent/runs")
-                .join(run)
-                .join("iterations.jsonl"),
-        )
-        .map(|t| t.lines().count())
-        .unwrap_or(0)
-    }
+             printf 'done\\nLOOP_COMPLETE\\n'; else sleep {secs}; echo \"working $n $ANTHROPIC_API_KEY\"; fi"
+        ),
+    )
 }
 
 fn free_port() -> u16 {
@@ -236,8 +192,8 @@ fn a_real_prometheus_scrapes_a_running_loop_and_reads_the_saved_state() {
     {
         return;
     }
-    let ws = Workspace::new();
-    let agent = ws.gated_agent("0.3", 6);
+    let ws = Workspace::new(RALPH, "count\n");
+    let agent = gated_agent(&ws, "0.3", 6);
     let port = free_port();
     let ralph = ws
         .ralph()
@@ -298,7 +254,7 @@ fn a_real_prometheus_scrapes_a_running_loop_and_reads_the_saved_state() {
     });
     assert_eq!(
         prometheus.query("sum(ralph_iterations_total)"),
-        Some(ws.records() as f64),
+        Some(ws.records().len() as f64),
         "iterations ended = records in iterations.jsonl"
     );
     assert_eq!(
@@ -317,12 +273,16 @@ fn a_real_prometheus_scrapes_a_running_loop_and_reads_the_saved_state() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{err}");
     assert!(err.contains("iteration 6/10 completed"), "{err}");
-    assert_eq!(ws.records(), 6, "no iteration added or lost under load");
+    assert_eq!(
+        ws.records().len(),
+        6,
+        "no iteration added or lost under load"
+    );
 }
 
 #[test]
 fn a_taken_port_or_a_foreign_address_is_a_usage_error_naming_the_setting() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, "count\n");
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = ws
@@ -417,7 +377,7 @@ fn hold_lock(state_dir: &Path, pid: &str) -> Child {
 
 #[test]
 fn status_and_health_take_the_lock_as_the_truth() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, "count\n");
     let dir = ws.path.join(".agent");
     assert_eq!(health(&ws).0, 1, "no run at all");
 
@@ -468,8 +428,8 @@ fn status_and_health_take_the_lock_as_the_truth() {
 
 #[test]
 fn health_is_healthy_during_a_run_and_reports_the_finished_run_after_it() {
-    let ws = Workspace::new();
-    let agent = ws.gated_agent("0.1", 2);
+    let ws = Workspace::new(RALPH, "count\n");
+    let agent = gated_agent(&ws, "0.1", 2);
     let mut ralph = ws
         .ralph()
         .args(["--no-git", "--agent", "command", "--"])

@@ -2,61 +2,13 @@
 //! goes on and CMD's output tail is fed back in the next iteration's prompt.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
 const RALPH: &str = env!("CARGO_BIN_EXE_ralph");
 
-struct Workspace {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
+use ralph_testkit::workspace::Workspace;
 
-impl Workspace {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().canonicalize().unwrap();
-        std::fs::write(path.join("PROMPT.md"), "Make the widget tests pass.\n").unwrap();
-        Workspace { _dir: dir, path }
-    }
-
-    fn script(&self, name: &str, body: &str) -> PathBuf {
-        let p = self.path.join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    }
-
-    fn ralph(&self) -> Command {
-        let mut c = Command::new(RALPH);
-        c.current_dir(&self.path)
-            .stdin(Stdio::null())
-            .env("NO_COLOR", "1");
-        for (k, _) in std::env::vars() {
-            if k.starts_with("RALPH_") || k.ends_with("_API_KEY") {
-                c.env_remove(k);
-            }
-        }
-        c
-    }
-
-    fn state(&self) -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(self.path.join(".agent/state.json")).unwrap())
-            .unwrap()
-    }
-
-    fn run_file(&self, name: &str) -> String {
-        let run = self.state()["run_id"].as_str().unwrap().to_string();
-        let p = self.path.join(".agent/runs").join(run).join(name);
-        std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-    }
-
-    fn count(&self, file: &str) -> usize {
-        std::fs::read_to_string(self.path.join(file))
-            .map(|s| s.lines().count())
-            .unwrap_or(0)
-    }
-}
+const PROMPT: &str = "Make the widget tests pass.\n";
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -90,7 +42,7 @@ fn run_with(ws: &Workspace, extra: &[&str], agent: &Path) -> Output {
 
 #[test]
 fn a_failed_check_rejects_the_claim_and_its_output_reaches_the_next_prompt() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, PROMPT);
     let agent = claimer(&ws);
     fails_once(&ws);
     let out = run_with(&ws, &["-i", "5", "--verify", "./check.sh"], &agent);
@@ -121,7 +73,7 @@ fn a_failed_check_rejects_the_claim_and_its_output_reaches_the_next_prompt() {
 
 #[test]
 fn the_check_comes_from_the_environment_and_ralph_yml_too() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, PROMPT);
     let agent = claimer(&ws);
     fails_once(&ws);
     let out = ws
@@ -134,7 +86,7 @@ fn the_check_comes_from_the_environment_and_ralph_yml_too() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(ws.count("checks.txt"), 2);
 
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, PROMPT);
     let agent = claimer(&ws);
     ws.script(
         "never.sh",
@@ -154,7 +106,7 @@ fn the_check_comes_from_the_environment_and_ralph_yml_too() {
 
 #[test]
 fn min_iterations_still_holds_and_the_check_runs_only_when_a_claim_may_count() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, PROMPT);
     let agent = claimer(&ws);
     ws.script("ok.sh", "echo check >> checks.txt");
     let out = run_with(
@@ -173,7 +125,7 @@ fn min_iterations_still_holds_and_the_check_runs_only_when_a_claim_may_count() {
 
 #[test]
 fn the_dry_run_shows_the_check() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, PROMPT);
     let agent = claimer(&ws);
     let out = run_with(
         &ws,

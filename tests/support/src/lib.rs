@@ -13,6 +13,7 @@
 //! - `ScriptedServer::openai_responses` (module `openai_responses_server`): the OpenAI Responses API, for
 //!   Codex and OpenCode; [`install_codex`], [`install_opencode`], `HermeticEnv::codex` and
 //!   `HermeticEnv::opencode` (module `codex_opencode`) go with it.
+//! - [`workspace::Workspace`]: a temporary workspace for the `ralph` binary with shell-script agents.
 //! - [`tools::require`]: external tools (promtool, chromium, podman, ...) required under CI, skipped
 //!   with a message elsewhere.
 //! - [`RalphRun`] (module `ralph_run`): runs `ralph run --agent ...` with limits and a timeout; module
@@ -58,6 +59,7 @@ pub mod server;
 pub mod sse;
 pub mod task;
 pub mod tools;
+pub mod workspace;
 
 pub use agent_envs::{GEMINI_VERSION, QWEN_VERSION, install_gemini, install_qwen};
 pub use codex_opencode::{CODEX_VERSION, OPENCODE_VERSION, install_codex, install_opencode};
