@@ -17,32 +17,11 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// A key value the fake agent echoes: it must never reach the terminal.
 const KEY: &str = "sk-ant-api03-TTYTESTKEY0123456789abcdefghijklmnop";
 
-struct Workspace {
-    _dir: tempfile::TempDir,
-    path: PathBuf,
-}
+use ralph_testkit::workspace::Workspace;
 
-impl Workspace {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().canonicalize().unwrap();
-        std::fs::write(path.join("PROMPT.md"), "Count to three.").unwrap();
-        Workspace { _dir: dir, path }
-    }
-
-    /// Writes an executable shell script.
-    fn script(&self, name: &str, body: &str) -> PathBuf {
-        let p = self.path.join(name);
-        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
-        p
-    }
-
-    /// Lets iteration `n` of a waiting fake agent finish.
-    fn release(&self, n: u32) {
-        std::fs::write(self.path.join(format!("release-{n}")), "").unwrap();
-    }
+/// Lets iteration `n` of a waiting fake agent finish.
+fn release(ws: &Workspace, n: u32) {
+    std::fs::write(ws.path.join(format!("release-{n}")), "").unwrap();
 }
 
 /// The environment of a ralph under test: no settings or keys from the caller's environment.
@@ -264,7 +243,7 @@ fn assert_clean_end(rows: &[String], allowed: &[&str], iteration_lines: &[&str])
 
 #[test]
 fn a_terminal_shows_one_live_status_line_and_nothing_of_it_remains() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, "Count to three.");
     let agent = waiting_agent(&ws);
     let ralph = TtyRalph::start(
         &ws,
@@ -292,7 +271,7 @@ fn a_terminal_shows_one_live_status_line_and_nothing_of_it_remains() {
         "{}",
         show(&rows)
     );
-    ws.release(1);
+    release(&ws, 1);
 
     let rows = ralph.wait_for(
         "iteration 2 running, with iteration 1's line above it",
@@ -336,8 +315,8 @@ fn a_terminal_shows_one_live_status_line_and_nothing_of_it_remains() {
         show(&rows)
     );
 
-    ws.release(2);
-    ws.release(3);
+    release(&ws, 2);
+    release(&ws, 3);
     let (code, rows, _) = ralph.finish();
     println!("screen at the end:\n{}", show(&rows));
     assert_eq!(code, Some(0), "{}", show(&rows));
@@ -375,7 +354,7 @@ fn a_terminal_shows_one_live_status_line_and_nothing_of_it_remains() {
 
 #[test]
 fn the_status_line_shows_run_tokens_cost_and_the_last_tool_call_without_secrets() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, "Count to three.");
     let fake = waiting_claude(&ws);
     std::fs::write(
         ws.path.join("ralph.yml"),
@@ -397,7 +376,7 @@ fn the_status_line_shows_run_tokens_cost_and_the_last_tool_call_without_secrets(
         status.contains("· claude · ⚙ Bash npm test -- --token sk-ant-****"),
         "{status:?}"
     );
-    ws.release(1);
+    release(&ws, 1);
 
     // Iteration 2: the run total is iteration 1's 1234 tokens plus 1200 reported live, and iteration 1's
     // cost; `--verbose` lines go above the status line.
@@ -435,7 +414,7 @@ fn the_status_line_shows_run_tokens_cost_and_the_last_tool_call_without_secrets(
         show(&rows)
     );
 
-    ws.release(2);
+    release(&ws, 2);
     let (code, rows, raw) = ralph.finish();
     assert_eq!(code, Some(0), "{}", show(&rows));
     assert!(
@@ -477,10 +456,10 @@ fn the_status_line_shows_run_tokens_cost_and_the_last_tool_call_without_secrets(
 #[test]
 fn no_escape_sequences_when_stderr_is_a_pipe_or_the_terminal_is_dumb() {
     // stderr a pipe, although TERM says a colour terminal.
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, "Count to three.");
     let agent = waiting_agent(&ws);
     for n in 1..=3 {
-        ws.release(n);
+        release(&ws, n);
     }
     let mut cmd = Command::new(RALPH);
     cmd.current_dir(&ws.path).stdin(Stdio::null());
@@ -513,10 +492,10 @@ fn no_escape_sequences_when_stderr_is_a_pipe_or_the_terminal_is_dumb() {
 
     // A terminal that cannot move the cursor.
     for (term, format) in [("dumb", "text"), ("xterm-256color", "json")] {
-        let ws = Workspace::new();
+        let ws = Workspace::new(RALPH, "Count to three.");
         let agent = waiting_agent(&ws);
         for n in 1..=3 {
-            ws.release(n);
+            release(&ws, n);
         }
         let ralph = TtyRalph::start(
             &ws,
@@ -549,7 +528,7 @@ fn no_escape_sequences_when_stderr_is_a_pipe_or_the_terminal_is_dumb() {
 /// `NO_COLOR`: the status line is still drawn (it is no colour), but nothing is coloured.
 #[test]
 fn no_color_keeps_the_status_line_without_colours() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, "Count to three.");
     let agent = waiting_agent(&ws);
     let ralph = TtyRalph::start(
         &ws,
@@ -566,14 +545,14 @@ fn no_color_keeps_the_status_line_without_colours() {
         ],
         &[("TERM", "xterm-256color"), ("NO_COLOR", "1")],
     );
-    ws.release(1);
+    release(&ws, 1);
     ralph.wait_for("the status line of iteration 2", |rows| {
         rows.iter()
             .any(|r| is_status(r) && r.contains("iteration 2/5"))
     });
     // Let the run end, then look at every byte it wrote.
-    ws.release(2);
-    ws.release(3);
+    release(&ws, 2);
+    release(&ws, 3);
     let (code, rows, raw) = ralph.finish();
     assert_eq!(code, Some(0), "{}", show(&rows));
     let raw = String::from_utf8_lossy(&raw);
@@ -601,7 +580,7 @@ fn has_sgr_colour(text: &str) -> bool {
 /// status line stays; the resumed run's status line goes on from the run's saved totals.
 #[test]
 fn ctrl_c_leaves_a_clean_screen_and_a_resumed_run_continues_its_totals() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, "Count to three.");
     let fake = waiting_claude(&ws);
     std::fs::write(
         ws.path.join("ralph.yml"),
@@ -649,9 +628,9 @@ fn ctrl_c_leaves_a_clean_screen_and_a_resumed_run_continues_its_totals() {
         rows.iter().any(|r| is_status(r) && r.contains(&want))
     });
     println!("resumed:\n{}", show(&rows));
-    ws.release(1);
-    ws.release(2);
-    ws.release(3);
+    release(&ws, 1);
+    release(&ws, 2);
+    release(&ws, 3);
     let (code, rows, _) = ralph.finish();
     assert_eq!(code, Some(0), "{}", show(&rows));
     assert!(!rows.iter().any(|r| is_status(r)), "{}", show(&rows));
@@ -661,10 +640,10 @@ fn ctrl_c_leaves_a_clean_screen_and_a_resumed_run_continues_its_totals() {
 /// drawn over its prompt and the terminal's settings are left alone.
 #[test]
 fn a_background_ralph_draws_no_status_line() {
-    let ws = Workspace::new();
+    let ws = Workspace::new(RALPH, "Count to three.");
     let agent = waiting_agent(&ws);
     for n in 1..=3 {
-        ws.release(n);
+        release(&ws, n);
     }
     let script = format!(
         "set -m; '{RALPH}' --agent command -i 5 -- '{}' & wait $!",
