@@ -374,34 +374,18 @@ impl Engine {
                             .map(|after| &after != before),
                         _ => None,
                     };
-                    let mut next = machine.step(Input::Finished {
+                    let next = machine.step(Input::Finished {
                         outcome,
                         elapsed: elapsed(),
                         now_unix: unix_now(),
                         workspace_changed,
                     });
-                    if stop.is_stopped()
-                        && !machine.is_finished()
-                        && !next.iter().any(|a| matches!(a, Action::Finish(_)))
-                    {
-                        // A stop that raced with the agent finishing on its own. A pending check of a
-                        // completion claim still runs (the verifier sees the stop and ends at once):
-                        // the machine waits for its verdict.
-                        next.retain(|a| {
-                            matches!(
-                                a,
-                                Action::Record { .. }
-                                    | Action::Checkpoint { .. }
-                                    | Action::Verify { .. }
-                            )
-                        });
-                        next.extend(machine.step(Input::Stop(stop.reason().unwrap_or(
-                            StopReason::Interrupted {
-                                signal: "stop".into(),
-                            },
-                        ))));
-                    }
-                    pending = next;
+                    // A stop that raced with the agent finishing on its own. A pending check of a
+                    // completion claim still runs (the verifier sees the stop and ends at once): the
+                    // machine waits for its verdict.
+                    pending = after_racing_stop(&mut machine, &stop, next, |a| {
+                        matches!(a, Action::Verify { .. })
+                    });
                 }
                 Action::Record {
                     iteration,
@@ -487,30 +471,14 @@ impl Engine {
                         )
                         .to_string(),
                     });
-                    let mut next = machine.step(Input::Verified {
+                    let next = machine.step(Input::Verified {
                         passed,
                         reason,
                         elapsed: elapsed(),
                     });
-                    if stop.is_stopped()
-                        && !machine.is_finished()
-                        && !next.iter().any(|a| matches!(a, Action::Finish(_)))
-                    {
-                        next.retain(|a| {
-                            matches!(
-                                a,
-                                Action::Record { .. }
-                                    | Action::Checkpoint { .. }
-                                    | Action::RejectCompletion { .. }
-                            )
-                        });
-                        next.extend(machine.step(Input::Stop(stop.reason().unwrap_or(
-                            StopReason::Interrupted {
-                                signal: "stop".into(),
-                            },
-                        ))));
-                    }
-                    pending = next;
+                    pending = after_racing_stop(&mut machine, &stop, next, |a| {
+                        matches!(a, Action::RejectCompletion { .. })
+                    });
                 }
                 Action::Checkpoint { iteration } => {
                     let cost = machine.stats().cost_usd;
@@ -779,6 +747,31 @@ impl Engine {
             already_finished: false,
         }
     }
+}
+
+/// `next`, unless a stop arrived while the step that produced it was running and `next` does not finish
+/// the run: then only its bookkeeping (records, checkpoints, and what `also_keep` accepts) is kept, and
+/// the machine's answer to the stop follows.
+fn after_racing_stop(
+    machine: &mut Machine,
+    stop: &StopHandle,
+    mut next: Vec<Action>,
+    also_keep: impl Fn(&Action) -> bool,
+) -> Vec<Action> {
+    if stop.is_stopped()
+        && !machine.is_finished()
+        && !next.iter().any(|a| matches!(a, Action::Finish(_)))
+    {
+        next.retain(|a| {
+            matches!(a, Action::Record { .. } | Action::Checkpoint { .. }) || also_keep(a)
+        });
+        next.extend(machine.step(Input::Stop(stop.reason().unwrap_or(
+            StopReason::Interrupted {
+                signal: "stop".into(),
+            },
+        ))));
+    }
+    next
 }
 
 fn handle_agent_event(
