@@ -136,6 +136,8 @@ macro_rules! settings {
             #![allow(non_upper_case_globals)]
             use super::*;
             $(
+                // A definition that sets every field leaves nothing to the update.
+                #[allow(clippy::needless_update)]
                 pub(super) const $key: Setting = Setting {
                     key: stringify!($key),
                     $($field: $value,)*

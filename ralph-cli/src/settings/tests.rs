@@ -395,13 +395,8 @@ fn a_misspelled_ralph_variable_is_named_with_the_closest_setting() {
 }
 
 #[test]
-fn a_value_that_another_layer_overrides_is_not_validated() {
-    let s = resolve_with(
-        &["--log-level", "debug"],
-        &[("RUST_LOG", "no such level"), ("RALPH_MAX_COST", "lots")],
-        Some("max_cost: 2\n"),
-    );
-    assert_eq!(s.unwrap_err().0.contains("RALPH_MAX_COST"), true);
+fn only_the_value_that_wins_is_validated() {
+    // An invalid value that a higher layer overrides does no harm (a stray `RUST_LOG` and `--log-level`).
     let s = resolve_with(
         &["--log-level", "debug", "--max-cost", "3"],
         &[("RUST_LOG", "no such level"), ("RALPH_MAX_COST", "lots")],
@@ -409,6 +404,9 @@ fn a_value_that_another_layer_overrides_is_not_validated() {
     )
     .unwrap();
     assert_eq!((s.log_level.as_str(), s.max_cost), ("debug", Some(3.0)));
+    // The value that wins is validated, naming its source.
+    let err = resolve_with(&[], &[("RALPH_MAX_COST", "lots")], Some("max_cost: 2\n")).unwrap_err();
+    assert!(err.0.contains("RALPH_MAX_COST"), "{err}");
 }
 
 #[test]
@@ -450,6 +448,11 @@ fn the_engine_and_the_command_line_share_their_defaults() {
 fn each_flag_help_names_its_default_and_its_variables() {
     let cmd = <Cli as clap::CommandFactory>::command();
     for setting in SETTINGS {
+        assert!(
+            !setting.env.is_empty() && !setting.help.is_empty(),
+            "{}",
+            setting.key
+        );
         let arg = cmd
             .get_arguments()
             .find(|a| a.get_id() == setting.key)
