@@ -1,7 +1,7 @@
 //! Every run setting, each defined once: its `ralph.yml` key (the field name), type, parser, flag,
 //! environment variables, default and help.
 //!
-//! The [`settings!`] invocation below generates from these definitions:
+//! The `settings!` invocation below generates from these definitions:
 //! - [`SETTINGS`], the table that `--help` (see [`super::flags`]), the environment and config file layers,
 //!   `ralph init`'s `ralph.yml` and the README's settings table (see [`super::docs`]) are made from;
 //! - [`Layer`], one layer of given values (flags, environment or config file) with a field per setting;

@@ -175,28 +175,44 @@ pub fn resolve(
     env: &dyn Fn(&str) -> Option<String>,
     cwd: &Path,
 ) -> Result<RunSettings, SettingsError> {
-    let config_file = match &args.config {
+    let config_file = config_path(args.config.as_deref())?;
+    let file = match &config_file {
+        Some(p) => file::load(p)?,
+        None => file::FileLayer::default(),
+    };
+    check_adapters(&file, config_file.as_deref())?;
+    let layer = args
+        .flags
+        .clone()
+        .combine(Layer::from_env(env))
+        .combine(file.values);
+    let mut s = layer.validate()?;
+    make_paths_absolute(&mut s, cwd)?;
+    s.adapters = file.adapters;
+    s.agent_args = args.agent_args.clone();
+    s.config_file = config_file;
+    Ok(s)
+}
+
+/// The config file: `-c FILE`, which must be a file, else `./ralph.yml` when it exists.
+fn config_path(given: Option<&Path>) -> Result<Option<PathBuf>, SettingsError> {
+    match given {
         Some(p) if !p.is_file() => {
             let what = if p.is_dir() {
                 "is a directory, not a config file"
             } else {
                 "config file not found"
             };
-            return Err(SettingsError::new(format!("-c {}: {what}", p.display())));
+            Err(SettingsError::new(format!("-c {}: {what}", p.display())))
         }
-        Some(p) => Some(p.clone()),
-        None => file::default_path(),
-    };
-    let file = match &config_file {
-        Some(p) => file::load(p)?,
-        None => file::FileLayer::default(),
-    };
-    check_adapters(&file, config_file.as_deref())?;
-    let layer = (args.flags.clone())
-        .combine(Layer::from_env(env))
-        .combine(file.values);
-    let mut s = layer.validate()?;
+        Some(p) => Ok(Some(p.to_path_buf())),
+        None => Ok(file::default_path()),
+    }
+}
 
+/// The workspace (relative to `cwd`, an existing directory), the state directory (relative to the
+/// workspace, not the workspace itself) and the prompt file (see [`resolve_prompt_path`]), absolute.
+fn make_paths_absolute(s: &mut RunSettings, cwd: &Path) -> Result<(), SettingsError> {
     let workspace = cwd.join(&s.workspace);
     if !workspace.is_dir() {
         return Err(SettingsError::new(format!(
@@ -212,17 +228,15 @@ pub fn resolve(
         .unwrap_or(s.state_dir == s.workspace)
     {
         return Err(SettingsError::new(format!(
-            "state dir {}: it is the workspace itself; ralph needs a directory of its own (the default is .agent)",
-            s.state_dir.display()
+            "state dir {}: it is the workspace itself; ralph needs a directory of its own (the default is {})",
+            s.state_dir.display(),
+            ralph_core::defaults::STATE_DIR
         )));
     }
     if !s.prompt_file.is_absolute() {
         s.prompt_file = resolve_prompt_path(&s.prompt_file, cwd, &s.workspace);
     }
-    s.adapters = file.adapters;
-    s.agent_args = args.agent_args.clone();
-    s.config_file = config_file;
-    Ok(s)
+    Ok(())
 }
 
 /// `adapters.<name>`: a known agent name, and a timeout within range.
