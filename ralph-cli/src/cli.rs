@@ -92,159 +92,18 @@ pub enum Command {
     },
 }
 
-/// Options of `ralph run`. Each has a `RALPH_*` variable and a `ralph.yml` key; a flag wins over both.
+/// Options of `ralph run`: the config file, a flag per setting, and the agent's own arguments. Each
+/// setting also has a `RALPH_*` variable and a `ralph.yml` key; a flag wins over both.
 #[derive(Debug, Default, Clone, Args)]
 pub struct RunArgs {
     /// Config file (YAML). Default: ./ralph.yml when it exists.
     #[arg(short = 'c', long = "config", value_name = "FILE")]
     pub config: Option<PathBuf>,
 
-    /// Agent: claude, gemini, codex, qwen, opencode, q, kiro, command, auto (the first installed), or a
-    /// comma list (fallback chain) [default: auto]; env RALPH_AGENT.
-    #[arg(short = 'a', long, value_name = "NAME")]
-    pub agent: Option<String>,
-
-    /// Task prompt file, re-read every iteration [default: PROMPT.md]; env RALPH_PROMPT_FILE.
-    #[arg(
-        short = 'P',
-        long = "prompt",
-        visible_alias = "prompt-file",
-        value_name = "FILE"
-    )]
-    pub prompt_file: Option<PathBuf>,
-
-    /// Inline task prompt instead of a file; env RALPH_PROMPT_TEXT.
-    #[arg(short = 'p', long = "prompt-text", value_name = "TEXT")]
-    pub prompt_text: Option<String>,
-
-    /// Agent runs per run, 0 = no limit [default: 100]; env RALPH_MAX_ITERATIONS.
-    #[arg(short = 'i', long, value_name = "N")]
-    pub max_iterations: Option<String>,
-
-    /// Wall-clock seconds per run (also `30m`, `4h`), 0 = no limit [default: 14400]; env RALPH_MAX_RUNTIME.
-    #[arg(short = 't', long, value_name = "SECS")]
-    pub max_runtime: Option<String>,
-
-    /// Tokens per run (input + cache writes + output), 0 = no limit [default: 1000000]; env RALPH_MAX_TOKENS.
-    #[arg(long, value_name = "N")]
-    pub max_tokens: Option<String>,
-
-    /// USD per run, 0 = no limit [default: 50.0]; env RALPH_MAX_COST.
-    #[arg(long, value_name = "USD")]
-    pub max_cost: Option<String>,
-
-    /// Git checkpoint every N iterations, 0 = off [default: 5]; env RALPH_CHECKPOINT_INTERVAL.
-    #[arg(long, value_name = "N")]
-    pub checkpoint_interval: Option<String>,
-
-    /// Disable git checkpoints; env RALPH_NO_GIT.
-    #[arg(long)]
-    pub no_git: bool,
-
-    /// Commit checkpoints to refs/ralph/checkpoints/<run> instead of the current branch (branch, HEAD
-    /// and index untouched); env RALPH_CHECKPOINT_REF.
-    #[arg(long)]
-    pub checkpoint_ref: bool,
-
-    /// Create a git repository in the workspace when it is not in one; env RALPH_GIT_INIT.
-    #[arg(long)]
-    pub git_init: bool,
-
-    /// Completion promise the agent prints when done; empty disables it [default: LOOP_COMPLETE];
-    /// env RALPH_COMPLETION_PROMISE.
-    #[arg(long, value_name = "WORD")]
-    pub completion_promise: Option<String>,
-
-    /// Completion claims before this iteration are rejected [default: 0]; env RALPH_MIN_ITERATIONS.
-    #[arg(long, value_name = "N")]
-    pub min_iterations: Option<String>,
-
-    /// Seconds, base of the exponential backoff after a failed iteration [default: 2]; env RALPH_RETRY_DELAY.
-    #[arg(long, value_name = "SECS")]
-    pub retry_delay: Option<String>,
-
-    /// Consecutive failed iterations tolerated before the run stops [default: 5]; env RALPH_MAX_RETRIES.
-    #[arg(long, value_name = "N")]
-    pub max_retries: Option<String>,
-
-    /// Wall-clock seconds for one agent run, 0 = none [default: 1800]; env RALPH_ITERATION_TIMEOUT.
-    #[arg(long, value_name = "SECS")]
-    pub iteration_timeout: Option<String>,
-
-    /// Seconds without any agent output before it counts as hung, 0 = none [default: 600];
-    /// env RALPH_IDLE_TIMEOUT.
-    #[arg(long, value_name = "SECS")]
-    pub idle_timeout: Option<String>,
-
-    /// Shell command run in the workspace when the agent claims completion; the claim counts only if it
-    /// exits 0, else its output tail is fed back in the next prompt; env RALPH_VERIFY.
-    #[arg(long, value_name = "CMD")]
-    pub verify: Option<String>,
-
-    /// Stop (exit 3) after N successful iterations in a row that changed nothing in the workspace and did
-    /// not move HEAD, 0 = off [default: 0]; env RALPH_STALL_ITERATIONS.
-    #[arg(long, value_name = "N")]
-    pub stall_iterations: Option<String>,
-
-    /// Stop (exit 3) after N near-identical final answers in a row, 0 = off [default: 0];
-    /// env RALPH_LOOP_DETECTION.
-    #[arg(long, value_name = "N")]
-    pub loop_detection: Option<String>,
-
-    /// Seconds to wait when the agent hits a usage limit and gives no reset time; doubles for each
-    /// rate-limited attempt in a row, up to 30 min [default: 60]; env RALPH_RATE_LIMIT_WAIT.
-    #[arg(long, value_name = "SECS")]
-    pub rate_limit_wait: Option<String>,
-
-    /// Stream the agent's text and tool calls; env RALPH_VERBOSE.
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
-
-    /// Print the resolved plan and run nothing; env RALPH_DRY_RUN.
-    #[arg(short = 'd', long)]
-    pub dry_run: bool,
-
-    /// Start a new run even if an unfinished or finished one is in the state dir; env RALPH_FRESH.
-    #[arg(long)]
-    pub fresh: bool,
-
-    /// Send the prompt without ralph's instruction preamble; env RALPH_NO_PREAMBLE.
-    #[arg(long)]
-    pub no_preamble: bool,
-
-    /// Serve Prometheus metrics on /metrics and a health check on /healthz; env RALPH_ENABLE_METRICS.
-    #[arg(long)]
-    pub metrics: bool,
-
-    /// Metrics port [default: 8080]; env RALPH_METRICS_PORT.
-    #[arg(long, value_name = "PORT")]
-    pub metrics_port: Option<String>,
-
-    /// Metrics address [default: 127.0.0.1]; env RALPH_METRICS_ADDR.
-    #[arg(long, value_name = "ADDR")]
-    pub metrics_addr: Option<String>,
-
-    /// POST a JSON summary to URL when the run ends or starts waiting on a usage limit (http or https;
-    /// repeat for several); env RALPH_NOTIFY_URL (several separated by commas or spaces).
-    #[arg(long, value_name = "URL")]
-    pub notify: Vec<String>,
-
-    /// Log level: error, warn, info, debug, trace (any case) [default: info]; env LOG_LEVEL,
-    /// RALPH_LOG_LEVEL or RUST_LOG.
-    #[arg(long, value_name = "LEVEL")]
-    pub log_level: Option<String>,
-
-    /// Log format: text or json (one object per line) [default: text]; env RALPH_LOG_FORMAT.
-    #[arg(long, value_name = "FORMAT")]
-    pub log_format: Option<String>,
-
-    /// State directory, inside the workspace unless absolute [default: .agent]; env RALPH_STATE_DIR.
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: Option<PathBuf>,
-
-    /// Workspace the agent works in [default: current directory]; env RALPH_WORKSPACE.
-    #[arg(short = 'C', long, value_name = "DIR")]
-    pub workspace: Option<PathBuf>,
+    /// Every run setting given as a flag (one per setting, made from its definition in
+    /// [`crate::settings::defs`]).
+    #[command(flatten)]
+    pub flags: crate::settings::Layer,
 
     /// Extra arguments for the agent CLI (for `--agent command`: the command and its arguments).
     #[arg(last = true, value_name = "AGENT_ARGS")]

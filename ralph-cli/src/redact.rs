@@ -161,7 +161,7 @@ impl<V: Verifier> Verifier for RedactingVerifier<V> {
     async fn verify(
         &self,
         request: VerifyRequest,
-        cancel: tokio_util::sync::CancellationToken,
+        cancel: ralph_core::CancellationToken,
     ) -> Verification {
         let mut v = self.inner.verify(request, cancel).await;
         v.summary = self.redactor.text(&v.summary);
@@ -193,7 +193,7 @@ mod tests {
                     iteration: 1,
                     timeout: None,
                 },
-                tokio_util::sync::CancellationToken::new(),
+                ralph_core::CancellationToken::new(),
             )
             .await;
         assert_eq!(out.output_tail, "using ****\n");

@@ -5,6 +5,7 @@
 //!
 //! The pieces:
 //! - [`Agent`]: one agent run per iteration (implementations for real CLIs live in `ralph-agents`).
+//! - [`defaults`]: the default of every run setting the engine shares with the command line.
 //! - [`limits`]: pluggable [`LimitPolicy`] values with built-ins for iterations, runtime, tokens, cost and
 //!   consecutive failures.
 //! - [`completion`]: completion-promise detection.
@@ -46,6 +47,7 @@
 pub mod agent;
 pub mod checkpoint;
 pub mod completion;
+pub mod defaults;
 pub mod engine;
 pub mod error;
 pub mod events;
@@ -68,5 +70,8 @@ pub use events::{LoopEvent, Observer};
 pub use limits::{LimitPolicy, Limits, LoopStats, StopReason};
 pub use progress::{Fingerprint, LoopDetection, StallDetection};
 pub use state::{NoState, StateStore};
+/// The cancellation token of [`Agent::run`] and [`Verifier::verify`], re-exported so that implementors
+/// need no direct dependency on `tokio-util`.
+pub use tokio_util::sync::CancellationToken;
 pub use usage::{Cost, Usage};
 pub use verify::{Verification, Verifier, VerifyRequest, VerifyResult};

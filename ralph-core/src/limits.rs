@@ -329,14 +329,15 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// The defaults of SPEC §2: 100 iterations, 14 400 s, 1 000 000 tokens, 50 USD, 5 retries.
+    /// The defaults of SPEC §2 (100 iterations, 14 400 s, 1 000 000 tokens, 50 USD, 5 retries), from
+    /// [`crate::defaults`].
     fn default() -> Self {
         Limits {
-            max_iterations: Some(100),
-            max_runtime: Some(Duration::from_secs(14_400)),
-            max_tokens: Some(1_000_000),
-            max_cost_usd: Some(50.0),
-            max_retries: 5,
+            max_iterations: Some(crate::defaults::MAX_ITERATIONS),
+            max_runtime: Some(Duration::from_secs(crate::defaults::MAX_RUNTIME_SECS)),
+            max_tokens: Some(crate::defaults::MAX_TOKENS),
+            max_cost_usd: Some(crate::defaults::MAX_COST_USD),
+            max_retries: crate::defaults::MAX_RETRIES,
         }
     }
 }

@@ -2,10 +2,7 @@ use super::*;
 use ralph_core::completion::CompletionSource;
 
 fn settings(urls: &[&str], dir: &std::path::Path) -> RunSettings {
-    let args = crate::cli::RunArgs {
-        agent: Some("command".into()),
-        ..Default::default()
-    };
+    let args = <crate::cli::Cli as clap::Parser>::parse_from(["ralph", "--agent", "command"]).run;
     let mut s = crate::settings::resolve(&args, &|_| None, dir).unwrap();
     s.notify = urls.iter().map(|u| u.to_string()).collect();
     s

@@ -1,6 +1,6 @@
 //! The `ralph.yml` layer.
 
-use super::{Raw, SETTINGS, SettingsError, Source};
+use super::{Kind, Layer, Raw, SETTINGS, SettingsError, Source};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -65,10 +65,10 @@ impl Scalar {
     }
 }
 
-/// A parsed config file: raw setting values with their line numbers, and the adapters.
+/// A parsed config file: the settings as given, each with its line, and the adapters.
 #[derive(Debug, Default)]
 pub struct FileLayer {
-    pub(super) values: BTreeMap<&'static str, Raw>,
+    pub(super) values: Layer,
     pub(super) adapters: BTreeMap<String, AdapterConfig>,
 }
 
@@ -134,9 +134,10 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<FileLayer, SettingsError>
         if v.is_null() {
             continue;
         }
-        // `notify` may be a list of URLs; it is kept one URL per line, as repeated flags are.
+        // A list setting (`notify`) may be a YAML list; it is kept one value per line, as repeated flags
+        // are.
         let v = match v {
-            serde_norway::Value::Sequence(items) if setting.key == "notify" => {
+            serde_norway::Value::Sequence(items) if matches!(setting.kind, Kind::List(_)) => {
                 let urls: Result<Vec<String>, SettingsError> = items
                     .into_iter()
                     .map(|item| match item {
@@ -157,17 +158,16 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<FileLayer, SettingsError>
                 at()
             ))
         })?;
-        layer.values.insert(
-            setting.key,
-            Raw {
+        if let Some(slot) = layer.values.slot(setting.key) {
+            *slot = Some(Raw {
                 value: scalar.into_string(),
                 source: Source::File {
                     path: path.to_path_buf(),
                     line,
                     key: setting.key,
                 },
-            },
-        );
+            });
+        }
     }
     Ok(layer)
 }

@@ -127,3 +127,147 @@ pub(super) fn parse_notify(r: &Raw) -> Result<Vec<String>, SettingsError> {
     }
     Ok(out)
 }
+
+// One parser per kind of setting, as named in the setting's definition (`defs.rs`). Each takes the
+// value that won (a given one or the default) and returns the setting's type.
+
+/// Text as given, untrimmed (an inline prompt keeps its whitespace).
+pub(super) fn some_text(r: &Raw) -> Result<Option<String>, SettingsError> {
+    Ok(Some(r.value.clone()))
+}
+
+/// Text, trimmed; empty means none.
+pub(super) fn optional_text(r: &Raw) -> Result<Option<String>, SettingsError> {
+    Ok(Some(r.value.trim().to_string()).filter(|v| !v.is_empty()))
+}
+
+/// A path as given; made absolute in `resolve`.
+pub(super) fn path(r: &Raw) -> Result<std::path::PathBuf, SettingsError> {
+    Ok(r.value.clone().into())
+}
+
+/// An agent name or a comma list; not empty.
+pub(super) fn agent(r: &Raw) -> Result<String, SettingsError> {
+    let agent = r.value.trim().to_string();
+    if agent.is_empty() {
+        return Err(SettingsError::new(
+            "the agent name is empty; use auto, claude or command",
+        ));
+    }
+    Ok(agent)
+}
+
+/// The completion promise, trimmed; one line.
+pub(super) fn promise(r: &Raw) -> Result<String, SettingsError> {
+    let promise = r.value.trim().to_string();
+    if promise.contains('\n') {
+        return Err(SettingsError::new(
+            "the completion promise must be a single line",
+        ));
+    }
+    Ok(promise)
+}
+
+/// A count where 0 means no limit.
+pub(super) fn limit_u64(r: &Raw) -> Result<Option<u64>, SettingsError> {
+    Ok(Some(parse_u64(r, "a whole number >= 0 (0 = no limit)")?).filter(|n| *n > 0))
+}
+
+/// A duration where 0 means no limit.
+pub(super) fn limit_duration(r: &Raw) -> Result<Option<Duration>, SettingsError> {
+    Ok(Some(parse_duration(r)?).filter(|d| !d.is_zero()))
+}
+
+/// USD where 0 means no limit.
+pub(super) fn limit_usd(r: &Raw) -> Result<Option<f64>, SettingsError> {
+    Ok(Some(parse_f64(r)?).filter(|c| *c > 0.0))
+}
+
+/// An interval where 0 means off.
+pub(super) fn interval(r: &Raw) -> Result<u64, SettingsError> {
+    parse_u64(r, "a whole number >= 0 (0 = off)")
+}
+
+/// A whole number >= 0.
+pub(super) fn whole(r: &Raw) -> Result<u64, SettingsError> {
+    parse_u64(r, "a whole number >= 0")
+}
+
+/// A duration.
+pub(super) fn duration(r: &Raw) -> Result<Duration, SettingsError> {
+    parse_duration(r)
+}
+
+/// A boolean.
+pub(super) fn boolean(r: &Raw) -> Result<bool, SettingsError> {
+    parse_bool(r)
+}
+
+/// Retries: 0 to 1000.
+pub(super) fn retries(r: &Raw) -> Result<u32, SettingsError> {
+    let n = parse_u64(r, "a whole number from 0 to 1000")?;
+    if n > 1000 {
+        return Err(SettingsError::new(format!(
+            "{}: {n} is out of range; accepted: a whole number from 0 to 1000",
+            r.source
+        )));
+    }
+    Ok(n as u32)
+}
+
+/// A count of iterations in a row, 0 = off, else `min` to 10 000.
+fn count(r: &Raw, min: u64) -> Result<u32, SettingsError> {
+    let accepted = format!("0 (off) or a whole number from {min} to 10000");
+    let n = parse_u64(r, &accepted)?;
+    if n != 0 && !(min..=10_000).contains(&n) {
+        return Err(SettingsError::new(format!(
+            "{}: {n} is out of range; accepted: {accepted}",
+            r.source
+        )));
+    }
+    Ok(n as u32)
+}
+
+/// Unchanged iterations in a row: 0 = off, else 1 to 10 000.
+pub(super) fn stall_count(r: &Raw) -> Result<u32, SettingsError> {
+    count(r, 1)
+}
+
+/// Near-identical answers in a row: 0 = off, else 2 to 10 000 (one answer is never a loop).
+pub(super) fn loop_count(r: &Raw) -> Result<u32, SettingsError> {
+    count(r, 2)
+}
+
+/// A TCP port, 1 to 65535.
+pub(super) fn port(r: &Raw) -> Result<u16, SettingsError> {
+    let n = parse_u64(r, "a port number from 1 to 65535")?;
+    u16::try_from(n).ok().filter(|p| *p > 0).ok_or_else(|| {
+        SettingsError::new(format!(
+            "{}: {n} is not a port; accepted: a port number from 1 to 65535",
+            r.source
+        ))
+    })
+}
+
+/// An IP address, kept as written.
+pub(super) fn ip_addr(r: &Raw) -> Result<String, SettingsError> {
+    r.value.parse::<std::net::IpAddr>().map_err(|_| {
+        SettingsError::new(format!(
+            "{}: `{}` is not an IP address; accepted: e.g. 127.0.0.1 or 0.0.0.0",
+            r.source, r.value
+        ))
+    })?;
+    Ok(r.value.clone())
+}
+
+/// `text` or `json`, any case.
+pub(super) fn log_format(r: &Raw) -> Result<super::LogFormat, SettingsError> {
+    match r.value.trim().to_ascii_lowercase().as_str() {
+        "text" => Ok(super::LogFormat::Text),
+        "json" => Ok(super::LogFormat::Json),
+        _ => Err(SettingsError::new(format!(
+            "{}: `{}` is not a log format; accepted: text, json",
+            r.source, r.value
+        ))),
+    }
+}

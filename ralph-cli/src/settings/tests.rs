@@ -1,6 +1,8 @@
 use super::*;
 use crate::cli::Cli;
 use clap::Parser;
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 fn args(argv: &[&str]) -> RunArgs {
     let mut full = vec!["ralph"];
@@ -389,5 +391,130 @@ fn a_misspelled_ralph_variable_is_named_with_the_closest_setting() {
     assert!(
         w[0].contains("RALPH_MAX_ITERATION ") && w[0].contains("`RALPH_MAX_ITERATIONS`"),
         "{w:?}"
+    );
+}
+
+#[test]
+fn only_the_value_that_wins_is_validated() {
+    // An invalid value that a higher layer overrides does no harm (a stray `RUST_LOG` and `--log-level`).
+    let s = resolve_with(
+        &["--log-level", "debug", "--max-cost", "3"],
+        &[("RUST_LOG", "no such level"), ("RALPH_MAX_COST", "lots")],
+        None,
+    )
+    .unwrap();
+    assert_eq!((s.log_level.as_str(), s.max_cost), ("debug", Some(3.0)));
+    // The value that wins is validated, naming its source.
+    let err = resolve_with(&[], &[("RALPH_MAX_COST", "lots")], Some("max_cost: 2\n")).unwrap_err();
+    assert!(err.0.contains("RALPH_MAX_COST"), "{err}");
+}
+
+#[test]
+fn the_engine_and_the_command_line_share_their_defaults() {
+    let s = resolve_with(&[], &[], None).unwrap();
+    let engine = ralph_core::EngineConfig::new(
+        ralph_core::prompt::PromptSource::Text(String::new()),
+        s.workspace.clone(),
+    );
+    let limits = &engine.limits;
+    assert_eq!(
+        (s.max_iterations, s.max_runtime, s.max_tokens, s.max_cost),
+        (
+            limits.max_iterations,
+            limits.max_runtime,
+            limits.max_tokens,
+            limits.max_cost_usd
+        )
+    );
+    assert_eq!(s.max_retries, limits.max_retries);
+    assert_eq!(
+        (s.retry_delay, s.iteration_timeout, s.idle_timeout),
+        (
+            engine.retry_delay,
+            engine.iteration_timeout,
+            engine.idle_timeout
+        )
+    );
+    assert_eq!(
+        (s.checkpoint_interval, s.min_iterations),
+        (engine.checkpoint_interval, engine.min_iterations)
+    );
+    assert_eq!(s.completion_promise, engine.completion_promise);
+    assert_eq!(s.rate_limit_wait, engine.rate_limit_fallback_wait);
+    assert_eq!(s.state_dir, engine.state_dir);
+}
+
+#[test]
+fn each_flag_help_names_its_default_and_its_variables() {
+    let cmd = <Cli as clap::CommandFactory>::command();
+    for setting in SETTINGS {
+        assert!(
+            !setting.env.is_empty() && !setting.help.is_empty(),
+            "{}",
+            setting.key
+        );
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == setting.key)
+            .unwrap_or_else(|| panic!("no flag for {}", setting.key));
+        assert_eq!(
+            arg.get_long().map(|l| format!("--{l}")).as_deref(),
+            Some(setting.flag)
+        );
+        assert_eq!(arg.get_short(), setting.short, "{}", setting.key);
+        let help = arg.get_help().expect("help").to_string();
+        for var in setting.env {
+            assert!(help.contains(var), "{}: {help}", setting.key);
+        }
+        if let (Some(_), Some(shown)) = (setting.kind.value_name(), setting.default.shown()) {
+            assert!(
+                help.contains(&format!("[default: {shown}]")),
+                "{}: {help}",
+                setting.key
+            );
+        }
+    }
+    let agent = docs::flag_help(&SETTINGS[0]);
+    for known in ralph_agents::KNOWN_AGENTS {
+        assert!(agent.contains(known.name), "{agent}");
+    }
+}
+
+#[test]
+fn the_config_template_has_every_key_at_its_default() {
+    let template = docs::config_template();
+    let lines: Vec<&str> = template.lines().collect();
+    for setting in SETTINGS {
+        let line = match setting.default.value() {
+            Some(value) => format!("{}: {value}", setting.key),
+            None => format!("{}:", setting.key),
+        };
+        assert!(
+            lines.contains(&line.as_str()),
+            "{line} missing:\n{template}"
+        );
+    }
+    for known in ralph_agents::KNOWN_AGENTS {
+        assert!(template.contains(known.name), "{template}");
+    }
+}
+
+/// Set `UPDATE_README=1` to write the table into README.md instead of comparing.
+#[test]
+fn the_readme_table_is_made_from_the_definitions() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = readme.find(docs::README_BEGIN).expect("begin marker") + docs::README_BEGIN.len();
+    let end = readme.find(docs::README_END).expect("end marker");
+    let table = docs::readme_table();
+    if std::env::var_os("UPDATE_README").is_some() {
+        let updated = format!("{}{table}{}", &readme[..start], &readme[end..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        readme[start..end],
+        table,
+        "README.md's settings table is out of date; run this test with UPDATE_README=1"
     );
 }
