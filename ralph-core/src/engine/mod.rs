@@ -23,6 +23,7 @@ use crate::verify::{Verification, Verifier, VerifyRequest, VerifyResult};
 use backoff::Backoff;
 use machine::{Action, Input, Machine, MachineConfig};
 use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -139,11 +140,94 @@ impl StopHandle {
         self.token.is_cancelled()
     }
 
-    fn reason(&self) -> Option<StopReason> {
+    /// The reason of the stop, once one was requested (set before the token is cancelled, so it is
+    /// there whenever the token is).
+    fn requested(&self) -> Option<StopReason> {
         self.reason
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+}
+
+/// What the driver keeps through one run besides the machine: the run state it saves, the prompt, and
+/// what one action hands to the next. It decides nothing.
+struct RunCtx {
+    stop: StopHandle,
+    /// When this invocation started.
+    started: Instant,
+    /// Wall-clock time of earlier invocations of a resumed run.
+    base_runtime: Duration,
+    /// The run state; `None` until the run started.
+    run: Option<RunState>,
+    /// The user's prompt, as last read.
+    prompt: String,
+    /// Feedback for the next iteration's prompt (a rejected claim's verification output).
+    feedback: Option<String>,
+    /// The last agent run, until it is recorded.
+    last: Option<LastRun>,
+    /// The checkpoint taken for the iteration being recorded.
+    checkpoint: Option<String>,
+}
+
+impl RunCtx {
+    fn new(stop: StopHandle) -> Self {
+        RunCtx {
+            stop,
+            started: Instant::now(),
+            base_runtime: Duration::ZERO,
+            run: None,
+            prompt: String::new(),
+            feedback: None,
+            last: None,
+            checkpoint: None,
+        }
+    }
+
+    /// Wall-clock time used by the run so far (across restarts).
+    fn elapsed(&self) -> Duration {
+        self.base_runtime + self.started.elapsed()
+    }
+
+    /// The run's id; empty before it started.
+    fn run_id(&self) -> String {
+        self.run
+            .as_ref()
+            .map(|r| r.run_id.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// An agent run waiting to be reported and recorded.
+struct LastRun {
+    outcome: AgentOutcome,
+    began: Instant,
+    /// When it began, Unix seconds.
+    started_unix: u64,
+    /// Its duration as reported (up to the end of its verification), seconds.
+    duration_secs: f64,
+}
+
+/// What performing one action gave.
+enum Performed {
+    /// Nothing to tell the machine.
+    Nothing,
+    /// Tell the machine this.
+    Input(Input),
+    /// The run is over.
+    Done(RunSummary),
+}
+
+/// Runs blocking work (state files written and fsynced) on tokio's blocking pool, off the async
+/// runtime's worker threads. A panic in `work` is resumed here.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(e) => match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Cancelled only when the runtime shuts down, which drops this task too.
+            Err(e) => panic!("blocking state work did not finish: {e}"),
+        },
     }
 }
 
@@ -152,7 +236,7 @@ pub struct Engine {
     config: EngineConfig,
     agent: Box<dyn Agent>,
     checkpointer: Box<dyn Checkpointer>,
-    state: Box<dyn StateStore>,
+    state: Arc<dyn StateStore>,
     observers: Vec<Box<dyn Observer>>,
     policies: Vec<Box<dyn LimitPolicy>>,
     verifier: Option<Box<dyn Verifier>>,
@@ -170,7 +254,7 @@ impl Engine {
             config,
             agent,
             checkpointer: Box::new(NoCheckpoints),
-            state: Box::new(NoState),
+            state: Arc::new(NoState),
             observers: Vec::new(),
             policies: Vec::new(),
             verifier: None,
@@ -201,7 +285,7 @@ impl Engine {
 
     /// Keeps run state in `store` (resume after a crash needs a persistent store).
     pub fn with_state_store(mut self, store: Box<dyn StateStore>) -> Self {
-        self.state = store;
+        self.state = Arc::from(store);
         self
     }
 
@@ -224,44 +308,40 @@ impl Engine {
     }
 
     /// Runs the loop until completion, a limit, or a stop through `stop`.
+    ///
+    /// The machine decides everything; this loop performs its actions in order and tells it what
+    /// happened, and tells it of a stop that arrived while an action ran (maybe racing its end).
     pub async fn run(mut self, stop: StopHandle) -> RunSummary {
-        let started = Instant::now();
-        let prompt_text = match self.config.prompt.load() {
-            Ok(t) => t,
-            Err(e) => return self.fail_early(e, started),
+        let mut ctx = RunCtx::new(stop);
+        let mut machine = self.machine();
+        let first = match self.start(&mut ctx).await {
+            Ok(input) => input,
+            Err(already_finished) => return already_finished,
         };
-        let mut run =
-            match run_state::begin(&*self.state, &self.config, self.agent.name(), &prompt_text) {
-                Ok(run_state::Begin::AlreadyFinished(summary)) => {
-                    self.emit(LoopEvent::AlreadyFinished {
-                        run_id: summary.run_id.clone(),
-                        reason: summary.reason.clone(),
-                    });
-                    return summary;
-                }
-                Ok(run_state::Begin::Run(run)) => run,
-                Err(e) => return self.fail_early(e, started),
+        let mut actions = VecDeque::from(machine.step(first));
+        loop {
+            let Some(action) = actions.pop_front() else {
+                actions.extend(machine.step(self.next_input(&mut ctx)));
+                continue;
             };
-        match run_state::recover(&*self.state, &mut run, self.agent.name()) {
-            Ok(Some(warning)) => self.emit(LoopEvent::Warning { message: warning }),
-            Ok(None) => {}
-            Err(e) => return self.fail_early(e, started),
+            match self.perform(&mut ctx, &mut machine, action).await {
+                Performed::Done(summary) => return summary,
+                Performed::Nothing => {}
+                Performed::Input(input) => {
+                    actions.extend(machine.step(input));
+                    if let Some(reason) = ctx.stop.requested() {
+                        actions.extend(machine.step(Input::Stop(reason)));
+                    }
+                }
+            }
         }
-        run.stop_reason = None;
-        // A resumed run may have been restarted with other limits: record the ones in force now.
-        run.limits = Some((&self.config.limits).into());
-        let base_runtime = saved_duration(run.runtime_secs);
-        let resumed = run.iteration > 0;
-        self.emit(LoopEvent::RunStarted {
-            run_id: run.run_id.clone(),
-            agent: self.agent.name().to_string(),
-            resumed,
-            iterations_done: run.iteration,
-        });
+    }
 
+    /// The state machine for this engine's configuration and policies (the built-in limits first).
+    fn machine(&mut self) -> Machine {
         let mut policies = self.config.limits.policies();
         policies.append(&mut self.policies);
-        let machine_config = MachineConfig {
+        let config = MachineConfig {
             completion_promise: self.config.completion_promise.clone(),
             min_iterations: self.config.min_iterations,
             checkpoint_interval: self.config.checkpoint_interval,
@@ -275,298 +355,411 @@ impl Engine {
             rate_limit_max_wait: self.config.rate_limit_max_wait,
             verify: self.verifier.is_some(),
         };
-        let mut machine = Machine::new(
-            machine_config,
-            policies,
-            run_state::stats_of(&run, base_runtime),
+        Machine::new(config, policies, LoopStats::default())
+    }
+
+    /// Reads the prompt, starts or resumes the run (recovering an iteration cut short), reports it, and
+    /// checks the agent: the machine's first input. `Err` holds the summary of a run with this prompt
+    /// that already finished (nothing runs).
+    async fn start(&mut self, ctx: &mut RunCtx) -> Result<Input, RunSummary> {
+        let failed = |e: Error| Input::StartFailed {
+            error: e.to_string(),
+        };
+        let prompt = match self.config.prompt.load() {
+            Ok(text) => text,
+            Err(e) => return Ok(failed(e)),
+        };
+        let (store, config, agent) = (
+            Arc::clone(&self.state),
+            self.config.clone(),
+            self.agent.name().to_string(),
         );
-        let elapsed = || base_runtime + started.elapsed();
-
-        let mut pending: Vec<Action> = Vec::new();
-        if let Err(e) = self.agent.preflight().await {
-            pending = machine.step(Input::Stop(StopReason::AgentUnavailable {
-                message: e.to_string(),
-            }));
-        }
-        let mut last_outcome: Option<(AgentOutcome, Instant, u64)> = None;
-        // Feedback for the next iteration's prompt (a rejected claim's verification output).
-        let mut feedback: Option<String> = None;
-        let mut user_prompt = prompt_text;
-
-        loop {
-            if pending.is_empty() {
-                if stop.is_stopped() {
-                    pending = machine.step(Input::Stop(stop.reason().unwrap_or(
-                        StopReason::Interrupted {
-                            signal: "stop".into(),
-                        },
-                    )));
-                    continue;
-                }
-                // Re-read the prompt every iteration: users may edit it while the loop runs.
-                match self.config.prompt.load() {
-                    Ok(t) => user_prompt = t,
-                    Err(e) => {
-                        pending = machine.step(Input::Stop(StopReason::Error {
-                            message: e.to_string(),
-                        }));
-                        continue;
+        let prompt_text = prompt.clone();
+        let begun = blocking(move || {
+            Ok::<_, Error>(
+                match run_state::begin(&*store, &config, &agent, &prompt_text)? {
+                    run_state::Begin::AlreadyFinished(summary) => Err(summary),
+                    run_state::Begin::Run(mut run) => {
+                        let warning = run_state::recover(&*store, &mut run, &agent)?;
+                        Ok((run, warning))
                     }
-                }
-                let marked = matches!(self.config.prompt, PromptSource::File(_))
-                    && prompt_marks_complete(&user_prompt);
-                pending = machine.step(Input::Ready {
-                    prompt_marked_complete: marked,
-                    elapsed: elapsed(),
+                },
+            )
+        })
+        .await;
+        let (mut run, warning) = match begun {
+            Ok(Ok(run)) => run,
+            Ok(Err(summary)) => {
+                self.emit(LoopEvent::AlreadyFinished {
+                    run_id: summary.run_id.clone(),
+                    reason: summary.reason.clone(),
                 });
-                continue;
+                return Err(summary);
             }
-            let action = pending.remove(0);
-            match action {
-                Action::RunIteration {
-                    iteration,
-                    timeout,
-                    timeout_kind,
-                } => {
-                    // Mark the iteration as started on disk first, so a crash during it is counted.
-                    run_state::update(&mut run, machine.stats(), None);
-                    run.in_progress = Some(iteration);
-                    run.attempts += 1;
-                    if let Err(e) = self.state.save(&run) {
-                        pending = machine.step(Input::Stop(StopReason::Error {
-                            message: e.to_string(),
-                        }));
-                        continue;
-                    }
-                    // Taken after the previous iteration's checkpoint, which may have moved HEAD.
-                    let fingerprint_before = match &self.fingerprint {
-                        Some(f) => f.fingerprint(&self.config.workspace).await,
-                        None => None,
-                    };
-                    let this_feedback = feedback.take();
-                    let (outcome, began, started_unix, prompt) = self
-                        .run_iteration(
-                            &mut machine,
-                            &stop,
-                            (&user_prompt, this_feedback.as_deref()),
-                            &run.run_id,
-                            iteration,
-                            timeout,
-                            timeout_kind,
-                            &elapsed,
-                        )
-                        .await;
-                    if matches!(outcome.status, OutcomeStatus::RateLimited { .. }) {
-                        // The iteration is tried again: it still owes the agent that feedback.
-                        feedback = this_feedback;
-                    }
-                    self.state.keep_transcript(
-                        &run.run_id,
-                        iteration,
-                        &prompt,
-                        &outcome.transcript,
-                    );
-                    last_outcome = Some((outcome.clone(), began, started_unix));
-                    let workspace_changed = match (&fingerprint_before, &self.fingerprint) {
-                        (Some(before), Some(f)) => f
-                            .fingerprint(&self.config.workspace)
-                            .await
-                            .map(|after| &after != before),
-                        _ => None,
-                    };
-                    let next = machine.step(Input::Finished {
-                        outcome,
-                        elapsed: elapsed(),
-                        now_unix: unix_now(),
-                        workspace_changed,
-                    });
-                    // A stop that raced with the agent finishing on its own. A pending check of a
-                    // completion claim still runs (the verifier sees the stop and ends at once): the
-                    // machine waits for its verdict.
-                    pending = after_racing_stop(&mut machine, &stop, next, |a| {
-                        matches!(a, Action::Verify { .. })
-                    });
+            Err(e) => return Ok(failed(e)),
+        };
+        if let Some(message) = warning {
+            self.emit(LoopEvent::Warning { message });
+        }
+        run.stop_reason = None;
+        // A resumed run may have been restarted with other limits: record the ones in force now.
+        run.limits = Some((&self.config.limits).into());
+        ctx.base_runtime = saved_duration(run.runtime_secs);
+        self.emit(LoopEvent::RunStarted {
+            run_id: run.run_id.clone(),
+            agent: self.agent.name().to_string(),
+            resumed: run.iteration > 0,
+            iterations_done: run.iteration,
+        });
+        let stats = run_state::stats_of(&run, ctx.base_runtime);
+        ctx.run = Some(run);
+        ctx.prompt = prompt;
+        let agent_unavailable = self.agent.preflight().await.err().map(|e| e.to_string());
+        Ok(Input::Started {
+            stats,
+            agent_unavailable,
+        })
+    }
+
+    /// What the machine hears when it has nothing left to do: the stop, if one was requested; else that
+    /// the next iteration is ready (the prompt re-read: users may edit it while the loop runs), or that
+    /// the prompt could not be read.
+    fn next_input(&mut self, ctx: &mut RunCtx) -> Input {
+        if let Some(reason) = ctx.stop.requested() {
+            return Input::Stop(reason);
+        }
+        match self.config.prompt.load() {
+            Ok(text) => {
+                let marked = matches!(self.config.prompt, PromptSource::File(_))
+                    && prompt_marks_complete(&text);
+                ctx.prompt = text;
+                Input::Ready {
+                    prompt_marked_complete: marked,
+                    elapsed: ctx.elapsed(),
                 }
-                Action::Record {
-                    iteration,
-                    completed,
-                } => {
-                    let Some((outcome, began, started_unix)) = last_outcome.take() else {
-                        continue;
-                    };
-                    let duration = began.elapsed().as_secs_f64();
-                    let stats = machine.stats().clone();
-                    let checkpoint_due = pending
-                        .iter()
-                        .any(|a| matches!(a, Action::Checkpoint { .. }));
-                    let checkpoint = if checkpoint_due {
-                        // Take the interval checkpoint before recording, so the record names it.
-                        pending.retain(|a| !matches!(a, Action::Checkpoint { .. }));
-                        self.checkpoint(&run.run_id, iteration, stats.cost_usd, false)
-                            .await
-                    } else {
-                        None
-                    };
-                    let cost = outcome.cost.unwrap_or_default();
-                    self.emit(LoopEvent::IterationFinished {
-                        iteration,
-                        outcome: outcome.status.clone(),
-                        message: outcome.message.clone(),
-                        duration_secs: duration,
-                        usage: outcome.usage,
-                        cost_usd: cost.usd,
-                        cost_estimated: cost.estimated,
-                        total_tokens: stats.usage.billable_total(),
-                        total_cost_usd: stats.cost_usd,
-                        completed,
-                    });
-                    let record = IterationRecord {
-                        iteration,
-                        agent: self.agent.name().to_string(),
-                        started_at_unix: started_unix,
-                        duration_secs: duration,
-                        outcome: outcome.status.clone(),
-                        message: outcome.message.clone(),
-                        usage: outcome.usage,
-                        cost_usd: cost.usd,
-                        cost_estimated: cost.estimated,
-                        exit_code: outcome.exit_code,
-                        completed,
-                        checkpoint,
-                        attempt: run.attempts,
-                    };
-                    if let Err(e) = self.state.record_iteration(&run.run_id, &record) {
-                        self.emit(LoopEvent::Warning {
-                            message: e.to_string(),
-                        });
-                    }
-                    run_state::update(&mut run, &stats, Some(outcome.status.label()));
-                    run.in_progress = None;
-                    if let Err(e) = self.state.save(&run) {
-                        pending = vec![Action::Finish(StopReason::Error {
-                            message: e.to_string(),
-                        })];
-                    }
-                }
-                Action::Verify { iteration, timeout } => {
-                    let (verification, check) = self.verify(iteration, timeout, &stop).await;
-                    let passed = verification.result == VerifyResult::Passed;
-                    let reason = format!(
-                        "verification `{check}` {}: {}",
-                        verification.result.label(),
-                        verification.summary
-                    );
-                    if !passed {
-                        feedback = Some(crate::verify::feedback(iteration, &check, &verification));
-                    }
-                    self.emit(LoopEvent::Verification {
-                        iteration,
-                        result: verification.result,
-                        exit_code: verification.exit_code,
-                        summary: verification.summary.clone(),
-                        duration_secs: verification.duration.as_secs_f64(),
-                        output_tail: crate::verify::tail(
-                            &verification.output_tail,
-                            EVENT_OUTPUT_TAIL_CAP,
-                        )
-                        .to_string(),
-                    });
-                    let next = machine.step(Input::Verified {
-                        passed,
-                        reason,
-                        elapsed: elapsed(),
-                    });
-                    pending = after_racing_stop(&mut machine, &stop, next, |a| {
-                        matches!(a, Action::RejectCompletion { .. })
-                    });
-                }
-                Action::Checkpoint { iteration } => {
-                    let cost = machine.stats().cost_usd;
-                    self.checkpoint(&run.run_id, iteration, cost, false).await;
-                }
-                Action::RejectCompletion { reason } => {
-                    let iteration = machine.stats().iterations;
-                    self.emit(LoopEvent::CompletionRejected { iteration, reason });
-                }
-                Action::Backoff {
-                    delay,
+            }
+            Err(e) => Input::Failed {
+                error: e.to_string(),
+            },
+        }
+    }
+
+    /// Performs one action of the machine.
+    async fn perform(
+        &mut self,
+        ctx: &mut RunCtx,
+        machine: &mut Machine,
+        action: Action,
+    ) -> Performed {
+        match action {
+            Action::RunIteration {
+                iteration,
+                timeout,
+                timeout_kind,
+            } => Performed::Input(
+                self.iterate(ctx, machine, iteration, (timeout, timeout_kind))
+                    .await,
+            ),
+            // Only meaningful while the agent runs, where `run_iteration` performs it.
+            Action::CancelAgent => Performed::Nothing,
+            Action::Verify { iteration, timeout } => {
+                Performed::Input(self.check_claim(ctx, iteration, timeout).await)
+            }
+            Action::RejectCompletion { reason } => {
+                let iteration = machine.stats().iterations;
+                self.emit(LoopEvent::CompletionRejected { iteration, reason });
+                Performed::Nothing
+            }
+            Action::Report {
+                iteration,
+                completed,
+            } => {
+                self.report(ctx, machine.stats(), iteration, completed);
+                Performed::Nothing
+            }
+            Action::Checkpoint { iteration } => {
+                let cost = machine.stats().cost_usd;
+                ctx.checkpoint = self.checkpoint(ctx, iteration, cost, false).await;
+                Performed::Nothing
+            }
+            Action::Record {
+                iteration,
+                completed,
+            } => Performed::Input(
+                self.record(ctx, machine.stats(), iteration, completed)
+                    .await,
+            ),
+            Action::Backoff {
+                delay,
+                consecutive_failures,
+            } => {
+                self.emit(LoopEvent::Backoff {
+                    delay_secs: delay.as_secs_f64(),
                     consecutive_failures,
-                } => {
-                    self.emit(LoopEvent::Backoff {
-                        delay_secs: delay.as_secs_f64(),
-                        consecutive_failures,
-                    });
-                    self.sleep_unless_stopped(delay, &stop).await;
-                }
-                Action::WaitRateLimit {
-                    wait,
+                });
+                self.sleep_unless_stopped(delay, &ctx.stop).await;
+                Performed::Nothing
+            }
+            Action::WaitRateLimit {
+                wait,
+                reset_at_unix,
+            } => {
+                self.emit(LoopEvent::RateLimitWait {
+                    wait_secs: wait.as_secs_f64(),
                     reset_at_unix,
-                } => {
-                    self.emit(LoopEvent::RateLimitWait {
-                        wait_secs: wait.as_secs_f64(),
-                        reset_at_unix,
-                    });
-                    self.sleep_unless_stopped(wait, &stop).await;
-                }
-                Action::CancelAgent => {}
-                Action::Finish(reason) => {
-                    let stats = machine.stats().clone();
-                    self.checkpoint(&run.run_id, stats.iterations, stats.cost_usd, true)
-                        .await;
-                    let mut stats = stats;
-                    stats.elapsed = elapsed();
-                    run_state::update(&mut run, &stats, None);
-                    run.status = if reason.is_resumable() {
-                        RunStatus::Running
-                    } else {
-                        RunStatus::Finished
-                    };
-                    run.stop_reason = Some(reason.clone());
-                    if let Err(e) = self.state.save(&run) {
-                        self.emit(LoopEvent::Warning {
-                            message: format!("final state not saved: {e}"),
-                        });
-                    }
-                    let summary = RunSummary {
-                        run_id: run.run_id.clone(),
-                        reason: reason.clone(),
-                        iterations: stats.iterations,
-                        usage: stats.usage,
-                        cost_usd: stats.cost_usd,
-                        cost_estimated: stats.cost_estimated,
-                        elapsed_secs: stats.elapsed.as_secs_f64(),
-                        already_finished: false,
-                    };
-                    self.emit(LoopEvent::RunFinished {
-                        reason,
-                        iterations: summary.iterations,
-                        usage: summary.usage,
-                        cost_usd: summary.cost_usd,
-                        cost_estimated: summary.cost_estimated,
-                        elapsed_secs: summary.elapsed_secs,
-                    });
-                    return summary;
-                }
+                });
+                self.sleep_unless_stopped(wait, &ctx.stop).await;
+                Performed::Nothing
+            }
+            Action::Finish(reason) => {
+                Performed::Done(self.finish(ctx, machine.stats(), reason).await)
+            }
+            Action::Abort(reason) => {
+                let stats = LoopStats {
+                    elapsed: ctx.elapsed(),
+                    ..machine.stats().clone()
+                };
+                Performed::Done(self.end(ctx, stats, reason))
             }
         }
     }
 
+    /// Marks iteration `iteration` started on disk, runs the agent, keeps its transcript: the machine
+    /// hears how it ended, or that the state could not be saved (then the agent does not run).
+    async fn iterate(
+        &mut self,
+        ctx: &mut RunCtx,
+        machine: &mut Machine,
+        iteration: u64,
+        (timeout, timeout_kind): (Option<Duration>, TimeoutKind),
+    ) -> Input {
+        // Mark the iteration as started on disk first, so a crash during it is counted.
+        if let Some(run) = ctx.run.as_mut() {
+            run_state::update(run, machine.stats(), None);
+            run.in_progress = Some(iteration);
+            run.attempts += 1;
+            if let Err(e) = self.save(run).await {
+                return Input::Failed {
+                    error: e.to_string(),
+                };
+            }
+        }
+        // Taken after the previous iteration's checkpoint, which may have moved HEAD.
+        let fingerprint_before = match &self.fingerprint {
+            Some(f) => f.fingerprint(&self.config.workspace).await,
+            None => None,
+        };
+        let feedback = ctx.feedback.take();
+        let (mut outcome, began, started_unix, prompt) = self
+            .run_iteration(
+                machine,
+                ctx,
+                feedback.as_deref(),
+                iteration,
+                timeout,
+                timeout_kind,
+            )
+            .await;
+        if matches!(outcome.status, OutcomeStatus::RateLimited { .. }) {
+            // The iteration is tried again: it still owes the agent that feedback.
+            ctx.feedback = feedback;
+        }
+        let transcript = std::mem::take(&mut outcome.transcript);
+        let (store, run_id) = (Arc::clone(&self.state), ctx.run_id());
+        blocking(move || store.keep_transcript(&run_id, iteration, &prompt, &transcript)).await;
+        let workspace_changed = match (&fingerprint_before, &self.fingerprint) {
+            (Some(before), Some(f)) => f
+                .fingerprint(&self.config.workspace)
+                .await
+                .map(|after| &after != before),
+            _ => None,
+        };
+        ctx.last = Some(LastRun {
+            outcome: outcome.clone(),
+            began,
+            started_unix,
+            duration_secs: began.elapsed().as_secs_f64(),
+        });
+        Input::Finished {
+            outcome,
+            elapsed: ctx.elapsed(),
+            now_unix: unix_now(),
+            workspace_changed,
+        }
+    }
+
+    /// Checks `iteration`'s completion claim with the verifier and reports the verdict; a failed one is
+    /// fed back in the next prompt.
+    async fn check_claim(
+        &mut self,
+        ctx: &mut RunCtx,
+        iteration: u64,
+        timeout: Option<Duration>,
+    ) -> Input {
+        let (verification, check) = self.verify(iteration, timeout, &ctx.stop).await;
+        let passed = verification.result == VerifyResult::Passed;
+        let reason = format!(
+            "verification `{check}` {}: {}",
+            verification.result.label(),
+            verification.summary
+        );
+        if !passed {
+            ctx.feedback = Some(crate::verify::feedback(iteration, &check, &verification));
+        }
+        self.emit(LoopEvent::Verification {
+            iteration,
+            result: verification.result,
+            exit_code: verification.exit_code,
+            summary: verification.summary.clone(),
+            duration_secs: verification.duration.as_secs_f64(),
+            output_tail: crate::verify::tail(&verification.output_tail, EVENT_OUTPUT_TAIL_CAP)
+                .to_string(),
+        });
+        Input::Verified {
+            passed,
+            reason,
+            elapsed: ctx.elapsed(),
+        }
+    }
+
+    /// Tells observers how the last agent run ended (its duration counts up to here, verification
+    /// included).
+    fn report(&mut self, ctx: &mut RunCtx, stats: &LoopStats, iteration: u64, completed: bool) {
+        let Some(last) = ctx.last.as_mut() else {
+            return;
+        };
+        last.duration_secs = last.began.elapsed().as_secs_f64();
+        let cost = last.outcome.cost.unwrap_or_default();
+        let event = LoopEvent::IterationFinished {
+            iteration,
+            outcome: last.outcome.status.clone(),
+            message: last.outcome.message.clone(),
+            duration_secs: last.duration_secs,
+            usage: last.outcome.usage,
+            cost_usd: cost.usd,
+            cost_estimated: cost.estimated,
+            total_tokens: stats.usage.billable_total(),
+            total_cost_usd: stats.cost_usd,
+            completed,
+        };
+        self.emit(event);
+    }
+
+    /// Appends the iteration record (naming the checkpoint just taken; a failure is a warning) and saves
+    /// the run state.
+    async fn record(
+        &mut self,
+        ctx: &mut RunCtx,
+        stats: &LoopStats,
+        iteration: u64,
+        completed: bool,
+    ) -> Input {
+        let checkpoint = ctx.checkpoint.take();
+        let (Some(last), Some(run)) = (ctx.last.take(), ctx.run.as_mut()) else {
+            return Input::Recorded;
+        };
+        let cost = last.outcome.cost.unwrap_or_default();
+        let record = IterationRecord {
+            iteration,
+            agent: self.agent.name().to_string(),
+            started_at_unix: last.started_unix,
+            duration_secs: last.duration_secs,
+            outcome: last.outcome.status.clone(),
+            message: last.outcome.message.clone(),
+            usage: last.outcome.usage,
+            cost_usd: cost.usd,
+            cost_estimated: cost.estimated,
+            exit_code: last.outcome.exit_code,
+            completed,
+            checkpoint,
+            attempt: run.attempts,
+        };
+        let (store, run_id) = (Arc::clone(&self.state), run.run_id.clone());
+        if let Err(e) = blocking(move || store.record_iteration(&run_id, &record)).await {
+            self.emit(LoopEvent::Warning {
+                message: e.to_string(),
+            });
+        }
+        run_state::update(run, stats, Some(last.outcome.status.label()));
+        run.in_progress = None;
+        match self.save(run).await {
+            Ok(()) => Input::Recorded,
+            Err(e) => Input::Failed {
+                error: e.to_string(),
+            },
+        }
+    }
+
+    /// Takes the final checkpoint, saves the run as finished (or resumable) and reports the end.
+    async fn finish(
+        &mut self,
+        ctx: &mut RunCtx,
+        stats: &LoopStats,
+        reason: StopReason,
+    ) -> RunSummary {
+        let mut stats = stats.clone();
+        self.checkpoint(ctx, stats.iterations, stats.cost_usd, true)
+            .await;
+        stats.elapsed = ctx.elapsed();
+        if let Some(run) = ctx.run.as_mut() {
+            run_state::update(run, &stats, None);
+            run.status = if reason.is_resumable() {
+                RunStatus::Running
+            } else {
+                RunStatus::Finished
+            };
+            run.stop_reason = Some(reason.clone());
+            if let Err(e) = self.save(run).await {
+                self.emit(LoopEvent::Warning {
+                    message: format!("final state not saved: {e}"),
+                });
+            }
+        }
+        self.end(ctx, stats, reason)
+    }
+
+    /// Reports the end of the run for `reason` and sums it up.
+    fn end(&mut self, ctx: &RunCtx, stats: LoopStats, reason: StopReason) -> RunSummary {
+        let summary = RunSummary {
+            run_id: ctx.run_id(),
+            reason: reason.clone(),
+            iterations: stats.iterations,
+            usage: stats.usage,
+            cost_usd: stats.cost_usd,
+            cost_estimated: stats.cost_estimated,
+            elapsed_secs: stats.elapsed.as_secs_f64(),
+            already_finished: false,
+        };
+        self.emit(LoopEvent::RunFinished {
+            reason,
+            iterations: summary.iterations,
+            usage: summary.usage,
+            cost_usd: summary.cost_usd,
+            cost_estimated: summary.cost_estimated,
+            elapsed_secs: summary.elapsed_secs,
+        });
+        summary
+    }
+
+    /// Saves `run` off the async runtime's worker threads (the store writes and fsyncs).
+    async fn save(&self, run: &RunState) -> Result<(), Error> {
+        let (store, run) = (Arc::clone(&self.state), run.clone());
+        blocking(move || store.save(&run)).await
+    }
+
     /// Runs one agent iteration, feeding live usage to the machine and stopping the agent when the
     /// machine or the stop handle says so. Returns the outcome, when it began, and the prompt sent.
-    #[allow(clippy::too_many_arguments)]
     async fn run_iteration(
         &mut self,
         machine: &mut Machine,
-        stop: &StopHandle,
-        (user_prompt, feedback): (&str, Option<&str>),
-        run_id: &str,
+        ctx: &RunCtx,
+        feedback: Option<&str>,
         iteration: u64,
         timeout: Option<Duration>,
         timeout_kind: TimeoutKind,
-        elapsed: &impl Fn() -> Duration,
     ) -> (AgentOutcome, Instant, u64, String) {
         let prompt = self.config.template.assemble(
-            user_prompt,
+            &ctx.prompt,
             &self.config.completion_promise,
             iteration,
             feedback,
@@ -582,7 +775,7 @@ impl Engine {
             prompt: prompt.clone(),
             workspace: self.config.workspace.clone(),
             state_dir: self.config.state_dir.clone(),
-            run_id: run_id.to_string(),
+            run_id: ctx.run_id(),
             iteration,
             deadline: timeout.and_then(|t| began.checked_add(t)),
             deadline_kind: timeout_kind,
@@ -600,19 +793,20 @@ impl Engine {
             tokio::select! {
                 result = &mut run => break result,
                 Some(event) = rx.recv() => {
-                    handle_agent_event(machine, observers, &cancel, iteration, event, elapsed());
+                    handle_agent_event(machine, observers, &cancel, iteration, event, ctx.elapsed());
                 }
-                _ = stop.token.cancelled(), if !stop_seen => {
+                _ = ctx.stop.token.cancelled(), if !stop_seen => {
                     stop_seen = true;
-                    let reason = stop.reason().unwrap_or(StopReason::Interrupted { signal: "stop".into() });
-                    for a in machine.step(Input::Stop(reason)) {
-                        if a == Action::CancelAgent { cancel.cancel(); }
+                    if let Some(reason) = ctx.stop.requested() {
+                        for a in machine.step(Input::Stop(reason)) {
+                            if a == Action::CancelAgent { cancel.cancel(); }
+                        }
                     }
                 }
             }
         };
         while let Ok(event) = rx.try_recv() {
-            handle_agent_event(machine, observers, &cancel, iteration, event, elapsed());
+            handle_agent_event(machine, observers, &cancel, iteration, event, ctx.elapsed());
         }
         let outcome = match result {
             Ok(o) => o,
@@ -635,13 +829,13 @@ impl Engine {
 
     async fn checkpoint(
         &mut self,
-        run_id: &str,
+        ctx: &RunCtx,
         iteration: u64,
         cost_usd: f64,
         is_final: bool,
     ) -> Option<String> {
         let request = CheckpointRequest {
-            run_id: run_id.to_string(),
+            run_id: ctx.run_id(),
             iteration,
             agent: self.agent.name().to_string(),
             cost_usd,
@@ -723,55 +917,6 @@ impl Engine {
             _ = stop.token.cancelled() => {}
         }
     }
-
-    fn fail_early(&mut self, error: Error, started: Instant) -> RunSummary {
-        let reason = StopReason::Error {
-            message: error.to_string(),
-        };
-        self.emit(LoopEvent::RunFinished {
-            reason: reason.clone(),
-            iterations: 0,
-            usage: Usage::default(),
-            cost_usd: 0.0,
-            cost_estimated: false,
-            elapsed_secs: started.elapsed().as_secs_f64(),
-        });
-        RunSummary {
-            run_id: String::new(),
-            reason,
-            iterations: 0,
-            usage: Usage::default(),
-            cost_usd: 0.0,
-            cost_estimated: false,
-            elapsed_secs: started.elapsed().as_secs_f64(),
-            already_finished: false,
-        }
-    }
-}
-
-/// `next`, unless a stop arrived while the step that produced it was running and `next` does not finish
-/// the run: then only its bookkeeping (records, checkpoints, and what `also_keep` accepts) is kept, and
-/// the machine's answer to the stop follows.
-fn after_racing_stop(
-    machine: &mut Machine,
-    stop: &StopHandle,
-    mut next: Vec<Action>,
-    also_keep: impl Fn(&Action) -> bool,
-) -> Vec<Action> {
-    if stop.is_stopped()
-        && !machine.is_finished()
-        && !next.iter().any(|a| matches!(a, Action::Finish(_)))
-    {
-        next.retain(|a| {
-            matches!(a, Action::Record { .. } | Action::Checkpoint { .. }) || also_keep(a)
-        });
-        next.extend(machine.step(Input::Stop(stop.reason().unwrap_or(
-            StopReason::Interrupted {
-                signal: "stop".into(),
-            },
-        ))));
-    }
-    next
 }
 
 fn handle_agent_event(

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::agent::{EventSender, FailureKind};
+use crate::limits::Signal;
 use crate::state::FileStateStore;
 use crate::usage::Cost;
 use async_trait::async_trait;
@@ -237,7 +238,7 @@ async fn a_stop_request_cancels_the_agent_and_reports_the_signal() {
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
         trigger.stop(StopReason::Interrupted {
-            signal: "SIGTERM".into(),
+            signal: Signal::Term,
         });
     });
     let summary = Engine::new(config(dir.path()), Box::new(agent))
@@ -246,7 +247,7 @@ async fn a_stop_request_cancels_the_agent_and_reports_the_signal() {
     assert_eq!(
         summary.reason,
         StopReason::Interrupted {
-            signal: "SIGTERM".into()
+            signal: Signal::Term
         }
     );
     assert_eq!(summary.iterations, 1);
@@ -266,7 +267,7 @@ async fn an_unfinished_run_resumes_and_a_finished_one_is_not_run_again() {
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
         trigger.stop(StopReason::Interrupted {
-            signal: "SIGINT".into(),
+            signal: Signal::Int,
         });
     });
     let first = engine.run(stop).await;
@@ -452,7 +453,7 @@ async fn an_interrupted_run_is_resumed_by_the_next_run() {
     let (agent, _) = Scripted::new(vec![Step::Hang]);
     let stop = StopHandle::new();
     stop.stop(StopReason::Interrupted {
-        signal: "SIGTERM".into(),
+        signal: Signal::Term,
     });
     let first = Engine::new(config(dir.path()), Box::new(agent))
         .with_state_store(Box::new(store.clone()))
@@ -461,7 +462,7 @@ async fn an_interrupted_run_is_resumed_by_the_next_run() {
     assert_eq!(
         first.reason,
         StopReason::Interrupted {
-            signal: "SIGTERM".into()
+            signal: Signal::Term
         }
     );
     assert_eq!(store.load().unwrap().unwrap().status, RunStatus::Running);
@@ -823,7 +824,7 @@ impl Agent for ClaimsAndStops {
         _cancel: CancellationToken,
     ) -> Result<AgentOutcome, Error> {
         self.0.stop(StopReason::Interrupted {
-            signal: "SIGTERM".into(),
+            signal: Signal::Term,
         });
         Ok(AgentOutcome::success("done\nLOOP_COMPLETE"))
     }
