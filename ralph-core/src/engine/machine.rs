@@ -1463,4 +1463,250 @@ mod tests {
             })
         );
     }
+
+    fn sigint() -> StopReason {
+        StopReason::Interrupted {
+            signal: Signal::Int,
+        }
+    }
+
+    /// The agent ended: what the machine does before the iteration is recorded.
+    fn agent_ended(m: &mut Machine, outcome: AgentOutcome) -> Vec<Action> {
+        m.step(Input::Finished {
+            outcome,
+            elapsed: Duration::ZERO,
+            now_unix: 1_000,
+            workspace_changed: None,
+        })
+    }
+
+    #[test]
+    fn started_resumes_from_the_saved_counters() {
+        let mut m = machine(Limits {
+            max_iterations: Some(3),
+            ..Limits::default()
+        });
+        let stats = LoopStats {
+            iterations: 2,
+            cost_usd: 1.0,
+            ..LoopStats::default()
+        };
+        assert!(
+            m.step(Input::Started {
+                stats,
+                agent_unavailable: None
+            })
+            .is_empty()
+        );
+        assert!(matches!(
+            ready(&mut m, 0)[..],
+            [Action::RunIteration { iteration: 3, .. }]
+        ));
+        let outcome = AgentOutcome {
+            cost: Some(Cost {
+                usd: 0.5,
+                estimated: false,
+            }),
+            ..AgentOutcome::success("x")
+        };
+        let actions = finished(&mut m, outcome, 0);
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Finish(StopReason::MaxIterations { limit: 3 }))
+        );
+        assert!(
+            (m.stats().cost_usd - 1.5).abs() < 1e-9,
+            "the saved cost counts"
+        );
+    }
+
+    #[test]
+    fn an_unavailable_agent_finishes_the_run_before_any_iteration() {
+        let mut m = machine(Limits::default());
+        let actions = m.step(Input::Started {
+            stats: LoopStats::default(),
+            agent_unavailable: Some("claude is not installed".into()),
+        });
+        assert_eq!(
+            actions,
+            vec![Action::Finish(StopReason::AgentUnavailable {
+                message: "claude is not installed".into()
+            })]
+        );
+        assert!(ready(&mut m, 0).is_empty(), "nothing runs after the finish");
+    }
+
+    #[test]
+    fn a_run_that_cannot_start_is_aborted() {
+        let mut m = machine(Limits::default());
+        assert_eq!(
+            m.step(Input::StartFailed {
+                error: "prompt PROMPT.md: file not found".into()
+            }),
+            vec![Action::Abort(StopReason::Error {
+                message: "prompt PROMPT.md: file not found".into()
+            })]
+        );
+        assert!(m.is_finished());
+        assert!(m.step(Input::Stop(sigint())).is_empty());
+    }
+
+    #[test]
+    fn state_not_saved_before_the_agent_runs_finishes_with_the_error() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        let error = StopReason::Error {
+            message: "state: No space left on device".into(),
+        };
+        assert_eq!(
+            m.step(Input::Failed {
+                error: "state: No space left on device".into()
+            }),
+            vec![Action::Finish(error)]
+        );
+        assert!(
+            ready(&mut m, 0).is_empty(),
+            "no iteration runs without saved state"
+        );
+    }
+
+    #[test]
+    fn state_not_saved_after_the_record_wins_over_what_the_iteration_decided() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        let actions = agent_ended(&mut m, AgentOutcome::success("LOOP_COMPLETE"));
+        assert!(
+            matches!(
+                actions.last(),
+                Some(Action::Record {
+                    completed: true,
+                    ..
+                })
+            ),
+            "{actions:?}"
+        );
+        assert_eq!(
+            m.step(Input::Failed {
+                error: "disk full".into()
+            }),
+            vec![Action::Finish(StopReason::Error {
+                message: "disk full".into()
+            })]
+        );
+        assert!(m.step(Input::Recorded).is_empty());
+    }
+
+    #[test]
+    fn a_due_checkpoint_comes_after_the_report_and_before_the_record_that_names_it() {
+        let mut cfg = config();
+        cfg.checkpoint_interval = 1;
+        let mut m = Machine::new(cfg, Limits::default().policies(), LoopStats::default());
+        ready(&mut m, 0);
+        assert_eq!(
+            agent_ended(&mut m, AgentOutcome::success("x")),
+            vec![
+                Action::Report {
+                    iteration: 1,
+                    completed: false
+                },
+                Action::Checkpoint { iteration: 1 },
+                Action::Record {
+                    iteration: 1,
+                    completed: false
+                }
+            ]
+        );
+        assert!(
+            m.step(Input::Recorded).is_empty(),
+            "then the next iteration"
+        );
+    }
+
+    #[test]
+    fn a_stop_racing_the_agents_end_records_the_iteration_and_finishes_instead_of_backing_off() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        // The agent failed on its own just as the stop came: the machine hears of the stop after it.
+        let actions = agent_ended(&mut m, failed(FailureKind::Api));
+        assert!(
+            matches!(actions.last(), Some(Action::Record { .. })),
+            "{actions:?}"
+        );
+        assert!(m.step(Input::Stop(sigint())).is_empty());
+        assert_eq!(m.step(Input::Recorded), vec![Action::Finish(sigint())]);
+    }
+
+    #[test]
+    fn a_stop_racing_a_claim_still_has_it_checked() {
+        for (passed, reason) in [
+            (
+                true,
+                StopReason::Completed {
+                    iteration: 1,
+                    source: CompletionSource::PromiseLine,
+                },
+            ),
+            (false, sigint()),
+        ] {
+            let mut m = verifying_machine(0);
+            ready(&mut m, 0);
+            assert!(matches!(
+                agent_ended(&mut m, AgentOutcome::success("LOOP_COMPLETE"))[..],
+                [Action::Verify { iteration: 1, .. }]
+            ));
+            assert!(
+                m.step(Input::Stop(sigint())).is_empty(),
+                "the verdict is awaited"
+            );
+            assert_eq!(
+                verified(&mut m, passed).last(),
+                Some(&Action::Finish(reason))
+            );
+        }
+    }
+
+    #[test]
+    fn a_stop_seen_while_the_agent_ran_skips_checking_its_claim() {
+        let mut m = verifying_machine(0);
+        ready(&mut m, 0);
+        assert_eq!(m.step(Input::Stop(sigint())), vec![Action::CancelAgent]);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 0);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Verify { .. })),
+            "{actions:?}"
+        );
+        assert_eq!(actions.last(), Some(&Action::Finish(sigint())));
+    }
+
+    #[test]
+    fn the_first_stop_told_wins_and_telling_it_again_changes_nothing() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        assert_eq!(m.step(Input::Stop(sigint())), vec![Action::CancelAgent]);
+        let term = StopReason::Interrupted {
+            signal: Signal::Term,
+        };
+        m.step(Input::Stop(term.clone()));
+        let actions = finished(&mut m, AgentOutcome::new(OutcomeStatus::Cancelled), 0);
+        assert_eq!(actions.last(), Some(&Action::Finish(sigint())));
+        assert!(
+            m.step(Input::Stop(term)).is_empty(),
+            "finished: nothing more"
+        );
+    }
+
+    #[test]
+    fn a_prompt_that_cannot_be_read_between_iterations_finishes_with_the_error() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        finished(&mut m, AgentOutcome::success("x"), 0);
+        assert_eq!(
+            m.step(Input::Failed {
+                error: "prompt: gone".into()
+            }),
+            vec![Action::Finish(StopReason::Error {
+                message: "prompt: gone".into()
+            })]
+        );
+    }
 }

@@ -854,3 +854,122 @@ async fn a_stop_racing_a_claim_under_verification_ends_the_run() {
         );
     }
 }
+
+/// Names its checkpoints after their iteration: `cp-<iteration>` (`cp-final` for the final one).
+struct NamedCheckpoints;
+
+#[async_trait]
+impl Checkpointer for NamedCheckpoints {
+    async fn checkpoint(
+        &self,
+        request: &CheckpointRequest,
+    ) -> Result<Option<crate::checkpoint::CheckpointId>, Error> {
+        let name = match request.is_final {
+            true => "cp-final".to_string(),
+            false => format!("cp-{}", request.iteration),
+        };
+        Ok(Some(crate::checkpoint::CheckpointId(name)))
+    }
+}
+
+#[tokio::test]
+async fn an_interval_checkpoint_is_reported_after_its_iteration_and_named_in_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = Scripted::new(vec![
+        Step::Answer("one", 1, 0.0),
+        Step::Answer("two", 1, 0.0),
+        Step::Answer("done\nLOOP_COMPLETE", 1, 0.0),
+    ]);
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let mut cfg = config(dir.path());
+    cfg.checkpoint_interval = 2;
+    let (engine, events) = collect(
+        Engine::new(cfg, Box::new(agent))
+            .with_checkpointer(Box::new(NamedCheckpoints))
+            .with_state_store(Box::new(store.clone())),
+    );
+    let summary = engine.run(StopHandle::new()).await;
+    assert!(summary.reason.is_completed(), "{:?}", summary.reason);
+    let order: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            LoopEvent::IterationFinished { iteration, .. } => {
+                Some(format!("iteration {iteration}"))
+            }
+            LoopEvent::Checkpoint { id, .. } => id.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "iteration 1",
+            "iteration 2",
+            "cp-2",
+            "iteration 3",
+            "cp-final"
+        ],
+        "a checkpoint line follows its iteration's line"
+    );
+    let records = std::fs::read_to_string(store.run_dir(&summary.run_id).join("iterations.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<IterationRecord>(l).unwrap())
+        .map(|r| (r.iteration, r.checkpoint))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        records,
+        [(1, None), (2, Some("cp-2".to_string())), (3, None)],
+        "the record of iteration 2 names its checkpoint"
+    );
+}
+
+/// Counts the state writes made on the thread that runs the engine (a current-thread runtime).
+struct ThreadCheckingStore {
+    runtime_thread: std::thread::ThreadId,
+    saves_on_runtime_thread: Arc<Mutex<u32>>,
+}
+
+impl StateStore for ThreadCheckingStore {
+    fn load(&self) -> Result<Option<RunState>, Error> {
+        Ok(None)
+    }
+    fn save(&self, _state: &RunState) -> Result<(), Error> {
+        if std::thread::current().id() == self.runtime_thread {
+            *self.saves_on_runtime_thread.lock().unwrap() += 1;
+        }
+        Ok(())
+    }
+    fn record_iteration(&self, _run_id: &str, _record: &IterationRecord) -> Result<(), Error> {
+        if std::thread::current().id() == self.runtime_thread {
+            *self.saves_on_runtime_thread.lock().unwrap() += 1;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn state_is_written_off_the_async_runtime_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = Scripted::new(vec![
+        Step::Answer("one", 1, 0.0),
+        Step::Answer("done\nLOOP_COMPLETE", 1, 0.0),
+    ]);
+    let on_runtime = Arc::new(Mutex::new(0));
+    let store = ThreadCheckingStore {
+        runtime_thread: std::thread::current().id(),
+        saves_on_runtime_thread: on_runtime.clone(),
+    };
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store))
+        .run(StopHandle::new())
+        .await;
+    assert!(summary.reason.is_completed(), "{:?}", summary.reason);
+    assert_eq!(
+        *on_runtime.lock().unwrap(),
+        0,
+        "no save blocked the runtime's thread"
+    );
+}
