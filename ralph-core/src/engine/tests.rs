@@ -1,12 +1,18 @@
 //! Driver tests with scripted agents (no processes).
 
 use super::*;
+use crate::agent::{AgentEvent, AgentOutcome, AgentRequest, OutcomeStatus, TimeoutKind};
 use crate::agent::{EventSender, FailureKind};
+use crate::checkpoint::CheckpointRequest;
+use crate::error::Error;
 use crate::limits::Signal;
 use crate::state::FileStateStore;
+use crate::state::{IterationRecord, RunStatus};
 use crate::usage::Cost;
+use crate::verify::VerifyResult;
 use async_trait::async_trait;
 use std::collections::VecDeque;
+use std::time::Instant;
 
 /// What a scripted agent does in one run.
 #[derive(Clone)]
