@@ -979,3 +979,68 @@ async fn state_is_written_off_the_async_runtime_threads() {
         "no save blocked the runtime's thread"
     );
 }
+
+/// Fails and, as it returns, asks the engine to stop (a Ctrl-C racing the failure).
+struct FailsAndStops(StopHandle);
+
+#[async_trait]
+impl Agent for FailsAndStops {
+    fn name(&self) -> &str {
+        "fails-and-stops"
+    }
+    async fn run(
+        &self,
+        _req: AgentRequest,
+        _events: EventSender,
+        _cancel: CancellationToken,
+    ) -> Result<AgentOutcome, Error> {
+        self.0.stop(StopReason::Interrupted {
+            signal: Signal::Int,
+        });
+        Ok(AgentOutcome {
+            message: Some("HTTP 500".into()),
+            ..AgentOutcome::new(OutcomeStatus::Failed {
+                kind: FailureKind::Api,
+                api_status: Some(500),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_stop_racing_a_failure_records_it_and_ends_the_run_without_backing_off() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = StopHandle::new();
+        let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+        let mut cfg = config(dir.path());
+        cfg.retry_delay = Duration::from_secs(60);
+        let (engine, events) = collect(
+            Engine::new(cfg, Box::new(FailsAndStops(stop.clone())))
+                .with_state_store(Box::new(store.clone())),
+        );
+        let summary = tokio::time::timeout(Duration::from_secs(10), engine.run(stop))
+            .await
+            .expect("no back-off is waited after the stop");
+        assert_eq!(
+            summary.reason,
+            StopReason::Interrupted {
+                signal: Signal::Int
+            }
+        );
+        let events = events.lock().unwrap();
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, LoopEvent::Backoff { .. })),
+            "{events:?}"
+        );
+        let saved = store.load().unwrap().unwrap();
+        assert_eq!((saved.iteration, saved.in_progress), (1, None));
+        assert_eq!(
+            store.last_record(&saved.run_id).map(|r| r.iteration),
+            Some(1),
+            "the failed iteration is recorded"
+        );
+    }
+}
