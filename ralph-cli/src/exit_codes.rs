@@ -1,6 +1,6 @@
 //! ralph's exit codes: stable and documented in the README.
 
-use ralph_core::StopReason;
+use ralph_core::{ExitClass, Signal, StopReason};
 
 /// The task was completed (or a finished run with the same prompt had completed).
 pub const COMPLETED: u8 = 0;
@@ -21,20 +21,21 @@ pub const TERMINATED: u8 = 143;
 
 /// The exit code for a run that stopped for `reason`.
 pub fn for_stop(reason: &StopReason) -> u8 {
-    match reason {
-        StopReason::Completed { .. } => COMPLETED,
-        StopReason::MaxIterations { .. }
-        | StopReason::MaxRuntime { .. }
-        | StopReason::MaxTokens { .. }
-        | StopReason::MaxCost { .. }
-        | StopReason::RateLimited { .. }
-        | StopReason::Custom { .. } => LIMIT,
-        StopReason::AgentUnavailable { .. } => USAGE,
-        StopReason::Interrupted { signal } if signal == "SIGTERM" => TERMINATED,
-        StopReason::Interrupted { signal } if signal == "SIGHUP" => HANGUP,
-        StopReason::Interrupted { .. } => INTERRUPTED,
-        StopReason::TooManyFailures { .. } | StopReason::Error { .. } => FAILED,
-        _ => FAILED,
+    match reason.exit_class() {
+        ExitClass::Completed => COMPLETED,
+        ExitClass::Limit => LIMIT,
+        ExitClass::Failed => FAILED,
+        ExitClass::Usage => USAGE,
+        ExitClass::Interrupted(signal) => for_signal(signal),
+    }
+}
+
+/// The exit code after `signal` stopped ralph: 128 + the signal's number.
+pub fn for_signal(signal: Signal) -> u8 {
+    match signal {
+        Signal::Int => INTERRUPTED,
+        Signal::Term => TERMINATED,
+        Signal::Hup => HANGUP,
     }
 }
 
@@ -54,15 +55,30 @@ mod tests {
         );
         assert_eq!(
             for_stop(&StopReason::Interrupted {
-                signal: "SIGINT".into()
+                signal: Signal::Int
             }),
             130
         );
         assert_eq!(
             for_stop(&StopReason::Interrupted {
-                signal: "SIGTERM".into()
+                signal: Signal::Term
             }),
             143
+        );
+        assert_eq!(
+            for_stop(&StopReason::Interrupted {
+                signal: Signal::Hup
+            }),
+            129
+        );
+        for signal in [Signal::Int, Signal::Term, Signal::Hup] {
+            assert_eq!(for_signal(signal), 128 + signal.number());
+        }
+        assert_eq!(
+            for_stop(&StopReason::RateLimited {
+                message: String::new()
+            }),
+            3
         );
         assert_eq!(
             for_stop(&StopReason::TooManyFailures {

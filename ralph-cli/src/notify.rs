@@ -17,7 +17,7 @@ use crate::exit_codes;
 use crate::redact::Redactor;
 use crate::settings::RunSettings;
 use ralph_core::state::RunState;
-use ralph_core::{LoopEvent, Observer, StopReason, Usage};
+use ralph_core::{ExitClass, LoopEvent, Observer, StopReason, Usage};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -109,12 +109,11 @@ pub struct Payload {
 /// The outcome label of a run that stopped for `reason`: `completed`, `limit_reached` (a limit, or a usage
 /// limit that outlasts the runtime), `interrupted` (a signal) or `failed` (anything else).
 pub fn outcome(reason: &StopReason) -> &'static str {
-    match reason {
-        StopReason::Completed { .. } => "completed",
-        StopReason::Interrupted { .. } => "interrupted",
-        StopReason::RateLimited { .. } => "limit_reached",
-        r if r.is_limit() => "limit_reached",
-        _ => "failed",
+    match reason.exit_class() {
+        ExitClass::Completed => "completed",
+        ExitClass::Limit => "limit_reached",
+        ExitClass::Interrupted(_) => "interrupted",
+        ExitClass::Failed | ExitClass::Usage => "failed",
     }
 }
 

@@ -46,29 +46,7 @@ impl Redactor {
 
     /// `reason` with secrets masked in its messages (a failure message may quote the agent's stderr).
     pub fn stop_reason(&self, reason: StopReason) -> StopReason {
-        match reason {
-            StopReason::TooManyFailures {
-                failures,
-                last_failure,
-            } => StopReason::TooManyFailures {
-                failures,
-                last_failure: self.text(&last_failure),
-            },
-            StopReason::RateLimited { message } => StopReason::RateLimited {
-                message: self.text(&message),
-            },
-            StopReason::AgentUnavailable { message } => StopReason::AgentUnavailable {
-                message: self.text(&message),
-            },
-            StopReason::Custom { policy, message } => StopReason::Custom {
-                policy,
-                message: self.text(&message),
-            },
-            StopReason::Error { message } => StopReason::Error {
-                message: self.text(&message),
-            },
-            other => other,
-        }
+        reason.redacted(|t| self.text(t))
     }
 
     /// `bytes` with secrets masked; bytes that are not UTF-8 only get the exact-value replacement.

@@ -15,7 +15,7 @@ use ralph_agents::AgentSettings;
 use ralph_core::lock::RunLock;
 use ralph_core::prompt::{PromptSource, PromptTemplate};
 use ralph_core::state::FileStateStore;
-use ralph_core::{Engine, EngineConfig, Limits, StopHandle, StopReason};
+use ralph_core::{Engine, EngineConfig, Limits, Signal, StopHandle, StopReason};
 use std::sync::Arc;
 
 /// Runs `ralph run` with `args`; returns the exit code.
@@ -363,26 +363,24 @@ async fn watch_signals(stop: StopHandle) {
     };
     let mut count = 0;
     loop {
-        let (name, code) = tokio::select! {
-            _ = int.recv() => ("SIGINT", exit_codes::INTERRUPTED),
-            _ = term.recv() => ("SIGTERM", exit_codes::TERMINATED),
+        let signal = tokio::select! {
+            _ = int.recv() => Signal::Int,
+            _ = term.recv() => Signal::Term,
             // A closed terminal or a dropped SSH session: the agent runs in its own process group and
             // would never see the hangup, so stop it as for SIGTERM.
-            _ = hangup() => ("SIGHUP", exit_codes::HANGUP),
+            _ = hangup() => Signal::Hup,
         };
         count += 1;
         if count == 1 {
             crate::status_line::eprintln(&format!(
-                "ralph: {name} received: stopping the agent, saving state (again to stop at once)"
+                "ralph: {signal} received: stopping the agent, saving state (again to stop at once)"
             ));
-            stop.stop(StopReason::Interrupted {
-                signal: name.into(),
-            });
+            stop.stop(StopReason::Interrupted { signal });
         } else {
             crate::status_line::clear();
-            eprintln!("ralph: {name} received again: stopping now");
+            eprintln!("ralph: {signal} received again: stopping now");
             ralph_agents::kill_all_running();
-            std::process::exit(i32::from(code));
+            std::process::exit(i32::from(exit_codes::for_signal(signal)));
         }
     }
 }

@@ -67,7 +67,7 @@ pub use checkpoint::{CheckpointId, CheckpointRequest, Checkpointer, NoCheckpoint
 pub use engine::{Engine, EngineConfig, RunSummary, StopHandle};
 pub use error::Error;
 pub use events::{LoopEvent, Observer};
-pub use limits::{LimitPolicy, Limits, LoopStats, StopReason};
+pub use limits::{ExitClass, LimitPolicy, Limits, LoopStats, Signal, StopReason};
 pub use progress::{Fingerprint, LoopDetection, StallDetection};
 pub use state::{NoState, StateStore};
 /// The cancellation token of [`Agent::run`] and [`Verifier::verify`], re-exported so that implementors

@@ -110,10 +110,10 @@ pub enum StopReason {
         /// The message, with the fix.
         message: String,
     },
-    /// ralph was asked to stop (SIGINT, SIGTERM).
+    /// ralph was asked to stop by a signal.
     Interrupted {
-        /// Which signal: `SIGINT` or `SIGTERM`.
-        signal: String,
+        /// Which signal; serialized by its name (`"SIGINT"`, `"SIGTERM"`, `"SIGHUP"`).
+        signal: Signal,
     },
     /// A policy supplied by a library user stopped the run.
     Custom {
@@ -146,6 +146,57 @@ impl StopReason {
         )
     }
 
+    /// How the run ended, for exit codes and run outcomes. Every variant is mapped here, so a new one
+    /// does not compile until it is classified.
+    pub fn exit_class(&self) -> ExitClass {
+        match self {
+            StopReason::Completed { .. } => ExitClass::Completed,
+            StopReason::MaxIterations { .. }
+            | StopReason::MaxRuntime { .. }
+            | StopReason::MaxTokens { .. }
+            | StopReason::MaxCost { .. }
+            | StopReason::RateLimited { .. }
+            | StopReason::Custom { .. } => ExitClass::Limit,
+            StopReason::AgentUnavailable { .. } => ExitClass::Usage,
+            StopReason::Interrupted { signal } => ExitClass::Interrupted(*signal),
+            StopReason::TooManyFailures { .. } | StopReason::Error { .. } => ExitClass::Failed,
+        }
+    }
+
+    /// This reason with `redact` applied to every free-text field (messages, the last failure, a custom
+    /// policy's name), for reasons shown or stored where secrets must not appear. Numbers, signals and
+    /// completion sources are kept.
+    pub fn redacted(&self, redact: impl Fn(&str) -> String) -> StopReason {
+        match self {
+            StopReason::Completed { .. }
+            | StopReason::MaxIterations { .. }
+            | StopReason::MaxRuntime { .. }
+            | StopReason::MaxTokens { .. }
+            | StopReason::MaxCost { .. }
+            | StopReason::Interrupted { .. } => self.clone(),
+            StopReason::TooManyFailures {
+                failures,
+                last_failure,
+            } => StopReason::TooManyFailures {
+                failures: *failures,
+                last_failure: redact(last_failure),
+            },
+            StopReason::RateLimited { message } => StopReason::RateLimited {
+                message: redact(message),
+            },
+            StopReason::AgentUnavailable { message } => StopReason::AgentUnavailable {
+                message: redact(message),
+            },
+            StopReason::Custom { policy, message } => StopReason::Custom {
+                policy: redact(policy),
+                message: redact(message),
+            },
+            StopReason::Error { message } => StopReason::Error {
+                message: redact(message),
+            },
+        }
+    }
+
     /// True for the limits that stop a run before completion (iterations, runtime, tokens, cost, custom).
     pub fn is_limit(&self) -> bool {
         matches!(
@@ -157,6 +208,64 @@ impl StopReason {
                 | StopReason::Custom { .. }
         )
     }
+}
+
+/// A signal that asked ralph to stop. Serialized by its name (`"SIGINT"`); [`std::fmt::Display`] prints
+/// the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Signal {
+    /// SIGINT (Ctrl-C), signal 2.
+    #[serde(rename = "SIGINT")]
+    Int,
+    /// SIGTERM, signal 15.
+    #[serde(rename = "SIGTERM")]
+    Term,
+    /// SIGHUP (the terminal closed), signal 1.
+    #[serde(rename = "SIGHUP")]
+    Hup,
+}
+
+impl Signal {
+    /// The signal's name: `SIGINT`, `SIGTERM`, `SIGHUP`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Int => "SIGINT",
+            Signal::Term => "SIGTERM",
+            Signal::Hup => "SIGHUP",
+        }
+    }
+
+    /// The signal's number on Linux (and every other Unix): 2, 15, 1.
+    pub fn number(self) -> u8 {
+        match self {
+            Signal::Int => 2,
+            Signal::Term => 15,
+            Signal::Hup => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for Signal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a run ended, as a program exit reports it: the classes the CLI maps to exit codes. Not
+/// `#[non_exhaustive]`: a new class must be mapped by every user before it compiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ExitClass {
+    /// The task was completed.
+    Completed,
+    /// A limit (iterations, runtime, tokens, cost, a custom policy, or a rate limit that outlasts the
+    /// runtime) was reached before completion.
+    Limit,
+    /// The run failed: too many agent failures in a row, or an internal error.
+    Failed,
+    /// The agent cannot be run (not installed): a usage or setup problem.
+    Usage,
+    /// A signal stopped the run.
+    Interrupted(Signal),
 }
 
 impl std::fmt::Display for StopReason {
@@ -478,5 +587,91 @@ mod tests {
         assert_eq!(l.max_cost_usd, Some(50.0));
         assert_eq!(l.max_retries, 5);
         assert_eq!(l.policies().len(), 5);
+    }
+
+    #[test]
+    fn an_interrupted_reason_keeps_its_on_disk_form() {
+        let reason = StopReason::Interrupted {
+            signal: Signal::Term,
+        };
+        let json = serde_json::to_string(&reason).unwrap();
+        assert_eq!(json, r#"{"reason":"interrupted","signal":"SIGTERM"}"#);
+        for (text, signal) in [
+            (r#"{"reason":"interrupted","signal":"SIGINT"}"#, Signal::Int),
+            (
+                r#"{"reason":"interrupted","signal":"SIGTERM"}"#,
+                Signal::Term,
+            ),
+            (r#"{"reason":"interrupted","signal":"SIGHUP"}"#, Signal::Hup),
+        ] {
+            assert_eq!(
+                serde_json::from_str::<StopReason>(text).unwrap(),
+                StopReason::Interrupted { signal }
+            );
+        }
+        assert_eq!(Signal::Hup.to_string(), "SIGHUP");
+        assert_eq!(reason.to_string(), "interrupted by SIGTERM");
+    }
+
+    #[test]
+    fn every_reason_has_an_exit_class() {
+        assert_eq!(
+            StopReason::RateLimited {
+                message: String::new()
+            }
+            .exit_class(),
+            ExitClass::Limit
+        );
+        assert_eq!(
+            StopReason::Custom {
+                policy: "p".into(),
+                message: String::new()
+            }
+            .exit_class(),
+            ExitClass::Limit
+        );
+        assert_eq!(
+            StopReason::Interrupted {
+                signal: Signal::Hup
+            }
+            .exit_class(),
+            ExitClass::Interrupted(Signal::Hup)
+        );
+        assert_eq!(
+            StopReason::Error {
+                message: String::new()
+            }
+            .exit_class(),
+            ExitClass::Failed
+        );
+    }
+
+    #[test]
+    fn redacted_maps_every_text_and_keeps_the_rest() {
+        let mask = |t: &str| t.replace("sk-123", "****");
+        assert_eq!(
+            StopReason::Custom {
+                policy: "p sk-123".into(),
+                message: "key sk-123".into()
+            }
+            .redacted(mask),
+            StopReason::Custom {
+                policy: "p ****".into(),
+                message: "key ****".into()
+            }
+        );
+        assert_eq!(
+            StopReason::TooManyFailures {
+                failures: 2,
+                last_failure: "HTTP 401 sk-123".into()
+            }
+            .redacted(mask),
+            StopReason::TooManyFailures {
+                failures: 2,
+                last_failure: "HTTP 401 ****".into()
+            }
+        );
+        let limit = StopReason::MaxTokens { limit: 1, used: 2 };
+        assert_eq!(limit.redacted(mask), limit);
     }
 }

@@ -438,6 +438,7 @@ fn cap_output(output: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::Signal;
 
     fn sample() -> RunState {
         RunState {
@@ -519,6 +520,42 @@ mod tests {
         });
         store.save(&with).unwrap();
         assert_eq!(store.load().unwrap(), Some(with));
+    }
+
+    #[test]
+    fn an_interrupted_run_saved_before_signals_were_typed_still_loads_and_saves_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        // state.json as written when `StopReason::Interrupted` held the signal's name as a string.
+        for (name, signal) in [
+            ("SIGINT", Signal::Int),
+            ("SIGTERM", Signal::Term),
+            ("SIGHUP", Signal::Hup),
+        ] {
+            let old = format!(
+                r#"{{"version":1,"run_id":"20261130-074356-7602","prompt_sha256":"00","iteration":2,
+                "usage":{{"input_tokens":1,"output_tokens":2,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,
+                "reasoning_output_tokens":0}},
+                "tokens_total":3,"cost_usd":0.5,"cost_estimated":false,"runtime_secs":2.0,"consecutive_failures":0,
+                "status":"running","stop_reason":{{"reason":"interrupted","signal":"{name}"}},"last_outcome":"cancelled",
+                "agent":"command","started_at_unix":1,"updated_at_unix":2,"in_progress":null,"attempts":2}}"#
+            );
+            std::fs::write(store.state_path(), &old).unwrap();
+            let state = store.load().unwrap().expect("loads");
+            assert_eq!(state.stop_reason, Some(StopReason::Interrupted { signal }));
+            store.save(&state).unwrap();
+            let saved = std::fs::read_to_string(store.state_path()).unwrap();
+            let saved: serde_json::Value = serde_json::from_str(&saved).unwrap();
+            assert_eq!(
+                saved["stop_reason"],
+                serde_json::json!({"reason": "interrupted", "signal": name}),
+                "written as before"
+            );
+            assert_eq!(
+                saved,
+                serde_json::from_str::<serde_json::Value>(&old).unwrap()
+            );
+        }
     }
 
     #[test]

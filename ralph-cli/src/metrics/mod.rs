@@ -18,7 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use ralph_core::{LoopEvent, Observer, OutcomeStatus, StopReason};
+use ralph_core::{ExitClass, LoopEvent, Observer, OutcomeStatus, StopReason};
 pub use state_collector::LimitValues;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -234,13 +234,11 @@ impl Metrics {
 
 /// The `ralph_run_status` value of a run that stopped for `reason`.
 pub fn status_of(reason: &StopReason) -> &'static str {
-    match crate::exit_codes::for_stop(reason) {
-        crate::exit_codes::COMPLETED => "completed",
-        crate::exit_codes::LIMIT => "limit_reached",
-        crate::exit_codes::INTERRUPTED
-        | crate::exit_codes::TERMINATED
-        | crate::exit_codes::HANGUP => "interrupted",
-        _ => "failed",
+    match reason.exit_class() {
+        ExitClass::Completed => "completed",
+        ExitClass::Limit => "limit_reached",
+        ExitClass::Interrupted(_) => "interrupted",
+        ExitClass::Failed | ExitClass::Usage => "failed",
     }
 }
 

@@ -67,7 +67,7 @@ fn outcomes_follow_the_stop_reason() {
     );
     assert_eq!(
         outcome(&StopReason::Interrupted {
-            signal: "SIGTERM".into()
+            signal: ralph_core::Signal::Term
         }),
         "interrupted"
     );

@@ -1,8 +1,14 @@
 //! The loop as a pure state machine: inputs in, actions out, no I/O and no clocks.
 //!
-//! The async driver ([`super::Engine`]) feeds it what happened (the prompt was read, usage arrived, the
-//! agent finished) with the current time, and performs the actions it returns (run the agent, stop it,
-//! checkpoint, wait, finish). Unit tests drive it directly.
+//! The async driver ([`super::Engine`]) feeds it what happened (the run state was loaded, the prompt was
+//! read, usage arrived, the agent finished, a save failed, a stop was requested) with the current time, and
+//! performs the actions it returns, in order (run the agent, stop it, report, checkpoint, record, wait,
+//! finish). Every decision is the machine's: the driver holds no policy. Unit tests drive it directly.
+//!
+//! A stop is told to the machine whenever it is requested, also when it raced with the step that just
+//! ended (the agent finishing on its own, the verifier giving its verdict): the machine then still
+//! checks a pending completion claim (the verifier sees the stop and ends at once) and records the
+//! iteration, and finishes instead of waiting.
 
 use super::backoff::Backoff;
 use crate::agent::{AgentOutcome, OutcomeStatus, TimeoutKind};
@@ -14,6 +20,30 @@ use std::time::Duration;
 /// What happened, as told to [`Machine::step`].
 #[derive(Debug, Clone)]
 pub enum Input {
+    /// The run state is ready (a new run, or a resumed one with its saved counters) and the agent's
+    /// preflight check ran. The first input of a run.
+    Started {
+        /// The counters to start from (zero for a new run).
+        stats: LoopStats,
+        /// Why the agent cannot be run, when its preflight check failed: the run finishes with
+        /// [`StopReason::AgentUnavailable`] before any iteration.
+        agent_unavailable: Option<String>,
+    },
+    /// The run could not start: the prompt could not be read, or the run state could not be loaded,
+    /// recovered or first saved. The run ends with [`Action::Abort`].
+    StartFailed {
+        /// The error.
+        error: String,
+    },
+    /// A step of a started run failed: the prompt could not be read, or the run state could not be
+    /// saved (before an iteration, or after [`Action::Record`]). The run finishes with
+    /// [`StopReason::Error`]; an iteration not yet started is not run.
+    Failed {
+        /// The error.
+        error: String,
+    },
+    /// The iteration was recorded and the run state saved (after [`Action::Record`]).
+    Recorded,
     /// Ready to start the next iteration; the prompt was read and checked for the task marker.
     Ready {
         /// True when the prompt file holds a `- [x] TASK_COMPLETE` line.
@@ -51,7 +81,10 @@ pub enum Input {
         /// Wall-clock time used by the run so far.
         elapsed: Duration,
     },
-    /// A stop was requested (signal); takes effect at once if no agent runs, else after it stopped.
+    /// A stop was requested (signal). It takes effect at once between iterations; while the agent runs
+    /// the machine asks to stop it ([`Action::CancelAgent`]) and finishes once it has ended and its
+    /// iteration is recorded; while a claim is checked or an iteration recorded, it finishes after that.
+    /// Telling the same stop again changes nothing.
     Stop(StopReason),
 }
 
@@ -69,7 +102,16 @@ pub enum Action {
     },
     /// Stop the running agent; the stop reason is reported when it has stopped.
     CancelAgent,
-    /// Record the finished iteration (state, iteration record).
+    /// Tell observers the iteration ended (before its checkpoint, so lines print in order).
+    Report {
+        /// Iteration.
+        iteration: u64,
+        /// True when it completed the task.
+        completed: bool,
+    },
+    /// Record the finished iteration (the iteration record, naming the checkpoint taken just before if
+    /// any, and the run state), then feed [`Input::Recorded`], or [`Input::Failed`] when the state could
+    /// not be saved.
     Record {
         /// Iteration.
         iteration: u64,
@@ -88,7 +130,7 @@ pub enum Action {
         /// Why.
         reason: String,
     },
-    /// Take a checkpoint after `iteration`.
+    /// Take a checkpoint after `iteration` (before its [`Action::Record`], which names it).
     Checkpoint {
         /// Iteration.
         iteration: u64,
@@ -109,6 +151,8 @@ pub enum Action {
     },
     /// The run is over: take the final checkpoint, save, report.
     Finish(StopReason),
+    /// The run could not start: report `reason`; there is no run state to checkpoint or save.
+    Abort(StopReason),
 }
 
 /// Settings of the state machine.
@@ -151,6 +195,19 @@ pub struct Machine {
     consecutive_rate_limits: u32,
     /// The iteration whose completion claim the verifier is checking, and how it was claimed.
     verifying: Option<(u64, CompletionSource)>,
+    /// An iteration being recorded ([`Action::Record`]), and what comes after it.
+    recording: Option<AfterRecord>,
+}
+
+/// What an iteration's end decided, applied once it is recorded ([`Input::Recorded`]).
+#[derive(Debug)]
+struct AfterRecord {
+    /// The task was completed: finish with this reason.
+    completed: Option<StopReason>,
+    /// A rate-limit wait, already checked against the runtime.
+    wait: Option<Action>,
+    /// The iteration failed: back off.
+    failed: bool,
 }
 
 impl Machine {
@@ -171,6 +228,7 @@ impl Machine {
             finished: false,
             consecutive_rate_limits: 0,
             verifying: None,
+            recording: None,
         }
     }
 
@@ -219,9 +277,35 @@ impl Machine {
             return Vec::new();
         }
         match input {
+            Input::Started {
+                stats,
+                agent_unavailable,
+            } => {
+                self.base_usage = stats.usage;
+                self.base_cost = stats.cost_usd;
+                self.stats = stats;
+                match agent_unavailable {
+                    Some(message) => self.finish(StopReason::AgentUnavailable { message }),
+                    None => Vec::new(),
+                }
+            }
+            Input::StartFailed { error } => {
+                self.finished = true;
+                vec![Action::Abort(StopReason::Error { message: error })]
+            }
+            Input::Failed { error } => {
+                // Without saved state nothing more may run: not the iteration about to start, not what
+                // the recorded one decided.
+                self.running = None;
+                self.verifying = None;
+                self.recording = None;
+                self.finish(StopReason::Error { message: error })
+            }
+            Input::Recorded => self.on_recorded(),
             Input::Stop(reason) => {
-                if self.verifying.is_some() {
-                    // The driver stops the verifier; the iteration is concluded on `Verified`.
+                if self.verifying.is_some() || self.recording.is_some() {
+                    // The driver stops the verifier; the iteration is concluded on `Verified`, and the
+                    // stop takes effect once the iteration is recorded.
                     self.pending_stop.get_or_insert(reason);
                     Vec::new()
                 } else if self.running.is_some() {
@@ -426,9 +510,10 @@ impl Machine {
         actions
     }
 
-    /// After an iteration (and its verification): record it, checkpoint when due, then finish, wait, or
-    /// back off. `wait` is a rate-limit wait already checked against the runtime; `failed` asks for the
-    /// back-off; a `rate_limited` attempt takes no interval checkpoint.
+    /// After an iteration (and its verification): report it, checkpoint when due, record it; what comes
+    /// next is decided once it is recorded ([`Machine::on_recorded`]). `wait` is a rate-limit wait
+    /// already checked against the runtime; `failed` asks for the back-off; a `rate_limited` attempt
+    /// takes no interval checkpoint.
     fn conclude(
         &mut self,
         iteration: u64,
@@ -437,27 +522,48 @@ impl Machine {
         failed: bool,
         rate_limited: bool,
     ) -> Vec<Action> {
-        let mut actions = Vec::new();
-        actions.push(Action::Record {
+        let done = completed.is_some();
+        let mut actions = vec![Action::Report {
             iteration,
-            completed: completed.is_some(),
-        });
+            completed: done,
+        }];
         let interval = self.config.checkpoint_interval;
         if interval > 0 && iteration.is_multiple_of(interval) && !rate_limited {
             actions.push(Action::Checkpoint { iteration });
         }
+        actions.push(Action::Record {
+            iteration,
+            completed: done,
+        });
+        self.recording = Some(AfterRecord {
+            completed,
+            wait,
+            failed,
+        });
+        actions
+    }
+
+    /// The iteration is recorded: finish (completed, a pending stop, a limit), wait for a rate limit, or
+    /// back off after a failure.
+    fn on_recorded(&mut self) -> Vec<Action> {
+        let Some(AfterRecord {
+            completed,
+            wait,
+            failed,
+        }) = self.recording.take()
+        else {
+            return Vec::new();
+        };
         if let Some(reason) = completed {
-            actions.extend(self.finish(reason));
-            return actions;
+            return self.finish(reason);
         }
         if let Some(reason) = self.pending_stop.take() {
-            actions.extend(self.finish(reason));
-            return actions;
+            return self.finish(reason);
         }
         if let Some(reason) = self.check_policies(true) {
-            actions.extend(self.finish(reason));
-            return actions;
+            return self.finish(reason);
         }
+        let mut actions = Vec::new();
         if let Some(w) = wait {
             actions.push(w);
         } else if failed {
@@ -536,7 +642,7 @@ fn describe_failure(outcome: &AgentOutcome) -> String {
 mod tests {
     use super::*;
     use crate::agent::FailureKind;
-    use crate::limits::Limits;
+    use crate::limits::{Limits, Signal};
 
     fn config() -> MachineConfig {
         MachineConfig {
@@ -562,13 +668,22 @@ mod tests {
         })
     }
 
+    /// `actions`, and when they end by recording an iteration, what the machine does once it is recorded.
+    fn recorded(m: &mut Machine, mut actions: Vec<Action>) -> Vec<Action> {
+        if matches!(actions.last(), Some(Action::Record { .. })) {
+            actions.extend(m.step(Input::Recorded));
+        }
+        actions
+    }
+
     fn finished(m: &mut Machine, outcome: AgentOutcome, secs: u64) -> Vec<Action> {
-        m.step(Input::Finished {
+        let actions = m.step(Input::Finished {
             outcome,
             elapsed: Duration::from_secs(secs),
             now_unix: 1_000,
             workspace_changed: None,
-        })
+        });
+        recorded(m, actions)
     }
 
     fn failed(kind: FailureKind) -> AgentOutcome {
@@ -592,6 +707,10 @@ mod tests {
         assert_eq!(
             actions,
             vec![
+                Action::Report {
+                    iteration: 1,
+                    completed: true
+                },
                 Action::Record {
                     iteration: 1,
                     completed: true
@@ -624,10 +743,16 @@ mod tests {
             if i == 1 {
                 assert_eq!(
                     actions,
-                    vec![Action::Record {
-                        iteration: 1,
-                        completed: false
-                    }]
+                    vec![
+                        Action::Report {
+                            iteration: 1,
+                            completed: false
+                        },
+                        Action::Record {
+                            iteration: 1,
+                            completed: false
+                        }
+                    ]
                 );
             } else {
                 assert_eq!(
@@ -896,7 +1021,7 @@ mod tests {
         let mut m = machine(Limits::default());
         ready(&mut m, 0);
         let reason = StopReason::Interrupted {
-            signal: "SIGINT".into(),
+            signal: Signal::Int,
         };
         assert_eq!(
             m.step(Input::Stop(reason.clone())),
@@ -906,6 +1031,10 @@ mod tests {
         assert_eq!(
             actions,
             vec![
+                Action::Report {
+                    iteration: 1,
+                    completed: false
+                },
                 Action::Record {
                     iteration: 1,
                     completed: false
@@ -1068,11 +1197,17 @@ mod tests {
         };
         let actions = finished(&mut m, outcome, 1);
         assert_eq!(
-            actions[0],
-            Action::Record {
-                iteration: 1,
-                completed: false
-            },
+            actions[..2],
+            [
+                Action::Report {
+                    iteration: 1,
+                    completed: false
+                },
+                Action::Record {
+                    iteration: 1,
+                    completed: false
+                }
+            ],
             "the attempt is recorded under the iteration it retries"
         );
         assert_eq!(m.stats().iterations, 0);
@@ -1119,11 +1254,12 @@ mod tests {
     }
 
     fn verified(m: &mut Machine, passed: bool) -> Vec<Action> {
-        m.step(Input::Verified {
+        let actions = m.step(Input::Verified {
             passed,
             reason: "verification `make check` failed: exit code 1".into(),
             elapsed: Duration::from_secs(2),
-        })
+        });
+        recorded(m, actions)
     }
 
     #[test]
@@ -1142,6 +1278,10 @@ mod tests {
         assert_eq!(
             verified(&mut m, true),
             vec![
+                Action::Report {
+                    iteration: 1,
+                    completed: true
+                },
                 Action::Record {
                     iteration: 1,
                     completed: true
@@ -1166,10 +1306,16 @@ mod tests {
         );
         assert_eq!(
             actions[1..],
-            [Action::Record {
-                iteration: 1,
-                completed: false
-            }]
+            [
+                Action::Report {
+                    iteration: 1,
+                    completed: false
+                },
+                Action::Record {
+                    iteration: 1,
+                    completed: false
+                }
+            ]
         );
         assert!(!m.is_finished());
         assert_eq!(
@@ -1223,7 +1369,7 @@ mod tests {
         ready(&mut m, 0);
         finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 1);
         let reason = StopReason::Interrupted {
-            signal: "SIGINT".into(),
+            signal: Signal::Int,
         };
         assert!(m.step(Input::Stop(reason.clone())).is_empty());
         let actions = verified(&mut m, false);
@@ -1235,12 +1381,13 @@ mod tests {
     }
 
     fn finished_in(m: &mut Machine, outcome: AgentOutcome, changed: Option<bool>) -> Vec<Action> {
-        m.step(Input::Finished {
+        let actions = m.step(Input::Finished {
             outcome,
             elapsed: Duration::ZERO,
             now_unix: 1_000,
             workspace_changed: changed,
-        })
+        });
+        recorded(m, actions)
     }
 
     #[test]
@@ -1314,6 +1461,252 @@ mod tests {
                 wait: Duration::from_secs(60),
                 reset_at_unix: None
             })
+        );
+    }
+
+    fn sigint() -> StopReason {
+        StopReason::Interrupted {
+            signal: Signal::Int,
+        }
+    }
+
+    /// The agent ended: what the machine does before the iteration is recorded.
+    fn agent_ended(m: &mut Machine, outcome: AgentOutcome) -> Vec<Action> {
+        m.step(Input::Finished {
+            outcome,
+            elapsed: Duration::ZERO,
+            now_unix: 1_000,
+            workspace_changed: None,
+        })
+    }
+
+    #[test]
+    fn started_resumes_from_the_saved_counters() {
+        let mut m = machine(Limits {
+            max_iterations: Some(3),
+            ..Limits::default()
+        });
+        let stats = LoopStats {
+            iterations: 2,
+            cost_usd: 1.0,
+            ..LoopStats::default()
+        };
+        assert!(
+            m.step(Input::Started {
+                stats,
+                agent_unavailable: None
+            })
+            .is_empty()
+        );
+        assert!(matches!(
+            ready(&mut m, 0)[..],
+            [Action::RunIteration { iteration: 3, .. }]
+        ));
+        let outcome = AgentOutcome {
+            cost: Some(Cost {
+                usd: 0.5,
+                estimated: false,
+            }),
+            ..AgentOutcome::success("x")
+        };
+        let actions = finished(&mut m, outcome, 0);
+        assert_eq!(
+            actions.last(),
+            Some(&Action::Finish(StopReason::MaxIterations { limit: 3 }))
+        );
+        assert!(
+            (m.stats().cost_usd - 1.5).abs() < 1e-9,
+            "the saved cost counts"
+        );
+    }
+
+    #[test]
+    fn an_unavailable_agent_finishes_the_run_before_any_iteration() {
+        let mut m = machine(Limits::default());
+        let actions = m.step(Input::Started {
+            stats: LoopStats::default(),
+            agent_unavailable: Some("claude is not installed".into()),
+        });
+        assert_eq!(
+            actions,
+            vec![Action::Finish(StopReason::AgentUnavailable {
+                message: "claude is not installed".into()
+            })]
+        );
+        assert!(ready(&mut m, 0).is_empty(), "nothing runs after the finish");
+    }
+
+    #[test]
+    fn a_run_that_cannot_start_is_aborted() {
+        let mut m = machine(Limits::default());
+        assert_eq!(
+            m.step(Input::StartFailed {
+                error: "prompt PROMPT.md: file not found".into()
+            }),
+            vec![Action::Abort(StopReason::Error {
+                message: "prompt PROMPT.md: file not found".into()
+            })]
+        );
+        assert!(m.is_finished());
+        assert!(m.step(Input::Stop(sigint())).is_empty());
+    }
+
+    #[test]
+    fn state_not_saved_before_the_agent_runs_finishes_with_the_error() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        let error = StopReason::Error {
+            message: "state: No space left on device".into(),
+        };
+        assert_eq!(
+            m.step(Input::Failed {
+                error: "state: No space left on device".into()
+            }),
+            vec![Action::Finish(error)]
+        );
+        assert!(
+            ready(&mut m, 0).is_empty(),
+            "no iteration runs without saved state"
+        );
+    }
+
+    #[test]
+    fn state_not_saved_after_the_record_wins_over_what_the_iteration_decided() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        let actions = agent_ended(&mut m, AgentOutcome::success("LOOP_COMPLETE"));
+        assert!(
+            matches!(
+                actions.last(),
+                Some(Action::Record {
+                    completed: true,
+                    ..
+                })
+            ),
+            "{actions:?}"
+        );
+        assert_eq!(
+            m.step(Input::Failed {
+                error: "disk full".into()
+            }),
+            vec![Action::Finish(StopReason::Error {
+                message: "disk full".into()
+            })]
+        );
+        assert!(m.step(Input::Recorded).is_empty());
+    }
+
+    #[test]
+    fn a_due_checkpoint_comes_after_the_report_and_before_the_record_that_names_it() {
+        let mut cfg = config();
+        cfg.checkpoint_interval = 1;
+        let mut m = Machine::new(cfg, Limits::default().policies(), LoopStats::default());
+        ready(&mut m, 0);
+        assert_eq!(
+            agent_ended(&mut m, AgentOutcome::success("x")),
+            vec![
+                Action::Report {
+                    iteration: 1,
+                    completed: false
+                },
+                Action::Checkpoint { iteration: 1 },
+                Action::Record {
+                    iteration: 1,
+                    completed: false
+                }
+            ]
+        );
+        assert!(
+            m.step(Input::Recorded).is_empty(),
+            "then the next iteration"
+        );
+    }
+
+    #[test]
+    fn a_stop_racing_the_agents_end_records_the_iteration_and_finishes_instead_of_backing_off() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        // The agent failed on its own just as the stop came: the machine hears of the stop after it.
+        let actions = agent_ended(&mut m, failed(FailureKind::Api));
+        assert!(
+            matches!(actions.last(), Some(Action::Record { .. })),
+            "{actions:?}"
+        );
+        assert!(m.step(Input::Stop(sigint())).is_empty());
+        assert_eq!(m.step(Input::Recorded), vec![Action::Finish(sigint())]);
+    }
+
+    #[test]
+    fn a_stop_racing_a_claim_still_has_it_checked() {
+        for (passed, reason) in [
+            (
+                true,
+                StopReason::Completed {
+                    iteration: 1,
+                    source: CompletionSource::PromiseLine,
+                },
+            ),
+            (false, sigint()),
+        ] {
+            let mut m = verifying_machine(0);
+            ready(&mut m, 0);
+            assert!(matches!(
+                agent_ended(&mut m, AgentOutcome::success("LOOP_COMPLETE"))[..],
+                [Action::Verify { iteration: 1, .. }]
+            ));
+            assert!(
+                m.step(Input::Stop(sigint())).is_empty(),
+                "the verdict is awaited"
+            );
+            assert_eq!(
+                verified(&mut m, passed).last(),
+                Some(&Action::Finish(reason))
+            );
+        }
+    }
+
+    #[test]
+    fn a_stop_seen_while_the_agent_ran_skips_checking_its_claim() {
+        let mut m = verifying_machine(0);
+        ready(&mut m, 0);
+        assert_eq!(m.step(Input::Stop(sigint())), vec![Action::CancelAgent]);
+        let actions = finished(&mut m, AgentOutcome::success("LOOP_COMPLETE"), 0);
+        assert!(
+            !actions.iter().any(|a| matches!(a, Action::Verify { .. })),
+            "{actions:?}"
+        );
+        assert_eq!(actions.last(), Some(&Action::Finish(sigint())));
+    }
+
+    #[test]
+    fn the_first_stop_told_wins_and_telling_it_again_changes_nothing() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        assert_eq!(m.step(Input::Stop(sigint())), vec![Action::CancelAgent]);
+        let term = StopReason::Interrupted {
+            signal: Signal::Term,
+        };
+        m.step(Input::Stop(term.clone()));
+        let actions = finished(&mut m, AgentOutcome::new(OutcomeStatus::Cancelled), 0);
+        assert_eq!(actions.last(), Some(&Action::Finish(sigint())));
+        assert!(
+            m.step(Input::Stop(term)).is_empty(),
+            "finished: nothing more"
+        );
+    }
+
+    #[test]
+    fn a_prompt_that_cannot_be_read_between_iterations_finishes_with_the_error() {
+        let mut m = machine(Limits::default());
+        ready(&mut m, 0);
+        finished(&mut m, AgentOutcome::success("x"), 0);
+        assert_eq!(
+            m.step(Input::Failed {
+                error: "prompt: gone".into()
+            }),
+            vec![Action::Finish(StopReason::Error {
+                message: "prompt: gone".into()
+            })]
         );
     }
 }

@@ -1,11 +1,18 @@
 //! Driver tests with scripted agents (no processes).
 
 use super::*;
+use crate::agent::{AgentEvent, AgentOutcome, AgentRequest, OutcomeStatus, TimeoutKind};
 use crate::agent::{EventSender, FailureKind};
+use crate::checkpoint::CheckpointRequest;
+use crate::error::Error;
+use crate::limits::Signal;
 use crate::state::FileStateStore;
+use crate::state::{IterationRecord, RunStatus};
 use crate::usage::Cost;
+use crate::verify::VerifyResult;
 use async_trait::async_trait;
 use std::collections::VecDeque;
+use std::time::Instant;
 
 /// What a scripted agent does in one run.
 #[derive(Clone)]
@@ -237,7 +244,7 @@ async fn a_stop_request_cancels_the_agent_and_reports_the_signal() {
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(100)).await;
         trigger.stop(StopReason::Interrupted {
-            signal: "SIGTERM".into(),
+            signal: Signal::Term,
         });
     });
     let summary = Engine::new(config(dir.path()), Box::new(agent))
@@ -246,7 +253,7 @@ async fn a_stop_request_cancels_the_agent_and_reports_the_signal() {
     assert_eq!(
         summary.reason,
         StopReason::Interrupted {
-            signal: "SIGTERM".into()
+            signal: Signal::Term
         }
     );
     assert_eq!(summary.iterations, 1);
@@ -266,7 +273,7 @@ async fn an_unfinished_run_resumes_and_a_finished_one_is_not_run_again() {
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
         trigger.stop(StopReason::Interrupted {
-            signal: "SIGINT".into(),
+            signal: Signal::Int,
         });
     });
     let first = engine.run(stop).await;
@@ -452,7 +459,7 @@ async fn an_interrupted_run_is_resumed_by_the_next_run() {
     let (agent, _) = Scripted::new(vec![Step::Hang]);
     let stop = StopHandle::new();
     stop.stop(StopReason::Interrupted {
-        signal: "SIGTERM".into(),
+        signal: Signal::Term,
     });
     let first = Engine::new(config(dir.path()), Box::new(agent))
         .with_state_store(Box::new(store.clone()))
@@ -461,7 +468,7 @@ async fn an_interrupted_run_is_resumed_by_the_next_run() {
     assert_eq!(
         first.reason,
         StopReason::Interrupted {
-            signal: "SIGTERM".into()
+            signal: Signal::Term
         }
     );
     assert_eq!(store.load().unwrap().unwrap().status, RunStatus::Running);
@@ -823,7 +830,7 @@ impl Agent for ClaimsAndStops {
         _cancel: CancellationToken,
     ) -> Result<AgentOutcome, Error> {
         self.0.stop(StopReason::Interrupted {
-            signal: "SIGTERM".into(),
+            signal: Signal::Term,
         });
         Ok(AgentOutcome::success("done\nLOOP_COMPLETE"))
     }
@@ -850,6 +857,190 @@ async fn a_stop_racing_a_claim_under_verification_ends_the_run() {
             ),
             "{:?}",
             summary.reason
+        );
+    }
+}
+
+/// Names its checkpoints after their iteration: `cp-<iteration>` (`cp-final` for the final one).
+struct NamedCheckpoints;
+
+#[async_trait]
+impl Checkpointer for NamedCheckpoints {
+    async fn checkpoint(
+        &self,
+        request: &CheckpointRequest,
+    ) -> Result<Option<crate::checkpoint::CheckpointId>, Error> {
+        let name = match request.is_final {
+            true => "cp-final".to_string(),
+            false => format!("cp-{}", request.iteration),
+        };
+        Ok(Some(crate::checkpoint::CheckpointId(name)))
+    }
+}
+
+#[tokio::test]
+async fn an_interval_checkpoint_is_reported_after_its_iteration_and_named_in_its_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = Scripted::new(vec![
+        Step::Answer("one", 1, 0.0),
+        Step::Answer("two", 1, 0.0),
+        Step::Answer("done\nLOOP_COMPLETE", 1, 0.0),
+    ]);
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let mut cfg = config(dir.path());
+    cfg.checkpoint_interval = 2;
+    let (engine, events) = collect(
+        Engine::new(cfg, Box::new(agent))
+            .with_checkpointer(Box::new(NamedCheckpoints))
+            .with_state_store(Box::new(store.clone())),
+    );
+    let summary = engine.run(StopHandle::new()).await;
+    assert!(summary.reason.is_completed(), "{:?}", summary.reason);
+    let order: Vec<String> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            LoopEvent::IterationFinished { iteration, .. } => {
+                Some(format!("iteration {iteration}"))
+            }
+            LoopEvent::Checkpoint { id, .. } => id.clone(),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "iteration 1",
+            "iteration 2",
+            "cp-2",
+            "iteration 3",
+            "cp-final"
+        ],
+        "a checkpoint line follows its iteration's line"
+    );
+    let records = std::fs::read_to_string(store.run_dir(&summary.run_id).join("iterations.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<IterationRecord>(l).unwrap())
+        .map(|r| (r.iteration, r.checkpoint))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        records,
+        [(1, None), (2, Some("cp-2".to_string())), (3, None)],
+        "the record of iteration 2 names its checkpoint"
+    );
+}
+
+/// Counts the state writes made on the thread that runs the engine (a current-thread runtime).
+struct ThreadCheckingStore {
+    runtime_thread: std::thread::ThreadId,
+    saves_on_runtime_thread: Arc<Mutex<u32>>,
+}
+
+impl StateStore for ThreadCheckingStore {
+    fn load(&self) -> Result<Option<RunState>, Error> {
+        Ok(None)
+    }
+    fn save(&self, _state: &RunState) -> Result<(), Error> {
+        if std::thread::current().id() == self.runtime_thread {
+            *self.saves_on_runtime_thread.lock().unwrap() += 1;
+        }
+        Ok(())
+    }
+    fn record_iteration(&self, _run_id: &str, _record: &IterationRecord) -> Result<(), Error> {
+        if std::thread::current().id() == self.runtime_thread {
+            *self.saves_on_runtime_thread.lock().unwrap() += 1;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn state_is_written_off_the_async_runtime_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = Scripted::new(vec![
+        Step::Answer("one", 1, 0.0),
+        Step::Answer("done\nLOOP_COMPLETE", 1, 0.0),
+    ]);
+    let on_runtime = Arc::new(Mutex::new(0));
+    let store = ThreadCheckingStore {
+        runtime_thread: std::thread::current().id(),
+        saves_on_runtime_thread: on_runtime.clone(),
+    };
+    let summary = Engine::new(config(dir.path()), Box::new(agent))
+        .with_state_store(Box::new(store))
+        .run(StopHandle::new())
+        .await;
+    assert!(summary.reason.is_completed(), "{:?}", summary.reason);
+    assert_eq!(
+        *on_runtime.lock().unwrap(),
+        0,
+        "no save blocked the runtime's thread"
+    );
+}
+
+/// Fails and, as it returns, asks the engine to stop (a Ctrl-C racing the failure).
+struct FailsAndStops(StopHandle);
+
+#[async_trait]
+impl Agent for FailsAndStops {
+    fn name(&self) -> &str {
+        "fails-and-stops"
+    }
+    async fn run(
+        &self,
+        _req: AgentRequest,
+        _events: EventSender,
+        _cancel: CancellationToken,
+    ) -> Result<AgentOutcome, Error> {
+        self.0.stop(StopReason::Interrupted {
+            signal: Signal::Int,
+        });
+        Ok(AgentOutcome {
+            message: Some("HTTP 500".into()),
+            ..AgentOutcome::new(OutcomeStatus::Failed {
+                kind: FailureKind::Api,
+                api_status: Some(500),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_stop_racing_a_failure_records_it_and_ends_the_run_without_backing_off() {
+    for _ in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let stop = StopHandle::new();
+        let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+        let mut cfg = config(dir.path());
+        cfg.retry_delay = Duration::from_secs(60);
+        let (engine, events) = collect(
+            Engine::new(cfg, Box::new(FailsAndStops(stop.clone())))
+                .with_state_store(Box::new(store.clone())),
+        );
+        let summary = tokio::time::timeout(Duration::from_secs(10), engine.run(stop))
+            .await
+            .expect("no back-off is waited after the stop");
+        assert_eq!(
+            summary.reason,
+            StopReason::Interrupted {
+                signal: Signal::Int
+            }
+        );
+        let events = events.lock().unwrap();
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, LoopEvent::Backoff { .. })),
+            "{events:?}"
+        );
+        let saved = store.load().unwrap().unwrap();
+        assert_eq!((saved.iteration, saved.in_progress), (1, None));
+        assert_eq!(
+            store.last_record(&saved.run_id).map(|r| r.iteration),
+            Some(1),
+            "the failed iteration is recorded"
         );
     }
 }
