@@ -59,6 +59,9 @@ struct Inner {
     adopted_killed: AtomicUsize,
     /// Children looked at by [`reaper::sweep_adopted`] after runs, in total.
     children_examined: AtomicUsize,
+    /// Held from spawning a process until its group is registered, and by a sweep while it picks what to
+    /// kill: a sweep never takes an agent that was just started for one not yet registered.
+    spawning: Mutex<()>,
 }
 
 impl ProcessRegistry {
@@ -159,7 +162,9 @@ impl ProcessRegistry {
     }
 
     /// Kills the marked processes that left an agent's group and were adopted by this process (see
-    /// [`crate::reaper::sweep_adopted`]); returns how many. Blocking. Does nothing without a marker.
+    /// [`crate::reaper::sweep_adopted`]); returns how many. Blocking. Does nothing without a marker, nor
+    /// while another run of this registry is still going (a daemon it started may still serve it: the
+    /// sweep after the last run takes it).
     pub(crate) fn sweep_adopted(&self) -> usize {
         let Some((_, marker)) = self.marker() else {
             return 0;
@@ -210,6 +215,14 @@ impl ProcessRegistry {
                 .collect();
             reaper::record_groups(dir, &known);
         }
+    }
+
+    /// Held while a process is spawned and its group registered (see `Inner::spawning`).
+    pub(crate) fn spawning(&self) -> MutexGuard<'_, ()> {
+        self.inner
+            .spawning
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, BTreeMap<i32, Option<u64>>> {
@@ -367,6 +380,30 @@ mod tests {
         assert!(ProcessRegistry::current().running().is_empty());
         group.release();
         assert!(outer.running().is_empty());
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+
+    #[test]
+    fn no_sweep_while_a_run_of_the_registry_is_still_going() {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let processes = ProcessRegistry::recording_in(dir.path());
+        let mut child = std::process::Command::new("sleep")
+            .arg("100")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let group = processes.register(child.id()).unwrap();
+        assert_eq!(processes.sweep_adopted(), 0);
+        assert_eq!(processes.children_examined(), 0, "nothing looked at");
+        group.release();
+        assert_eq!(processes.sweep_adopted(), 0);
+        assert!(processes.children_examined() >= 1, "the sleep is our child");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "an unmarked child is left alone"
+        );
         child.kill().unwrap();
         child.wait().unwrap();
     }

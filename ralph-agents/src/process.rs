@@ -37,7 +37,7 @@
 //! - The group is registered with the [`ProcessRegistry`] of the enclosing
 //!   [`ProcessRegistry::scope`] (a private one outside any), so that a hard stop reaches it.
 //! - When the agent is started from the process's main thread, it gets SIGKILL as its parent-death signal
-//!   ([`kill_with_parent`]): a ralph killed with `kill -9` takes the agent itself along at once.
+//!   (`kill_with_parent`): a ralph killed with `kill -9` takes the agent itself along at once.
 
 use crate::group::{Group, ProcessRegistry};
 use crate::lines::{DEFAULT_MAX_LINE, Line, LineReader, truncate_text};
@@ -341,9 +341,11 @@ pub async fn supervise(
     }
     let mut wrapped = CommandWrap::from(command);
     wrapped.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    let spawning = registry.spawning();
     let mut child = wrapped.spawn()?;
     let pid = child.id();
     let group = pid.and_then(|pid| registry.register(pid));
+    drop(spawning);
     tracing::debug!(?pid, argv = ?spec.display_argv, "agent started");
     let _ = events.send(AgentEvent::Started {
         pid,

@@ -14,7 +14,7 @@
 //!   cleared their environment.
 //! - **Left by a run that ended normally** outside its process group (`setsid`, daemonising tools):
 //!   [`ProcessRegistry::adopt_orphans`] makes ralph a child subreaper, so that such a process becomes
-//!   ralph's own child when its parent exits. After every run, [`sweep_adopted`] reads ralph's own
+//!   ralph's own child when its parent exits. After every run, the supervisor reads ralph's own
 //!   children (`/proc/self/task/*/children`), and kills (and reaps) those that carry the marker and belong
 //!   to no running group. The cost is proportional to ralph's own children, not to the machine's
 //!   processes: no environment of another process is read.
@@ -211,9 +211,10 @@ fn own_children_by_scan() -> Vec<i32> {
         .collect()
 }
 
-/// Kills and reaps this process's children that carry `<MARKER_VAR>=<marker>` and are in none of the
-/// groups `registry` is supervising, and reaps exited children from another session; repeats while it
-/// finds some (a killed daemon's own children become ours in turn), at most 8 rounds.
+/// When `registry` supervises no group, kills and reaps this process's children that carry
+/// `<MARKER_VAR>=<marker>`, and reaps exited children from another session; repeats while it finds some
+/// (a killed daemon's own children become ours in turn), at most 8 rounds. Each round holds the
+/// registry's spawn lock while it picks, so an agent being started is never mistaken for a leftover.
 ///
 /// Only meaningful when this process is a child subreaper ([`ProcessRegistry::adopt_orphans`]): then a
 /// process that left an agent's group (`setsid`) becomes our child as soon as its parent exits. ralph
@@ -226,6 +227,10 @@ pub(crate) fn sweep_adopted(registry: &ProcessRegistry, marker: &str) -> Sweep {
     let mut sweep = Sweep::default();
     let mut killed = BTreeSet::new();
     for _round in 0..8 {
+        let spawning = registry.spawning();
+        if !registry.running().is_empty() {
+            break;
+        }
         let children = own_children().unwrap_or_else(own_children_by_scan);
         let mut now = Vec::new();
         for pid in children {
@@ -256,6 +261,7 @@ pub(crate) fn sweep_adopted(registry: &ProcessRegistry, marker: &str) -> Sweep {
                 killed.insert(pid);
             }
         }
+        drop(spawning);
         if now.is_empty() {
             break;
         }
