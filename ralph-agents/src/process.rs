@@ -603,7 +603,7 @@ fn clean_group(group: Group, kill_at: Option<Instant>, grace: Duration) {
         Some(at) => at,
         None => {
             if !group.terminate() {
-                group.release();
+                release(group);
                 return;
             }
             tracing::debug!("the agent left processes behind: SIGTERM to its group");
@@ -613,7 +613,7 @@ fn clean_group(group: Group, kill_at: Option<Instant>, grace: Duration) {
     while Instant::now() < kill_at {
         reap_own_zombies(&group);
         if !group.exists() {
-            group.release();
+            release(group);
             return;
         }
         std::thread::sleep(POLL);
@@ -627,6 +627,14 @@ fn clean_group(group: Group, kill_at: Option<Instant>, grace: Duration) {
     if group.exists() {
         tracing::warn!("processes of the agent's group survived SIGKILL (uninterruptible?)");
     }
+    release(group);
+}
+
+/// Reaps the group's last zombies that are ours, then forgets the group. A member that died between the
+/// last reap and the check that found no live member is a zombie, and when ralph is its reaper (PID 1, or
+/// a subreaper that adopted it when its parent exited) nobody else will ever wait for it.
+fn release(group: Group) {
+    reap_own_zombies(&group);
     group.release();
 }
 
