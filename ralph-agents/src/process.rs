@@ -675,8 +675,8 @@ fn kill_with_parent(command: &mut tokio::process::Command) {
 }
 
 /// Reaps exited processes of the group that are our own children. Grandchildren become ours when ralph is
-/// PID 1 or a subreaper ([`ProcessRegistry::adopt_orphans`]); a zombie still counts as a member, so without this the group never looks empty.
-/// The leader itself was already reaped by tokio.
+/// PID 1 or a subreaper ([`ProcessRegistry::adopt_orphans`]); a zombie still counts as a member, so without
+/// this the group never looks empty. The leader itself was already reaped by tokio.
 fn reap_own_zombies(group: &Group) {
     let pgid = Pid::from_raw(-group.pgid());
     while let Ok(status) = waitpid(pgid, Some(WaitPidFlag::WNOHANG)) {
