@@ -15,7 +15,11 @@
 //! - [`FallbackAgent`]: a chain (`--agent claude,command`) that moves on when an agent is missing,
 //!   unauthenticated or rate limited.
 //! - [`build`] makes one of these from [`AgentSettings`]; [`describe`], [`dry_run_argv`] and
-//!   [`describe_keys`] serve `--dry-run`; [`kill_all_running`] serves a hard stop.
+//!   [`describe_keys`] serve `--dry-run`.
+//! - [`ProcessRegistry`]: the handle on the agents' process groups that runs are scoped in
+//!   ([`ProcessRegistry::scope`]); it serves a hard stop ([`ProcessRegistry::kill_all`]) and, given a
+//!   state directory, finds processes left behind by a killed ralph or outside an agent's group
+//!   ([`reaper`]).
 //!
 //! The building blocks are public so that adapters for more CLIs reuse them: [`process::supervise`] runs a
 //! process in its own process group with deadlines, an idle timeout, cancellation (SIGTERM, grace period,
@@ -65,6 +69,7 @@ mod outcome;
 pub mod pricing;
 pub mod process;
 mod qwen;
+pub mod reaper;
 mod reset_time;
 mod secrets;
 mod settings;
@@ -85,7 +90,7 @@ pub use detect::{
 pub use error::Error;
 pub use fallback::FallbackAgent;
 pub use gemini::{GEMINI, GEMINI_INSTALL, GEMINI_STDIN_MAX, GeminiAgent, GeminiStream};
-pub use group::kill_all_running;
+pub use group::ProcessRegistry;
 pub use opencode::{OPENCODE, OPENCODE_INSTALL, OpenCodeAgent, OpenCodeStream};
 pub use process::{ProcessExit, ProcessSpec, StreamHandler};
 pub use qwen::{QWEN, QWEN_INSTALL, QwenAgent, QwenStream};

@@ -29,10 +29,17 @@
 //! - After the leader exits, the pipes are drained for at most [`ProcessSpec::drain_timeout`]: a grandchild
 //!   (`sleep 1000 &`) may hold them open forever.
 //! - Whatever happened, the group is then cleaned: SIGTERM to leftovers, SIGKILL after the grace period,
-//!   and our own zombies in the group are reaped (ralph may be PID 1 in a container). Processes that left
-//!   the group on purpose (`setsid`) are out of reach; no agent CLI we know of does that.
+//!   and our own zombies in the group are reaped (ralph may be PID 1 in a container, or a subreaper). This
+//!   waiting polls `/proc`, so it runs on a blocking thread ([`tokio::task::spawn_blocking`]), never on
+//!   the runtime's workers. Processes that left the group on purpose (`setsid`) are out of reach of the
+//!   group's signals; a [`ProcessRegistry`] that records a state directory kills those it adopted
+//!   ([`crate::reaper`]).
+//! - The group is registered with the [`ProcessRegistry`] of the enclosing
+//!   [`ProcessRegistry::scope`] (a private one outside any), so that a hard stop reaches it.
+//! - When the agent is started from the process's main thread, it gets SIGKILL as its parent-death signal
+//!   (`kill_with_parent`): a ralph killed with `kill -9` takes the agent itself along at once.
 
-use crate::group::Group;
+use crate::group::{Group, ProcessRegistry};
 use crate::lines::{DEFAULT_MAX_LINE, Line, LineReader, truncate_text};
 use crate::transcript::Transcript;
 use nix::sys::signal::Signal;
@@ -49,7 +56,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
-use tokio::time::{Instant as TokioInstant, sleep, sleep_until};
+use tokio::time::{Instant as TokioInstant, sleep_until};
 use tokio_util::sync::CancellationToken;
 
 /// Default time between SIGTERM and SIGKILL when stopping an agent: 5 seconds.
@@ -325,11 +332,20 @@ pub async fn supervise(
         command.env_remove(key);
     }
     command.envs(&spec.env);
+    let registry = ProcessRegistry::current();
+    if let Some((var, value)) = registry.marker() {
+        command.env(var, value);
+    }
+    if on_main_thread() {
+        kill_with_parent(&mut command);
+    }
     let mut wrapped = CommandWrap::from(command);
     wrapped.wrap(ProcessGroup::leader()).wrap(KillOnDrop);
+    let spawning = registry.spawning();
     let mut child = wrapped.spawn()?;
     let pid = child.id();
-    let group = pid.and_then(Group::register);
+    let group = pid.and_then(|pid| registry.register(pid));
+    drop(spawning);
     tracing::debug!(?pid, argv = ?spec.display_argv, "agent started");
     let _ = events.send(AgentEvent::Started {
         pid,
@@ -486,7 +502,21 @@ pub async fn supervise(
     drop(stdout);
     drop(stderr_task);
     if let Some(group) = group {
-        clean_group(group, kill_at, spec.grace).await;
+        // Moved into the blocking task: if this future is dropped meanwhile, the clean-up still finishes.
+        let (kill_at, grace) = (kill_at.map(TokioInstant::into_std), spec.grace);
+        let cleaned = tokio::task::spawn_blocking(move || {
+            let registry = group.registry().clone();
+            clean_group(group, kill_at, grace);
+            let left = registry.sweep_adopted();
+            if left > 0 {
+                tracing::warn!(
+                    "stopped {left} process(es) the agent left running outside its process group"
+                );
+            }
+        });
+        if let Err(e) = cleaned.await {
+            tracing::warn!(error = %e, "cleaning up the agent's process group failed");
+        }
     }
 
     let (exit_code, signal) = match &status {
@@ -564,44 +594,89 @@ async fn drain_stderr(stderr: tokio::process::ChildStderr, tx: mpsc::Sender<Stri
 }
 
 /// Ends whatever is left of the group: SIGTERM unless already sent, SIGKILL at `kill_at` (or after
-/// `grace`), then waits briefly until the group is empty so that nothing outlives the run.
-async fn clean_group(group: Group, kill_at: Option<TokioInstant>, grace: Duration) {
+/// `grace`), then waits briefly until the group is empty so that nothing outlives the run. Blocking (polls
+/// `/proc` every 20 ms while members are left): run it with [`tokio::task::spawn_blocking`].
+fn clean_group(group: Group, kill_at: Option<Instant>, grace: Duration) {
     const POLL: Duration = Duration::from_millis(20);
     reap_own_zombies(&group);
     let kill_at = match kill_at {
         Some(at) => at,
         None => {
             if !group.terminate() {
-                group.release();
+                release(group);
                 return;
             }
             tracing::debug!("the agent left processes behind: SIGTERM to its group");
-            TokioInstant::now() + grace
+            Instant::now() + grace
         }
     };
-    while TokioInstant::now() < kill_at {
+    while Instant::now() < kill_at {
         reap_own_zombies(&group);
         if !group.exists() {
-            group.release();
+            release(group);
             return;
         }
-        sleep(POLL).await;
+        std::thread::sleep(POLL);
     }
     group.signal(Signal::SIGKILL);
-    let give_up = TokioInstant::now() + Duration::from_secs(2);
-    while group.exists() && TokioInstant::now() < give_up {
+    let give_up = Instant::now() + Duration::from_secs(2);
+    while group.exists() && Instant::now() < give_up {
         reap_own_zombies(&group);
-        sleep(POLL).await;
+        std::thread::sleep(POLL);
     }
     if group.exists() {
         tracing::warn!("processes of the agent's group survived SIGKILL (uninterruptible?)");
     }
+    release(group);
+}
+
+/// Reaps the group's last zombies that are ours, then forgets the group. A member that died between the
+/// last reap and the check that found no live member is a zombie, and when ralph is its reaper (PID 1, or
+/// a subreaper that adopted it when its parent exited) nobody else will ever wait for it.
+fn release(group: Group) {
+    reap_own_zombies(&group);
     group.release();
 }
 
+/// True on the process's main thread (thread id = process id). The main thread lives as long as the
+/// process: returning from `main` ends the process, and Rust never ends the main thread alone.
+fn on_main_thread() -> bool {
+    nix::unistd::gettid() == nix::unistd::getpid()
+}
+
+/// Gives the child SIGKILL as its parent-death signal (`prctl(PR_SET_PDEATHSIG)`, Linux), so that it dies
+/// with ralph even when ralph is killed with `kill -9` or by the OOM killer, instead of working on (and
+/// spending tokens) until the next `ralph run` in the workspace kills it.
+///
+/// The kernel sends that signal when the *thread* that forked the child exits, not the process: a child
+/// forked from a tokio worker or blocking-pool thread (which exits after being idle) could be killed in
+/// the middle of its run. So [`supervise`] only asks for it when it runs on the main thread, which is
+/// where `ralph run` drives the engine (`Runtime::block_on`), and which lives exactly as long as the
+/// process. Only the agent's leader gets the signal (it is not inherited across `fork`); what the agent
+/// started in its group is left to the start-of-run clean-up of the next run ([`crate::reaper`]).
+#[allow(unsafe_code)]
+fn kill_with_parent(command: &mut tokio::process::Command) {
+    let parent = nix::unistd::getpid();
+    // SAFETY: `pre_exec` runs the closure in the child between `fork` and `exec`, where only
+    // async-signal-safe calls are allowed. It makes two system calls (`prctl`, `getppid`) through `nix`,
+    // which allocate nothing and take no lock, and builds its errors with `io::Error::from_raw_os_error`
+    // (no allocation). The parent check closes the race with a parent that died before `prctl`: then the
+    // child was already re-parented, the signal would never come, and `exec` is refused instead.
+    unsafe {
+        command.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+                .map_err(|e| io::Error::from_raw_os_error(e as i32))?;
+            if nix::unistd::getppid() != parent {
+                return Err(io::Error::from_raw_os_error(nix::libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Reaps exited processes of the group that are our own children. Grandchildren become ours when ralph is
-/// PID 1 or a subreaper; a zombie still counts as a member, so without this the group never looks empty.
-/// The leader itself was already reaped by tokio.
+/// PID 1 or a subreaper ([`ProcessRegistry::adopt_orphans`]); a zombie still counts as a member, so without
+/// this the group never looks empty. The leader itself was already reaped by tokio.
 fn reap_own_zombies(group: &Group) {
     let pgid = Pid::from_raw(-group.pgid());
     while let Ok(status) = waitpid(pgid, Some(WaitPidFlag::WNOHANG)) {

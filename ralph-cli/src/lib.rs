@@ -22,7 +22,6 @@ pub mod init;
 pub mod inspect;
 pub mod metrics;
 pub mod notify;
-pub mod orphans;
 pub mod output;
 pub mod pid1;
 pub mod plan;

@@ -18,7 +18,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 /// Set in the worker's environment so that it does not split again.
-const WORKER_ENV: &str = "RALPH_PID1_WORKER";
+pub(crate) const WORKER_ENV: &str = "RALPH_PID1_WORKER";
 
 /// If this process is PID 1, runs the init loop and never returns; otherwise returns at once.
 ///

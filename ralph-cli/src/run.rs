@@ -7,11 +7,10 @@ use crate::git;
 use crate::health::{Bounds, HeartbeatObserver};
 use crate::metrics::{self, LimitValues, Metrics};
 use crate::notify;
-use crate::orphans;
 use crate::output::Terminal;
 use crate::redact::{RedactingStore, Redactor};
 use crate::settings::{self, LogFormat, RunSettings};
-use ralph_agents::AgentSettings;
+use ralph_agents::{AgentSettings, ProcessRegistry};
 use ralph_core::lock::RunLock;
 use ralph_core::prompt::{PromptSource, PromptTemplate};
 use ralph_core::state::FileStateStore;
@@ -55,13 +54,7 @@ pub async fn run(args: RunArgs) -> u8 {
         );
     }
     let prompt_problem = loaded.err().map(|e| e.to_string());
-    let mut agent_settings = agent_settings(&settings);
-    for a in &mut agent_settings {
-        a.env.insert(
-            orphans::MARKER_VAR.into(),
-            settings.state_dir.display().to_string(),
-        );
-    }
+    let agent_settings = agent_settings(&settings);
     let agent = ralph_agents::build_chain(&agent_settings);
 
     if settings.dry_run {
@@ -102,13 +95,20 @@ pub async fn run(args: RunArgs) -> u8 {
         }
         Err(e) => return usage_error(&e.to_string()),
     };
-    let marked = orphans::kill_marked(store.dir());
-    if marked > 0 {
+    // The agents' processes: marked with the state directory, their groups recorded in it, and whatever
+    // leaves a group adopted by ralph and killed after its iteration (see `ralph_agents::reaper`).
+    let processes = ProcessRegistry::recording_in(store.dir());
+    if let Err(e) = processes.adopt_orphans() {
+        tracing::debug!(error = %e, "cannot become a child subreaper");
+    }
+    let left = processes.kill_left_behind().await;
+    if left.marked > 0 {
         tracing::warn!(
-            "killed {marked} agent process(es) left running by an earlier ralph that was killed"
+            "killed {} agent process(es) left running by an earlier ralph that was killed",
+            left.marked
         );
     }
-    if let Some(pgid) = orphans::kill_stale_agent(store.dir()) {
+    for pgid in left.groups {
         tracing::warn!(
             "killed process group {pgid}, an agent left running by an earlier ralph that was killed"
         );
@@ -143,7 +143,6 @@ pub async fn run(args: RunArgs) -> u8 {
         .with_observer(Box::new(notifier))
         .with_checkpointer(checkpointer)
         .with_state_store(Box::new(RedactingStore::new(store, redactor.clone())))
-        .with_observer(Box::new(orphans::AgentPidFile::new(&store_dir)))
         .with_observer(Box::new(heartbeat))
         .with_observer(Box::new(
             Terminal::new(
@@ -185,8 +184,8 @@ pub async fn run(args: RunArgs) -> u8 {
         None => engine,
     };
     let stop = StopHandle::new();
-    let signals = tokio::spawn(watch_signals(stop.clone()));
-    let summary = engine.run(stop).await;
+    let signals = tokio::spawn(watch_signals(stop.clone(), processes.clone()));
+    let summary = processes.scope(engine.run(stop)).await;
     // Still under the signal watcher: a second Ctrl-C while notifications are sent exits at once.
     notifications.finish().await;
     signals.abort();
@@ -339,8 +338,9 @@ fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
     c
 }
 
-/// Turns SIGINT, SIGTERM and SIGHUP into a graceful stop; a second one exits at once.
-async fn watch_signals(stop: StopHandle) {
+/// Turns SIGINT, SIGTERM and SIGHUP into a graceful stop; a second one kills the agents' groups in
+/// `processes` and exits at once.
+async fn watch_signals(stop: StopHandle, processes: ProcessRegistry) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),
@@ -379,7 +379,7 @@ async fn watch_signals(stop: StopHandle) {
         } else {
             crate::status_line::clear();
             eprintln!("ralph: {signal} received again: stopping now");
-            ralph_agents::kill_all_running();
+            processes.kill_all();
             std::process::exit(i32::from(exit_codes::for_signal(signal)));
         }
     }

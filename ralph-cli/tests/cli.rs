@@ -677,6 +677,84 @@ fn processes_that_leave_the_agents_group_are_stopped_when_the_iteration_ends() {
     );
 }
 
+/// Process `pid` has exited (gone, or a zombie waiting for its reaper).
+fn exited(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            matches!(
+                s[s.rfind(')').unwrap() + 2..].chars().next(),
+                Some('Z' | 'X')
+            )
+        })
+        .unwrap_or(true)
+}
+
+fn pid_in(ws: &Workspace, name: &str) -> i32 {
+    wait_for(|| {
+        std::fs::read_to_string(ws.path.join(name)).is_ok_and(|s| s.trim().parse::<i32>().is_ok())
+    });
+    std::fs::read_to_string(ws.path.join(name))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn kill_9_of_ralph_kills_the_agent_at_once_and_the_next_run_kills_what_it_left() {
+    let ws = Workspace::new(RALPH, "x");
+    // First run: the agent leaves a child in its group and a daemon outside it, then waits.
+    // Once `again` exists: a plain agent that completes.
+    let agent = ws.script(
+        "agent.sh",
+        "cat > /dev/null
+if [ -e again ]; then echo LOOP_COMPLETE; exit 0; fi
+echo $$ > leader.pid
+sleep 300 &
+echo $! > child.pid
+setsid sh -c 'echo $$ > daemon.pid; exec sleep 300' < /dev/null > /dev/null 2>&1 &
+wait",
+    );
+    let mut ralph = ws
+        .ralph()
+        .args(["--agent", "command", "--"])
+        .arg(&agent)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (leader, child, daemon) = (
+        pid_in(&ws, "leader.pid"),
+        pid_in(&ws, "child.pid"),
+        pid_in(&ws, "daemon.pid"),
+    );
+    ralph.kill().unwrap(); // SIGKILL
+    ralph.wait().unwrap();
+    let began = Instant::now();
+    while !exited(leader) {
+        assert!(
+            began.elapsed() < Duration::from_secs(3),
+            "the agent dies with ralph (parent-death signal)"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !exited(child) && !exited(daemon),
+        "what the agent started is left for the next run"
+    );
+    std::fs::write(ws.path.join("again"), "").unwrap();
+    let out = run(ws.ralph().args(["--agent", "command", "--"]).arg(&agent));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("left running by an earlier ralph that was killed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        no_process_mentions(&ws.path),
+        "the next run kills the group and the daemon"
+    );
+}
+
 #[test]
 fn absurd_durations_and_a_state_dir_that_is_the_workspace_are_rejected() {
     let ws = Workspace::new(RALPH, "x");

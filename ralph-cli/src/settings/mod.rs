@@ -141,7 +141,7 @@ impl Layer {
 }
 
 /// `RALPH_*` variables of ralph's own making, not settings.
-const INTERNAL_VARS: &[&str] = &["RALPH_AGENT_OF", "RALPH_PID1_WORKER"];
+const INTERNAL_VARS: &[&str] = &[ralph_agents::reaper::MARKER_VAR, crate::pid1::WORKER_ENV];
 
 /// A warning for each `RALPH_*` variable in `vars` that is no setting (a typo such as
 /// `RALPH_MAX_ITERATION` would otherwise be ignored without a word), with the closest setting's name.
