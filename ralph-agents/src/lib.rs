@@ -51,6 +51,7 @@
 mod amazon_q;
 mod api_error;
 mod claude;
+mod cli_agent;
 mod cli_options;
 mod codex;
 mod command;
@@ -65,6 +66,7 @@ mod outcome;
 pub mod pricing;
 pub mod process;
 mod qwen;
+pub mod registry;
 mod reset_time;
 mod secrets;
 mod settings;
@@ -73,8 +75,10 @@ mod tool_summary;
 pub mod transcript;
 
 pub use amazon_q::{AmazonQAgent, AmazonQFlavor, AmazonQStream, KIRO, KIRO_INSTALL, Q, Q_INSTALL};
-pub use claude::{CLAUDE, CLAUDE_INSTALL, ClaudeAgent, ClaudeStream};
-pub use codex::{CODEX, CODEX_INSTALL, CodexAgent, CodexStream};
+pub use claude::{CLAUDE, CLAUDE_INSTALL, Claude, ClaudeAgent, ClaudeStream};
+pub use cli_agent::{CliAgent, Dialect, Invocation};
+pub use cli_options::CliOptions;
+pub use codex::{CODEX, CODEX_INSTALL, Codex, CodexAgent, CodexStream};
 pub use command::{
     COMMAND, CommandAgent, FINAL_TEXT_CAP, MAX_PROMPT_ARG, PROMPT_FILE_NAME,
     PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER, TextStream,
@@ -84,14 +88,14 @@ pub use detect::{
 };
 pub use error::Error;
 pub use fallback::FallbackAgent;
-pub use gemini::{GEMINI, GEMINI_INSTALL, GEMINI_STDIN_MAX, GeminiAgent, GeminiStream};
+pub use gemini::{GEMINI, GEMINI_INSTALL, GEMINI_STDIN_MAX, Gemini, GeminiAgent, GeminiStream};
 pub use group::kill_all_running;
-pub use opencode::{OPENCODE, OPENCODE_INSTALL, OpenCodeAgent, OpenCodeStream};
+pub use opencode::{OPENCODE, OPENCODE_INSTALL, OpenCode, OpenCodeAgent, OpenCodeStream};
 pub use process::{ProcessExit, ProcessSpec, StreamHandler};
-pub use qwen::{QWEN, QWEN_INSTALL, QwenAgent, QwenStream};
+pub use qwen::{QWEN, QWEN_INSTALL, Qwen, QwenAgent, QwenStream};
+pub use registry::{AgentKind, AgentSpec};
 pub use secrets::{
-    API_KEY_VARS, MASK, describe_keys, is_secret_name, mask_argv, mask_env, mask_secrets,
-    resolve_key,
+    MASK, describe_keys, is_secret_name, mask_argv, mask_env, mask_secrets, resolve_key,
 };
 pub use settings::{AUTO, AgentSettings, build, build_chain, describe, dry_run_argv};
 pub use shell_verify::ShellVerifier;
