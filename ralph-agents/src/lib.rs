@@ -67,6 +67,8 @@ pub mod pricing;
 pub mod process;
 mod qwen;
 pub mod registry;
+#[cfg(test)]
+mod replay;
 mod reset_time;
 mod secrets;
 mod settings;

@@ -44,6 +44,8 @@ pub struct GeminiStream {
     errors: Vec<String>,
     result: Option<ResultEvent>,
     unparsed_lines: u64,
+    /// The clock in Unix seconds, `None` for the system clock.
+    now: Option<u64>,
 }
 
 impl GeminiStream {
@@ -53,6 +55,13 @@ impl GeminiStream {
             workspace: workspace.into(),
             ..GeminiStream::default()
         }
+    }
+
+    /// Reads retry delays as if it were `now` (Unix seconds).
+    #[cfg(test)]
+    pub(crate) fn with_now(mut self, now: u64) -> Self {
+        self.now = Some(now);
+        self
     }
 
     fn on_event(&mut self, event: StreamEvent, events: &EventSender) {
@@ -165,9 +174,11 @@ impl StreamHandler for GeminiStream {
     }
 
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = self.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
         let Classified { status, message } = classify(
             self.result.as_ref(),
             &self.errors,
