@@ -89,6 +89,19 @@ pub struct CliAgent<D: Dialect> {
     pub(crate) opts: CliOptions,
 }
 
+impl<D: Dialect + Default> Default for CliAgent<D> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<D: Dialect + Default> CliAgent<D> {
+    /// The agent's program from `PATH`, default model, no extra arguments, 5 s grace period.
+    pub fn new() -> Self {
+        Self::with_dialect(D::default())
+    }
+}
+
 impl<D: Dialect> CliAgent<D> {
     /// The agent of `dialect`: its program from `PATH`, default model, no extra arguments, 5 s grace.
     pub fn with_dialect(dialect: D) -> Self {
@@ -200,6 +213,20 @@ pub(crate) fn agent_env<D: Dialect>(
     dialect.env_extras(lookup, &mut env);
     env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
+}
+
+/// The environment additions of `dialect`'s agent when ralph's environment is `vars` (for tests).
+#[cfg(test)]
+pub(crate) fn env_given<D: Dialect>(
+    dialect: &D,
+    vars: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let lookup = |k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    };
+    agent_env(dialect, &lookup, &BTreeMap::new())
 }
 
 /// Writes a prompt too long for an argument to `<state dir>/agent-prompt.md`; returns the argument that

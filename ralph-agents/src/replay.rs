@@ -91,6 +91,36 @@ pub(crate) fn feed(
     Replay { events, outcome }
 }
 
+/// Replays the fixture `name` of agent `kind` through the handler of [`stream_for`], finishing with
+/// `exit_code`.
+pub(crate) fn replay(kind: AgentKind, name: &str, exit_code: Option<i32>) -> Replay {
+    feed(stream_for(kind).as_mut(), kind.spec().name, name, exit_code)
+}
+
+/// A failure of `kind` with the HTTP status `api_status`.
+pub(crate) fn failed(
+    kind: ralph_core::FailureKind,
+    api_status: Option<u16>,
+) -> ralph_core::OutcomeStatus {
+    ralph_core::OutcomeStatus::Failed { kind, api_status }
+}
+
+/// `check!(name, exit, status)`: replays the fixture `name` of the calling test module's `AGENT` (an
+/// [`AgentKind`] constant it defines) with `exit`, asserts `status`, and gives the [`Replay`] for more
+/// assertions. The snapshot is [`every_recorded_fixture_replays_to_its_snapshot`]'s.
+macro_rules! check {
+    ($name:literal, $exit:expr, $status:expr) => {{
+        let r = $crate::replay::replay(AGENT, $name, $exit);
+        assert_eq!(
+            r.outcome.status, $status,
+            "{}: {:?}",
+            $name, r.outcome.message
+        );
+        r
+    }};
+}
+pub(crate) use check;
+
 /// The handler a recorded run of `kind` is replayed through: recorded workspace, the model the
 /// recordings used (for prices), the clock at [`NOW`].
 fn stream_for(kind: AgentKind) -> Box<dyn StreamHandler> {

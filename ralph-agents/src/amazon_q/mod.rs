@@ -149,18 +149,6 @@ impl Dialect for AmazonQFlavor {
     }
 }
 
-/// Environment additions: `NO_COLOR=1`; `Q_API_KEY` from `Q_API_KEY_FILE` when unset; for Kiro,
-/// `KIRO_API_KEY` from `KIRO_API_KEY_FILE`, else from the Q key, when unset; then the configured `extra`
-/// variables, which win.
-#[cfg(test)]
-fn amazon_q_env(
-    flavor: AmazonQFlavor,
-    lookup: &dyn Fn(&str) -> Option<String>,
-    extra: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    crate::cli_agent::agent_env(&flavor, lookup, extra)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,11 +185,11 @@ mod tests {
         std::fs::write(&file, "q-from-file\n").unwrap();
         let file = file.display().to_string();
         let lookup = |k: &str| (k == "Q_API_KEY_FILE").then(|| file.clone());
-        let q = amazon_q_env(AmazonQFlavor::Q, &lookup, &BTreeMap::new());
+        let q = crate::cli_agent::agent_env(&AmazonQFlavor::Q, &lookup, &BTreeMap::new());
         assert_eq!(q.get("Q_API_KEY").map(String::as_str), Some("q-from-file"));
         assert_eq!(q.get("KIRO_API_KEY"), None);
         assert_eq!(q.get("NO_COLOR").map(String::as_str), Some("1"));
-        let kiro = amazon_q_env(AmazonQFlavor::Kiro, &lookup, &BTreeMap::new());
+        let kiro = crate::cli_agent::agent_env(&AmazonQFlavor::Kiro, &lookup, &BTreeMap::new());
         assert_eq!(
             kiro.get("KIRO_API_KEY").map(String::as_str),
             Some("q-from-file")

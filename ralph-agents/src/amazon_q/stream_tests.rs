@@ -2,35 +2,14 @@
 //! documentation and source, see the README there; the real CLI could not be installed here).
 
 use super::*;
-use crate::replay::{NOW, Replay, feed};
+use crate::registry::AgentKind;
+use crate::replay::{check, failed};
 
-/// Replays the fixture `name` through an [`AmazonQStream`] whose clock is at [`NOW`] (see
-/// [`crate::replay`]).
-fn replay(name: &str, exit_code: i32) -> Replay {
-    let mut stream =
-        AmazonQStream::new(AmazonQFlavor::Q).with_now(Timestamp::from_second(NOW).unwrap());
-    feed(&mut stream, "q", name, Some(exit_code))
-}
-
-fn failed(kind: FailureKind) -> OutcomeStatus {
-    OutcomeStatus::Failed {
-        kind,
-        api_status: None,
-    }
-}
-
-/// Replays the fixture `$name` and checks its status (the snapshot is [`crate::replay`]'s).
-macro_rules! check {
-    ($name:literal, $exit:expr, $status:expr) => {{
-        let r = replay($name, $exit);
-        assert_eq!(r.outcome.status, $status, "{}", $name);
-        r
-    }};
-}
+const AGENT: AgentKind = AgentKind::Q;
 
 #[test]
 fn success_strips_colours_and_the_prompt_marker_and_ignores_tool_output() {
-    let r = check!("success", 0, OutcomeStatus::Success);
+    let r = check!("success", Some(0), OutcomeStatus::Success);
     let text = r.outcome.final_text.unwrap();
     assert!(text.starts_with("I created `hello.txt`"), "{text:?}");
     assert!(text.lines().any(|l| l == "LOOP_COMPLETE"), "{text:?}");
@@ -47,7 +26,7 @@ fn success_strips_colours_and_the_prompt_marker_and_ignores_tool_output() {
 
 #[test]
 fn not_logged_in() {
-    let r = check!("not_logged_in", 1, failed(FailureKind::Auth));
+    let r = check!("not_logged_in", Some(1), failed(FailureKind::Auth, None));
     assert_eq!(
         r.outcome.message.as_deref(),
         Some("error: You are not logged in, please log in with q login")
@@ -59,7 +38,7 @@ fn monthly_limit_with_exit_zero_is_a_rate_limit_with_the_reset_day() {
     // 2026-12-01T00:00:00Z
     check!(
         "monthly_limit",
-        0,
+        Some(0),
         OutcomeStatus::RateLimited {
             reset_at_unix: Some(1_796_083_200)
         }
@@ -70,7 +49,7 @@ fn monthly_limit_with_exit_zero_is_a_rate_limit_with_the_reset_day() {
 fn throttling_is_a_rate_limit() {
     check!(
         "throttled",
-        1,
+        Some(1),
         OutcomeStatus::RateLimited {
             reset_at_unix: None
         }
@@ -79,12 +58,12 @@ fn throttling_is_a_rate_limit() {
 
 #[test]
 fn an_expired_token_is_an_auth_failure() {
-    check!("expired_token", 1, failed(FailureKind::Auth));
+    check!("expired_token", Some(1), failed(FailureKind::Auth, None));
 }
 
 #[test]
 fn an_overloaded_model_is_an_api_failure() {
-    check!("overloaded", 1, failed(FailureKind::Api));
+    check!("overloaded", Some(1), failed(FailureKind::Api, None));
 }
 
 #[test]
@@ -107,7 +86,7 @@ fn a_plain_failure_reports_the_stderr_tail() {
         stderr_tail: vec!["error: unexpected argument '--bogus' found".into()],
         ..ProcessExit::default()
     });
-    assert_eq!(o.status, failed(FailureKind::ExitCode));
+    assert_eq!(o.status, failed(FailureKind::ExitCode, None));
     assert_eq!(
         o.message.as_deref(),
         Some("exit code 2: error: unexpected argument '--bogus' found")

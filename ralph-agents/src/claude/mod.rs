@@ -38,18 +38,7 @@ pub struct Claude;
 /// ```
 pub type ClaudeAgent = CliAgent<Claude>;
 
-impl Default for ClaudeAgent {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl ClaudeAgent {
-    /// `claude` from `PATH`, default model, no extra arguments, 5 s grace period.
-    pub fn new() -> Self {
-        CliAgent::with_dialect(Claude)
-    }
-
     /// The full argv of a run (program first), without secrets to mask: the prompt goes on stdin.
     pub fn argv(&self) -> Vec<String> {
         self.opts.head_and_args(&crate::registry::CLAUDE)
@@ -101,31 +90,27 @@ fn sandbox(
     }
 }
 
-/// Environment additions for Claude Code, from the environment `lookup`: `ANTHROPIC_API_KEY` from
-/// `CLAUDE_API_KEY` (or from `ANTHROPIC_API_KEY_FILE` / `CLAUDE_API_KEY_FILE`) when `ANTHROPIC_API_KEY`
-/// itself is unset; `IS_SANDBOX=1` as root; then the configured `extra` variables, which win.
-#[cfg(test)]
-fn claude_env(
-    lookup: &dyn Fn(&str) -> Option<String>,
-    is_root: bool,
-    extra: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut env = crate::cli_agent::key_env(&crate::registry::CLAUDE, lookup);
-    sandbox(lookup, is_root, &mut env);
-    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The environment additions when ralph's environment is `vars`, as root or not.
     fn env_of(vars: &[(&str, &str)], is_root: bool) -> BTreeMap<String, String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        claude_env(&|k| vars.get(k).cloned(), is_root, &BTreeMap::new())
+        let mut env = crate::cli_agent::key_env(&crate::registry::CLAUDE, &|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        });
+        sandbox(
+            &|k| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            },
+            is_root,
+            &mut env,
+        );
+        env
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! `modelUsage`, which includes sub-agents) and the cost in USD.
 
 use super::classify::{Classified, classify};
-use crate::lines::{Line, truncate_text};
+use crate::lines::{Line, json_event, truncate_text};
 use crate::process::{ProcessExit, StreamHandler};
 use crate::secrets::mask_secrets;
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
@@ -167,20 +167,8 @@ impl ClaudeStream {
 
 impl StreamHandler for ClaudeStream {
     fn on_stdout(&mut self, line: Line, events: &EventSender) {
-        if line.is_truncated() {
-            tracing::warn!(
-                bytes = line.original_len(),
-                "claude printed an over-long line; ignored"
-            );
-            self.unparsed_lines += 1;
-            return;
-        }
-        match serde_json::from_slice::<StreamEvent>(line.as_bytes()) {
-            Ok(event) => self.on_event(event, events),
-            Err(e) => {
-                self.unparsed_lines += 1;
-                tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not a stream-json event");
-            }
+        if let Some(event) = json_event::<StreamEvent>("claude", &line, &mut self.unparsed_lines) {
+            self.on_event(event, events);
         }
     }
 

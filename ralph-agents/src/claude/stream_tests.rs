@@ -2,31 +2,11 @@
 //! there): the events each produces and the classified outcome.
 
 use super::*;
-use crate::replay::{RECORDED_WORKSPACE, Replay, feed};
+use crate::registry::AgentKind;
+use crate::replay::{check, failed};
 use ralph_core::{FailureKind, OutcomeStatus};
 
-/// Replays the fixture `name` through a [`ClaudeStream`] (see [`crate::replay`]).
-fn replay(name: &str, exit_code: Option<i32>) -> Replay {
-    feed(
-        &mut ClaudeStream::new(RECORDED_WORKSPACE),
-        "claude",
-        name,
-        exit_code,
-    )
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>) -> OutcomeStatus {
-    OutcomeStatus::Failed { kind, api_status }
-}
-
-/// Replays the fixture `$name` and checks its status (the snapshot is [`crate::replay`]'s).
-macro_rules! check {
-    ($name:literal, $exit:expr, $status:expr) => {{
-        let r = replay($name, $exit);
-        assert_eq!(r.outcome.status, $status, "{}", $name);
-        r
-    }};
-}
+const AGENT: AgentKind = AgentKind::Claude;
 
 #[test]
 fn success() {
@@ -154,7 +134,7 @@ fn truncated_stream_of_a_killed_agent_is_an_exit_failure_with_the_usage_so_far()
 
 #[test]
 fn truncated_stream_with_exit_zero_is_a_protocol_failure() {
-    let r = replay("truncated", Some(0));
+    let r = crate::replay::replay(AGENT, "truncated", Some(0));
     assert_eq!(r.outcome.status, failed(FailureKind::Protocol, None));
 }
 

@@ -51,18 +51,7 @@ pub struct Codex;
 /// ```
 pub type CodexAgent = CliAgent<Codex>;
 
-impl Default for CodexAgent {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl CodexAgent {
-    /// `codex` from `PATH`, default model, no extra arguments, 5 s grace period.
-    pub fn new() -> Self {
-        CliAgent::with_dialect(Codex)
-    }
-
     /// The full argv of a run (program first). The prompt goes on stdin (the final `-`), so nothing in it
     /// needs masking; show it with [`mask_argv`] anyway, extra arguments may hold secrets.
     pub fn argv(&self) -> Vec<String> {
@@ -159,11 +148,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn env_of(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        crate::cli_agent::agent_env(&Codex, &|k| vars.get(k).cloned(), &BTreeMap::new())
+        crate::cli_agent::env_given(&Codex, vars)
     }
 
     #[test]

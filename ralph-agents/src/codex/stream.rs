@@ -27,7 +27,7 @@
 //! limit.
 
 use super::classify::{Classified, classify_failure};
-use crate::lines::{Line, truncate_text};
+use crate::lines::{Line, json_event, truncate_text};
 use crate::outcome::{classify_exit, one_line};
 use crate::process::{ProcessExit, StreamHandler};
 use crate::secrets::mask_secrets;
@@ -213,20 +213,8 @@ impl CodexStream {
 
 impl StreamHandler for CodexStream {
     fn on_stdout(&mut self, line: Line, events: &EventSender) {
-        if line.is_truncated() {
-            tracing::warn!(
-                bytes = line.original_len(),
-                "codex printed an over-long line; ignored"
-            );
-            self.unparsed_lines += 1;
-            return;
-        }
-        match serde_json::from_slice::<Event>(line.as_bytes()) {
-            Ok(event) => self.on_event(event, events),
-            Err(e) => {
-                self.unparsed_lines += 1;
-                tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not a codex JSON event");
-            }
+        if let Some(event) = json_event::<Event>("codex", &line, &mut self.unparsed_lines) {
+            self.on_event(event, events);
         }
     }
 

@@ -2,32 +2,14 @@
 //! the events each produces and the classified outcome.
 
 use super::*;
-use crate::replay::{NOW, RECORDED_WORKSPACE, Replay, feed};
+use crate::registry::AgentKind;
+use crate::replay::{NOW, check, failed, feed};
 use ralph_core::{FailureKind, OutcomeStatus};
 
-/// Replays the fixture `name` through a [`CodexStream`] (model `gpt-5.5`, clock at [`NOW`] in UTC; see
-/// [`crate::replay`]).
-fn replay(name: &str, exit_code: Option<i32>) -> Replay {
-    let mut stream = CodexStream::new(RECORDED_WORKSPACE, Some("gpt-5.5".into()))
-        .with_clock(Timestamp::from_second(NOW).unwrap(), TimeZone::UTC);
-    feed(&mut stream, "codex", name, exit_code)
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>) -> OutcomeStatus {
-    OutcomeStatus::Failed { kind, api_status }
-}
+const AGENT: AgentKind = AgentKind::Codex;
 
 fn limited(reset_at_unix: Option<u64>) -> OutcomeStatus {
     OutcomeStatus::RateLimited { reset_at_unix }
-}
-
-/// Replays the fixture `$name` and checks its status (the snapshot is [`crate::replay`]'s).
-macro_rules! check {
-    ($name:literal, $exit:expr, $status:expr) => {{
-        let r = replay($name, $exit);
-        assert_eq!(r.outcome.status, $status, "{}", $name);
-        r
-    }};
 }
 
 #[test]
@@ -186,7 +168,7 @@ fn killed_mid_command_is_an_exit_failure_without_a_final_answer() {
 #[test]
 fn killed_while_waiting_for_the_network_is_not_a_rate_limit() {
     // Its stderr (`no_network_killed.stderr`) says only that the WebSocket could not connect.
-    let r = replay("no_network_killed", None);
+    let r = crate::replay::replay(AGENT, "no_network_killed", None);
     assert_eq!(r.outcome.status, failed(FailureKind::ExitCode, None));
     let retries = r
         .events
@@ -198,7 +180,7 @@ fn killed_while_waiting_for_the_network_is_not_a_rate_limit() {
 
 #[test]
 fn exit_zero_without_turn_completed_is_a_protocol_failure() {
-    let r = replay("killed_mid_command", Some(0));
+    let r = crate::replay::replay(AGENT, "killed_mid_command", Some(0));
     assert_eq!(r.outcome.status, failed(FailureKind::Protocol, None));
 }
 

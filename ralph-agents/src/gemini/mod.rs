@@ -69,12 +69,6 @@ pub struct Gemini;
 /// ```
 pub type GeminiAgent = CliAgent<Gemini>;
 
-impl Default for GeminiAgent {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 /// How the prompt reaches Gemini CLI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum PromptVia<'a> {
@@ -136,11 +130,6 @@ fn yargs_number_like(s: &str) -> bool {
 }
 
 impl GeminiAgent {
-    /// `gemini` from `PATH`, default model, no extra arguments, 5 s grace period.
-    pub fn new() -> Self {
-        CliAgent::with_dialect(Gemini)
-    }
-
     /// The full argv (program first) of a run with `prompt`: the prompt itself after `-p` when it fits in
     /// [`MAX_PROMPT_ARG`] bytes (as `--prompt=TEXT` when it starts with `-`), else its parts as
     /// positional arguments (see the module docs), else `-p ""` (the prompt then goes to stdin).
@@ -255,11 +244,7 @@ mod tests {
     use super::*;
 
     fn env_of(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        crate::cli_agent::agent_env(&Gemini, &|k| vars.get(k).cloned(), &BTreeMap::new())
+        crate::cli_agent::env_given(&Gemini, vars)
     }
 
     #[test]

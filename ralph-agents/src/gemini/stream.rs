@@ -24,7 +24,7 @@
 //! The final answer is the assistant text after the last tool call.
 
 use super::classify::{Classified, classify};
-use crate::lines::{Line, truncate_text};
+use crate::lines::{Line, json_event};
 use crate::process::{ProcessExit, StreamHandler};
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, Usage};
 use serde::Deserialize;
@@ -129,20 +129,8 @@ impl GeminiStream {
 
 impl StreamHandler for GeminiStream {
     fn on_stdout(&mut self, line: Line, events: &EventSender) {
-        if line.is_truncated() {
-            tracing::warn!(
-                bytes = line.original_len(),
-                "gemini printed an over-long line; ignored"
-            );
-            self.unparsed_lines += 1;
-            return;
-        }
-        match serde_json::from_slice::<StreamEvent>(line.as_bytes()) {
-            Ok(event) => self.on_event(event, events),
-            Err(e) => {
-                self.unparsed_lines += 1;
-                tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not a stream-json event");
-            }
+        if let Some(event) = json_event::<StreamEvent>("gemini", &line, &mut self.unparsed_lines) {
+            self.on_event(event, events);
         }
     }
 

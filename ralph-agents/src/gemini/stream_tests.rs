@@ -2,32 +2,11 @@
 //! there): the events each produces and the classified outcome.
 
 use super::*;
-use crate::replay::{NOW, RECORDED_WORKSPACE, Replay, feed};
+use crate::registry::AgentKind;
+use crate::replay::{NOW, check, failed};
 use ralph_core::{FailureKind, OutcomeStatus};
 
-/// Replays the fixture `name` through a [`GeminiStream`] whose clock is at [`NOW`] (see
-/// [`crate::replay`]).
-fn replay(name: &str, exit_code: Option<i32>) -> Replay {
-    let mut stream = GeminiStream::new(RECORDED_WORKSPACE).with_now(NOW as u64);
-    feed(&mut stream, "gemini", name, exit_code)
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>) -> OutcomeStatus {
-    OutcomeStatus::Failed { kind, api_status }
-}
-
-/// Replays the fixture `$name` and checks its status (the snapshot is [`crate::replay`]'s).
-macro_rules! check {
-    ($name:literal, $exit:expr, $status:expr) => {{
-        let r = replay($name, $exit);
-        assert_eq!(
-            r.outcome.status, $status,
-            "{}: {:?}",
-            $name, r.outcome.message
-        );
-        r
-    }};
-}
+const AGENT: AgentKind = AgentKind::Gemini;
 
 #[test]
 fn success() {
@@ -160,7 +139,7 @@ fn truncated_stream_of_a_killed_agent_is_an_exit_failure() {
 
 #[test]
 fn truncated_stream_with_exit_zero_is_a_protocol_failure() {
-    let r = replay("truncated", Some(0));
+    let r = crate::replay::replay(AGENT, "truncated", Some(0));
     assert_eq!(r.outcome.status, failed(FailureKind::Protocol, None));
 }
 

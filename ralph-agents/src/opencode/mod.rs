@@ -55,18 +55,7 @@ pub struct OpenCode;
 /// ```
 pub type OpenCodeAgent = CliAgent<OpenCode>;
 
-impl Default for OpenCodeAgent {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl OpenCodeAgent {
-    /// `opencode` from `PATH`, default model, no extra arguments, 5 s grace period.
-    pub fn new() -> Self {
-        CliAgent::with_dialect(OpenCode)
-    }
-
     /// The full argv of a run (program first); the prompt goes on stdin.
     pub fn argv(&self) -> Vec<String> {
         self.opts.head_and_args(&crate::registry::OPENCODE)
@@ -149,11 +138,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn env_of(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        crate::cli_agent::agent_env(&OpenCode, &|k| vars.get(k).cloned(), &BTreeMap::new())
+        crate::cli_agent::env_given(&OpenCode, vars)
     }
 
     #[test]

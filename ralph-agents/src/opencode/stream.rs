@@ -24,7 +24,7 @@
 //! Tool output (`part.state.output`) is never read: it must not be mistaken for a usage limit.
 
 use super::classify::{ErrorEvent, classify_error};
-use crate::lines::{Line, truncate_text};
+use crate::lines::{Line, json_event, truncate_text};
 use crate::outcome::classify_exit;
 use crate::process::{ProcessExit, StopCause, StreamHandler};
 use crate::secrets::mask_secrets;
@@ -176,20 +176,8 @@ impl OpenCodeStream {
 
 impl StreamHandler for OpenCodeStream {
     fn on_stdout(&mut self, line: Line, events: &EventSender) {
-        if line.is_truncated() {
-            tracing::warn!(
-                bytes = line.original_len(),
-                "opencode printed an over-long line; ignored"
-            );
-            self.unparsed_lines += 1;
-            return;
-        }
-        match serde_json::from_slice::<Event>(line.as_bytes()) {
-            Ok(event) => self.on_event(event, events),
-            Err(e) => {
-                self.unparsed_lines += 1;
-                tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not an opencode JSON event");
-            }
+        if let Some(event) = json_event::<Event>("opencode", &line, &mut self.unparsed_lines) {
+            self.on_event(event, events);
         }
     }
 

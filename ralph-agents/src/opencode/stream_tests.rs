@@ -2,30 +2,16 @@
 //! there): the events each produces and the classified outcome.
 
 use super::*;
-use crate::replay::{RECORDED_WORKSPACE, Replay, feed};
+use crate::registry::AgentKind;
+use crate::replay::{RECORDED_WORKSPACE, Replay, check, failed, feed};
 use ralph_core::{FailureKind, OutcomeStatus};
+
+const AGENT: AgentKind = AgentKind::OpenCode;
 
 /// Replays the fixture `name` through an [`OpenCodeStream`] for `model` (see [`crate::replay`]).
 fn replay_model(name: &str, model: Option<&str>, exit_code: Option<i32>) -> Replay {
     let mut stream = OpenCodeStream::new(RECORDED_WORKSPACE, model.map(str::to_string));
     feed(&mut stream, "opencode", name, exit_code)
-}
-
-fn replay(name: &str, exit_code: Option<i32>) -> Replay {
-    replay_model(name, Some("test/gpt-5"), exit_code)
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>) -> OutcomeStatus {
-    OutcomeStatus::Failed { kind, api_status }
-}
-
-/// Replays the fixture `$name` and checks its status (the snapshot is [`crate::replay`]'s).
-macro_rules! check {
-    ($name:literal, $exit:expr, $status:expr) => {{
-        let r = replay($name, $exit);
-        assert_eq!(r.outcome.status, $status, "{}", $name);
-        r
-    }};
 }
 
 /// The scripted usage of the success recordings: input 1000 + 1100 + 1200 (cached 200 + 300 + 400),
@@ -147,7 +133,7 @@ fn killed_mid_tool_is_an_exit_failure() {
 
 #[test]
 fn exit_zero_without_a_finished_step_is_a_protocol_failure() {
-    let r = replay("killed_mid_tool", Some(0));
+    let r = crate::replay::replay(AGENT, "killed_mid_tool", Some(0));
     assert_eq!(r.outcome.status, failed(FailureKind::Protocol, None));
 }
 

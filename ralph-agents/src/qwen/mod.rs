@@ -59,18 +59,7 @@ pub struct Qwen;
 /// ```
 pub type QwenAgent = CliAgent<Qwen>;
 
-impl Default for QwenAgent {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl QwenAgent {
-    /// `qwen` from `PATH`, default model, no extra arguments, 5 s grace period.
-    pub fn new() -> Self {
-        CliAgent::with_dialect(Qwen)
-    }
-
     /// The full argv (program first) of a run with `prompt`, with ralph's own environment.
     pub fn argv(&self, prompt: &str) -> Vec<String> {
         self.argv_with_env(prompt, &|k| std::env::var(k).ok())

@@ -2,35 +2,11 @@
 //! there): the events each produces and the classified outcome.
 
 use super::*;
-use crate::replay::{RECORDED_WORKSPACE, Replay, feed};
+use crate::registry::AgentKind;
+use crate::replay::{check, failed};
 use ralph_core::{FailureKind, OutcomeStatus};
 
-/// Replays the fixture `name` through a [`QwenStream`] (see [`crate::replay`]).
-fn replay(name: &str, exit_code: Option<i32>) -> Replay {
-    feed(
-        &mut QwenStream::new(RECORDED_WORKSPACE),
-        "qwen",
-        name,
-        exit_code,
-    )
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>) -> OutcomeStatus {
-    OutcomeStatus::Failed { kind, api_status }
-}
-
-/// Replays the fixture `$name` and checks its status (the snapshot is [`crate::replay`]'s).
-macro_rules! check {
-    ($name:literal, $exit:expr, $status:expr) => {{
-        let r = replay($name, $exit);
-        assert_eq!(
-            r.outcome.status, $status,
-            "{}: {:?}",
-            $name, r.outcome.message
-        );
-        r
-    }};
-}
+const AGENT: AgentKind = AgentKind::Qwen;
 
 #[test]
 fn success() {
