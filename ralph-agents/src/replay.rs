@@ -28,6 +28,19 @@ pub(crate) struct Replay {
     pub(crate) outcome: AgentOutcome,
 }
 
+impl Replay {
+    /// The tool calls, as `name: summary`.
+    pub(crate) fn tools(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                AgentEvent::ToolUse { name, summary } => Some(format!("{name}: {summary}")),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// The fixture directory of agent `dir`.
 fn fixtures(dir: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

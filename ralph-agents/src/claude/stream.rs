@@ -20,17 +20,13 @@
 //! `modelUsage`, which includes sub-agents) and the cost in USD.
 
 use super::classify::{Classified, classify};
-use crate::lines::{Line, json_event, truncate_text};
+use crate::lines::{Line, json_event};
 use crate::process::{ProcessExit, StreamHandler};
-use crate::secrets::mask_secrets;
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// Longest tool summary in [`AgentEvent::ToolUse`], in bytes.
-const SUMMARY_MAX: usize = 200;
 
 /// Reads Claude Code's stream-json and classifies the run (a [`StreamHandler`]).
 #[derive(Debug, Default)]
@@ -250,12 +246,9 @@ fn retry_outcome(
 fn tool_summary(name: &str, input: &Value, workspace: &std::path::Path) -> String {
     let field = |k: &str| input.get(k).and_then(Value::as_str);
     let chosen = match name {
-        "Write" | "Edit" | "MultiEdit" | "Read" => field("file_path").map(|p| {
-            std::path::Path::new(p)
-                .strip_prefix(workspace)
-                .map(|r| r.display().to_string())
-                .unwrap_or_else(|_| p.to_string())
-        }),
+        "Write" | "Edit" | "MultiEdit" | "Read" => {
+            field("file_path").map(|p| crate::tool_summary::relative(p, workspace))
+        }
         "NotebookEdit" => field("notebook_path").map(str::to_string),
         "Bash" => field("command").map(str::to_string),
         "Glob" | "Grep" => field("pattern").map(str::to_string),
@@ -264,16 +257,7 @@ fn tool_summary(name: &str, input: &Value, workspace: &std::path::Path) -> Strin
         "Task" | "Agent" => field("description").map(str::to_string),
         _ => None,
     };
-    let text = chosen
-        .or_else(|| {
-            input
-                .as_object()
-                .and_then(|o| o.values().find_map(Value::as_str))
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    truncate_text(&mask_secrets(&one_line), SUMMARY_MAX)
+    crate::tool_summary::one_line(chosen, input)
 }
 
 /// A number of Unix seconds (or milliseconds, from releases that sent those) as whole seconds.

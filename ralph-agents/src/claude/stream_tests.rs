@@ -22,14 +22,7 @@ fn success() {
 #[test]
 fn tool_calls_are_summarised_and_tool_output_is_not_a_usage_limit() {
     let r = check!("tools", Some(0), OutcomeStatus::Success);
-    let tools: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::ToolUse { name, summary } => Some(format!("{name}: {summary}")),
-            _ => None,
-        })
-        .collect();
+    let tools = r.tools();
     assert_eq!(
         tools,
         [

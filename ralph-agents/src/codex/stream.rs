@@ -27,19 +27,15 @@
 //! limit.
 
 use super::classify::{Classified, classify_failure};
-use crate::lines::{Line, json_event, truncate_text};
+use crate::lines::{Line, json_event};
 use crate::outcome::{classify_exit, one_line};
 use crate::process::{ProcessExit, StreamHandler};
-use crate::secrets::mask_secrets;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-
-/// Longest tool summary in [`AgentEvent::ToolUse`], in bytes.
-const SUMMARY_MAX: usize = 200;
 
 /// Reads Codex's `exec --json` stream and classifies the run (a [`StreamHandler`]).
 #[derive(Debug, Default)]
@@ -263,8 +259,10 @@ fn tool_summary(item: &Item, workspace: &Path) -> Option<String> {
         "web_search" => item.query.clone().unwrap_or_default(),
         _ => return None,
     };
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    Some(truncate_text(&mask_secrets(&one_line), SUMMARY_MAX))
+    Some(crate::tool_summary::one_line(
+        Some(text),
+        &serde_json::Value::Null,
+    ))
 }
 
 /// The command inside Codex's shell wrapper: `/bin/bash -lc 'echo hi'` → `echo hi`.

@@ -34,14 +34,7 @@ fn success_with_a_patch_a_command_and_usage_by_kind() {
     );
     let cost = r.outcome.cost.expect("an estimate for gpt-5.5");
     assert!(cost.estimated && cost.usd > 0.0, "{cost:?}");
-    let tools: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::ToolUse { name, summary } => Some(format!("{name}: {summary}")),
-            _ => None,
-        })
-        .collect();
+    let tools = r.tools();
     assert_eq!(
         tools,
         [

@@ -26,14 +26,7 @@ fn success() {
 #[test]
 fn tools_are_summarised_usage_counts_cache_and_thinking_and_tool_output_is_not_a_limit() {
     let r = check!("tools", Some(0), OutcomeStatus::Success);
-    let tools: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::ToolUse { name, summary } => Some(format!("{name}: {summary}")),
-            _ => None,
-        })
-        .collect();
+    let tools = r.tools();
     assert_eq!(
         tools,
         [

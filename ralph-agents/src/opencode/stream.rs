@@ -24,17 +24,13 @@
 //! Tool output (`part.state.output`) is never read: it must not be mistaken for a usage limit.
 
 use super::classify::{ErrorEvent, classify_error};
-use crate::lines::{Line, json_event, truncate_text};
+use crate::lines::{Line, json_event};
 use crate::outcome::classify_exit;
 use crate::process::{ProcessExit, StopCause, StreamHandler};
-use crate::secrets::mask_secrets;
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-/// Longest tool summary in [`AgentEvent::ToolUse`], in bytes.
-const SUMMARY_MAX: usize = 200;
 
 /// Tool parameters that best say what a call does, in order of preference.
 const TELLING_FIELDS: &[&str] = &[
@@ -202,31 +198,9 @@ impl StreamHandler for OpenCodeStream {
 }
 
 /// One-line description of a call with `input`: the file (relative to `workspace`), the command, the
-/// pattern, ...; else the first string parameter. Secrets masked, at most [`SUMMARY_MAX`] bytes.
+/// pattern, ...; else the first string parameter. Secrets masked, at most [`SUMMARY_MAX`](crate::tool_summary::SUMMARY_MAX) bytes.
 fn tool_summary(input: &Value, workspace: &Path) -> String {
-    let field = |k: &str| input.get(k).and_then(Value::as_str);
-    let text = TELLING_FIELDS
-        .iter()
-        .find_map(|k| field(k).map(|v| (*k, v)))
-        .map(|(k, v)| {
-            if k == "filePath" || k == "path" {
-                Path::new(v)
-                    .strip_prefix(workspace)
-                    .map(|r| r.display().to_string())
-                    .unwrap_or_else(|_| v.to_string())
-            } else {
-                v.to_string()
-            }
-        })
-        .or_else(|| {
-            input
-                .as_object()
-                .and_then(|o| o.values().find_map(Value::as_str))
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    truncate_text(&mask_secrets(&one_line), SUMMARY_MAX)
+    crate::tool_summary::summarize_by(TELLING_FIELDS, input, workspace)
 }
 
 /// One line of `opencode run --format json`.

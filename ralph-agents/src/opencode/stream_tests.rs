@@ -37,14 +37,7 @@ fn success_with_tools_usage_and_an_estimated_cost() {
     assert!(cost.estimated, "OpenCode reported 0: {cost:?}");
     let expected = crate::pricing::estimate("gpt-5", &SCRIPTED).unwrap().usd;
     assert!((cost.usd - expected).abs() < 1e-12, "{cost:?}");
-    let tools: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::ToolUse { name, summary } => Some(format!("{name}: {summary}")),
-            _ => None,
-        })
-        .collect();
+    let tools = r.tools();
     assert_eq!(
         tools,
         [

@@ -1,7 +1,6 @@
 //! Replays of streams recorded from the real Qwen Code 0.15.10 (`tests/fixtures/qwen/`, see the README
 //! there): the events each produces and the classified outcome.
 
-use super::*;
 use crate::registry::AgentKind;
 use crate::replay::{check, failed};
 use ralph_core::{FailureKind, OutcomeStatus};
@@ -25,14 +24,7 @@ fn success() {
 #[test]
 fn tools_are_summarised_cached_input_is_split_out_and_tool_output_is_not_a_limit() {
     let r = check!("tools", Some(0), OutcomeStatus::Success);
-    let tools: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::ToolUse { name, summary } => Some(format!("{name}: {summary}")),
-            _ => None,
-        })
-        .collect();
+    let tools = r.tools();
     assert_eq!(
         tools,
         [
