@@ -76,11 +76,11 @@ mod shell_verify;
 mod tool_summary;
 pub mod transcript;
 
-pub use amazon_q::{AmazonQAgent, AmazonQFlavor, AmazonQStream, KIRO, KIRO_INSTALL, Q, Q_INSTALL};
-pub use claude::{CLAUDE, CLAUDE_INSTALL, Claude, ClaudeAgent, ClaudeStream};
+pub use amazon_q::{AmazonQAgent, AmazonQFlavor, AmazonQStream};
+pub use claude::{Claude, ClaudeAgent, ClaudeStream};
 pub use cli_agent::{CliAgent, Dialect, Invocation};
 pub use cli_options::CliOptions;
-pub use codex::{CODEX, CODEX_INSTALL, Codex, CodexAgent, CodexStream};
+pub use codex::{Codex, CodexAgent, CodexStream};
 pub use command::{
     COMMAND, CommandAgent, FINAL_TEXT_CAP, MAX_PROMPT_ARG, PROMPT_FILE_NAME,
     PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER, TextStream,
@@ -90,11 +90,11 @@ pub use detect::{
 };
 pub use error::Error;
 pub use fallback::FallbackAgent;
-pub use gemini::{GEMINI, GEMINI_INSTALL, GEMINI_STDIN_MAX, Gemini, GeminiAgent, GeminiStream};
+pub use gemini::{GEMINI_STDIN_MAX, Gemini, GeminiAgent, GeminiStream};
 pub use group::kill_all_running;
-pub use opencode::{OPENCODE, OPENCODE_INSTALL, OpenCode, OpenCodeAgent, OpenCodeStream};
+pub use opencode::{OpenCode, OpenCodeAgent, OpenCodeStream};
 pub use process::{ProcessExit, ProcessSpec, StreamHandler};
-pub use qwen::{QWEN, QWEN_INSTALL, Qwen, QwenAgent, QwenStream};
+pub use qwen::{Qwen, QwenAgent, QwenStream};
 pub use registry::{AgentKind, AgentSpec};
 pub use secrets::{
     MASK, describe_keys, is_secret_name, mask_argv, mask_env, mask_secrets, resolve_key,

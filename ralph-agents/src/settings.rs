@@ -1,7 +1,7 @@
 //! Building an agent from settings: the entry point of the CLI.
 
 use crate::amazon_q::AmazonQFlavor;
-use crate::claude::{CLAUDE, Claude};
+use crate::claude::Claude;
 use crate::cli_agent::{CliAgent, Dialect};
 use crate::codex::Codex;
 use crate::command::{COMMAND, CommandAgent};
@@ -13,6 +13,9 @@ use crate::opencode::OpenCode;
 use crate::process::DEFAULT_GRACE;
 use crate::qwen::Qwen;
 use crate::registry::{AGENTS as KNOWN_AGENTS, AgentKind};
+
+/// The first agent `known_names` lists.
+const CLAUDE: &str = crate::registry::CLAUDE.name;
 use crate::secrets::mask_argv;
 use ralph_core::Agent;
 use std::collections::BTreeMap;

@@ -32,15 +32,6 @@ use crate::secrets::mask_argv;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The agent name of the Amazon Q Developer CLI.
-pub const Q: &str = crate::registry::Q.name;
-/// The agent name of the Kiro CLI.
-pub const KIRO: &str = crate::registry::KIRO.name;
-/// How to install the Amazon Q Developer CLI.
-pub const Q_INSTALL: &str = crate::registry::Q.install;
-/// How to install the Kiro CLI.
-pub const KIRO_INSTALL: &str = crate::registry::KIRO.install;
-
 /// Which of the two CLIs: the dialect they share (plain text on stdout, the prompt as the last
 /// argument or in a file, `NO_COLOR=1`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

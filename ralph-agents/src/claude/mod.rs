@@ -9,6 +9,7 @@ mod classify;
 mod stream;
 
 pub use stream::ClaudeStream;
+pub(crate) use stream::ContentBlock;
 
 use crate::cli_agent::{CliAgent, Dialect, Invocation};
 use crate::cli_options::CliOptions;
@@ -16,11 +17,6 @@ use crate::registry::AgentSpec;
 use crate::secrets::mask_argv;
 use std::collections::BTreeMap;
 use std::path::Path;
-
-/// The agent name.
-pub const CLAUDE: &str = crate::registry::CLAUDE.name;
-/// How to install Claude Code.
-pub const CLAUDE_INSTALL: &str = crate::registry::CLAUDE.install;
 
 /// Claude Code's dialect: `stream-json` on stdout, the prompt on stdin, `IS_SANDBOX=1` as root.
 #[derive(Debug, Clone, Copy, Default)]

@@ -19,8 +19,9 @@
 //! running figure undercounts output). The `result` event then gives the authoritative totals (summed over
 //! `modelUsage`, which includes sub-agents) and the cost in USD.
 
-use super::classify::{Classified, classify};
+use super::classify::classify;
 use crate::lines::{Line, json_event};
+use crate::outcome::Classified;
 use crate::process::{ProcessExit, StreamHandler};
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
 use serde::Deserialize;
@@ -308,9 +309,10 @@ struct AssistantMessage {
     usage: Option<RawUsage>,
 }
 
+/// A block of an assistant message's `content` (Claude's stream-json, also Qwen Code's).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum ContentBlock {
+pub(crate) enum ContentBlock {
     Text {
         text: String,
     },

@@ -29,11 +29,6 @@ use crate::registry::AgentSpec;
 use crate::secrets::mask_argv;
 use std::path::{Path, PathBuf};
 
-/// The agent name.
-pub const CODEX: &str = crate::registry::CODEX.name;
-/// How to install Codex.
-pub const CODEX_INSTALL: &str = crate::registry::CODEX.install;
-
 /// Codex's dialect: `exec --json` events on stdout, the prompt on stdin (the final `-`), tokens priced
 /// by ralph.
 #[derive(Debug, Clone, Copy, Default)]

@@ -26,13 +26,14 @@
 //! What commands print (`aggregated_output`) is never read: tool output must not be mistaken for a usage
 //! limit.
 
-use super::classify::{Classified, classify_failure};
+use super::classify::classify_failure;
 use crate::lines::{Line, json_event};
-use crate::outcome::{classify_exit, one_line};
+use crate::outcome::Classified;
+use crate::outcome::one_line;
 use crate::process::{ProcessExit, StreamHandler};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
+use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, Usage};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -186,24 +187,13 @@ impl CodexStream {
         if let (Some(message), false) = (&self.last_error, exit.succeeded()) {
             return classify_failure(message, now, &tz);
         }
-        let (status, message) = classify_exit(exit);
-        if status.is_success() {
-            let mut message = "codex exited with code 0 without `turn.completed`".to_string();
-            if self.unparsed_lines > 0 {
-                message.push_str(&format!(
-                    " ({} lines were not JSON events)",
-                    self.unparsed_lines
-                ));
-            }
-            return Classified {
-                status: OutcomeStatus::Failed {
-                    kind: FailureKind::Protocol,
-                    api_status: None,
-                },
-                message: Some(message),
-            };
-        }
-        Classified { status, message }
+        Classified::without_final_event(
+            exit,
+            "codex",
+            "`turn.completed`",
+            self.unparsed_lines,
+            "JSON events",
+        )
     }
 }
 

@@ -42,10 +42,6 @@ use crate::secrets::mask_argv;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The agent name.
-pub const GEMINI: &str = crate::registry::GEMINI.name;
-/// How to install Gemini CLI.
-pub const GEMINI_INSTALL: &str = crate::registry::GEMINI.install;
 /// Most bytes of stdin Gemini CLI 0.61.0 reads (`readStdin`: 8 MiB); the rest is dropped.
 pub const GEMINI_STDIN_MAX: usize = 8 * 1024 * 1024;
 /// Largest prompt passed as arguments, in bytes (1 MiB): the kernel's limit on all arguments and the

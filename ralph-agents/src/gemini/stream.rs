@@ -23,8 +23,9 @@
 //!
 //! The final answer is the assistant text after the last tool call.
 
-use super::classify::{Classified, classify};
+use super::classify::classify;
 use crate::lines::{Line, json_event};
+use crate::outcome::Classified;
 use crate::process::{ProcessExit, StreamHandler};
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, Usage};
 use serde::Deserialize;

@@ -33,11 +33,6 @@ use crate::registry::AgentSpec;
 use crate::secrets::mask_argv;
 use std::path::{Path, PathBuf};
 
-/// The agent name.
-pub const OPENCODE: &str = crate::registry::OPENCODE.name;
-/// How to install OpenCode.
-pub const OPENCODE_INSTALL: &str = crate::registry::OPENCODE.install;
-
 /// OpenCode's dialect: `run --format json` events on stdout, the prompt on stdin, its own cost figure
 /// or ralph's estimate.
 #[derive(Debug, Clone, Copy, Default)]

@@ -25,9 +25,9 @@
 
 use super::classify::{ErrorEvent, classify_error};
 use crate::lines::{Line, json_event};
-use crate::outcome::classify_exit;
+use crate::outcome::Classified;
 use crate::process::{ProcessExit, StopCause, StreamHandler};
-use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
+use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, OutcomeStatus, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -151,22 +151,14 @@ impl OpenCodeStream {
         if self.steps_finished > 0 && (exit.succeeded() || stopped_after_final) {
             return (OutcomeStatus::Success, None);
         }
-        let (status, message) = classify_exit(exit);
-        if status.is_success() {
-            let mut message = "opencode exited with code 0 without finishing a step".to_string();
-            if self.unparsed_lines > 0 {
-                message.push_str(&format!(
-                    " ({} lines were not JSON events)",
-                    self.unparsed_lines
-                ));
-            }
-            let status = OutcomeStatus::Failed {
-                kind: FailureKind::Protocol,
-                api_status: None,
-            };
-            return (status, Some(message));
-        }
-        (status, message)
+        let c = Classified::without_final_event(
+            exit,
+            "opencode",
+            "finishing a step",
+            self.unparsed_lines,
+            "JSON events",
+        );
+        (c.status, c.message)
     }
 }
 

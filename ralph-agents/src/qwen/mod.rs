@@ -37,11 +37,6 @@ use crate::registry::AgentSpec;
 use crate::secrets::{mask_argv, resolve_key};
 use std::path::Path;
 
-/// The agent name.
-pub const QWEN: &str = crate::registry::QWEN.name;
-/// How to install Qwen Code.
-pub const QWEN_INSTALL: &str = crate::registry::QWEN.install;
-
 /// Qwen Code's dialect: `stream-json` on stdout, the prompt as the positional argument (or a
 /// stream-json message on stdin), `--auth-type openai` when an OpenAI key is available.
 #[derive(Debug, Clone, Copy, Default)]

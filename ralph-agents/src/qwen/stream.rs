@@ -16,12 +16,13 @@
 //! totals. Qwen Code reports no cost: ralph prices the tokens of the model from [`crate::pricing`] and
 //! labels the figure an estimate.
 
-use super::classify::{Classified, classify};
+use super::classify::classify;
+use crate::claude::ContentBlock;
 use crate::lines::{Line, json_event};
+use crate::outcome::Classified;
 use crate::process::{ProcessExit, StreamHandler};
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, Usage};
 use serde::Deserialize;
-use serde_json::Value;
 use std::path::PathBuf;
 
 /// Reads Qwen Code's stream-json and classifies the run (a [`StreamHandler`]).
@@ -162,21 +163,6 @@ struct AssistantMessage {
     #[serde(default)]
     content: Vec<ContentBlock>,
     usage: Option<RawUsage>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ContentBlock {
-    Text {
-        text: String,
-    },
-    ToolUse {
-        name: String,
-        #[serde(default)]
-        input: Value,
-    },
-    #[serde(other)]
-    Other,
 }
 
 /// Token counts as Qwen Code reports them (OpenAI semantics: input includes cached input).
