@@ -139,6 +139,25 @@ impl CliOptions {
     }
 }
 
+/// The model named by `-m M`, `--model M` or `--model=M` in `args`, or by `F model=M` for a flag `F` of
+/// `config_flags` (Codex's `-c model=M`); the last one wins.
+pub(crate) fn model_in_args(args: &[String], config_flags: &[&str]) -> Option<String> {
+    let mut found = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "-m" || arg == "--model" {
+            found = iter.next().cloned();
+        } else if let Some(m) = arg.strip_prefix("--model=") {
+            found = Some(m.to_string());
+        } else if config_flags.contains(&arg.as_str())
+            && let Some(m) = iter.next().and_then(|kv| kv.strip_prefix("model="))
+        {
+            found = Some(m.trim_matches(['"', '\'']).to_string());
+        }
+    }
+    found.filter(|m| !m.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ mod stream;
 pub use stream::CodexStream;
 
 use crate::cli_agent::{CliAgent, Dialect, Invocation};
-use crate::cli_options::CliOptions;
+use crate::cli_options::{CliOptions, model_in_args};
 use crate::registry::AgentSpec;
 use crate::secrets::mask_argv;
 use std::path::{Path, PathBuf};
@@ -60,6 +60,9 @@ impl CodexAgent {
     }
 }
 
+/// Codex's flags that set a configuration value (`-c model=M`).
+const CONFIG_FLAGS: &[&str] = &["-c", "--config"];
+
 /// See [`CodexAgent::argv`].
 fn argv(opts: &CliOptions) -> Vec<String> {
     let mut argv = opts.head_and_args(&crate::registry::CODEX);
@@ -71,7 +74,7 @@ fn argv(opts: &CliOptions) -> Vec<String> {
 fn effective_model(opts: &CliOptions) -> Option<String> {
     opts.model
         .clone()
-        .or_else(|| model_in_args(&opts.extra_args))
+        .or_else(|| model_in_args(&opts.extra_args, CONFIG_FLAGS))
         .or_else(|| {
             let env = |k: &str| opts.env_var(k);
             let home = env("CODEX_HOME")
@@ -100,24 +103,6 @@ impl Dialect for Codex {
     fn stream(&self, opts: &CliOptions, workspace: &Path) -> CodexStream {
         CodexStream::new(workspace, effective_model(opts))
     }
-}
-
-/// The model named by `-m M`, `--model M`, `--model=M` or `-c model=M` in `args`.
-fn model_in_args(args: &[String]) -> Option<String> {
-    let mut found = None;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if arg == "-m" || arg == "--model" {
-            found = iter.next().cloned();
-        } else if let Some(m) = arg.strip_prefix("--model=") {
-            found = Some(m.to_string());
-        } else if (arg == "-c" || arg == "--config")
-            && let Some(m) = iter.next().and_then(|kv| kv.strip_prefix("model="))
-        {
-            found = Some(m.trim_matches(['"', '\'']).to_string());
-        }
-    }
-    found.filter(|m| !m.is_empty())
 }
 
 /// `model = "..."` among the top-level keys of a Codex `config.toml` (before the first `[table]`).
@@ -224,7 +209,12 @@ mod tests {
 
     #[test]
     fn the_model_comes_from_flags_args_or_config() {
-        let args = |a: &[&str]| model_in_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let args = |a: &[&str]| {
+            model_in_args(
+                &a.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                CONFIG_FLAGS,
+            )
+        };
         assert_eq!(args(&["-m", "o3"]).as_deref(), Some("o3"));
         assert_eq!(args(&["--model=gpt-5"]).as_deref(), Some("gpt-5"));
         assert_eq!(

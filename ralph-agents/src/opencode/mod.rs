@@ -28,7 +28,7 @@ mod stream;
 pub use stream::OpenCodeStream;
 
 use crate::cli_agent::{CliAgent, Dialect, Invocation};
-use crate::cli_options::CliOptions;
+use crate::cli_options::{CliOptions, model_in_args};
 use crate::registry::AgentSpec;
 use crate::secrets::mask_argv;
 use std::path::{Path, PathBuf};
@@ -70,7 +70,7 @@ fn effective_model(opts: &CliOptions, workspace: &Path) -> Option<String> {
     if let Some(m) = opts
         .model
         .clone()
-        .or_else(|| model_in_args(&opts.extra_args))
+        .or_else(|| model_in_args(&opts.extra_args, &[]))
     {
         return Some(m);
     }
@@ -111,20 +111,6 @@ impl Dialect for OpenCode {
     fn stream(&self, opts: &CliOptions, workspace: &Path) -> OpenCodeStream {
         OpenCodeStream::new(workspace, effective_model(opts, workspace))
     }
-}
-
-/// The model named by `-m M`, `--model M` or `--model=M` in `args`.
-fn model_in_args(args: &[String]) -> Option<String> {
-    let mut found = None;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if arg == "-m" || arg == "--model" {
-            found = iter.next().cloned();
-        } else if let Some(m) = arg.strip_prefix("--model=") {
-            found = Some(m.to_string());
-        }
-    }
-    found.filter(|m| !m.is_empty())
 }
 
 #[cfg(test)]
