@@ -17,6 +17,14 @@
 //! - [`build`] makes one of these from [`AgentSettings`]; [`describe`], [`dry_run_argv`] and
 //!   [`describe_keys`] serve `--dry-run`; [`kill_all_running`] serves a hard stop.
 //!
+//! Every agent CLI is one [`AgentSpec`] in the [`registry`] (program, install hint, fixed flags, model
+//! flag, how the prompt is passed, refused arguments, key variables, stream dialect), read by detection,
+//! settings, `doctor`, `agents`, `--dry-run`, the environment builder and redaction; and one [`Dialect`]
+//! (its argv quirks, its [`StreamHandler`] with the event mapping and the outcome rules), run by the
+//! generic [`CliAgent`], which does the spawning, environment and stream plumbing once. A new agent is a
+//! variant of [`AgentKind`] (the compiler then points at the two `match`es that need it), its spec, a
+//! dialect module and its recorded fixtures.
+//!
 //! The building blocks are public so that adapters for more CLIs reuse them: [`process::supervise`] runs a
 //! process in its own process group with deadlines, an idle timeout, cancellation (SIGTERM, grace period,
 //! SIGKILL to the whole group) and bounded-memory line reading ([`lines`]); a

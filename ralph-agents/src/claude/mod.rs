@@ -60,7 +60,8 @@ impl Dialect for Claude {
         ClaudeStream::new(workspace)
     }
 
-    /// `IS_SANDBOX=1` when running as root (see [`sandbox`]).
+    /// `IS_SANDBOX=1` when running as root, unless it is `1` already: Claude refuses
+    /// `--dangerously-skip-permissions` as root otherwise.
     fn env_extras(
         &self,
         lookup: &dyn Fn(&str) -> Option<String>,
