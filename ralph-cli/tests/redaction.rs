@@ -74,7 +74,8 @@ fn leaks(what: &str, text: &[u8]) -> Vec<String> {
 #[test]
 fn planted_keys_appear_nowhere_for_every_agent() {
     let mut found = Vec::new();
-    for agent in ["claude", "gemini", "codex", "qwen", "q", "kiro", "opencode"] {
+    let agents = ["claude", "gemini", "codex", "qwen", "q", "kiro", "opencode"];
+    for (i, agent) in agents.into_iter().enumerate() {
         let ws = Workspace::new(RALPH, "Do the task.");
         let (stdout, stderr) = fixture(agent);
         std::fs::write(ws.path.join("stream.out"), stdout).unwrap();
@@ -124,6 +125,10 @@ fn planted_keys_appear_nowhere_for_every_agent() {
             "0",
         ])
         .env("ANTHROPIC_API_KEY_FILE", &key_file);
+        // Every other agent logs JSON lines instead of text.
+        if i % 2 == 1 {
+            cmd.args(["--log-format", "json"]);
+        }
         for (k, v) in PLANTED {
             cmd.env(k, v);
         }
