@@ -109,7 +109,7 @@ pub(super) fn classify(
         return Classified::failed(
             FailureKind::MaxTurns,
             None,
-            &format!("gemini stopped at its turn limit: {text}"),
+            format!("gemini stopped at its turn limit: {text}"),
         );
     }
     let stderr = exit.stderr_tail.join("\n");
@@ -158,14 +158,14 @@ fn classify_without_result(unparsed_lines: u64, exit: &ProcessExit) -> Classifie
             return Classified::failed(
                 FailureKind::Auth,
                 None,
-                &with_stderr("gemini is not authenticated (exit code 41)"),
+                with_stderr("gemini is not authenticated (exit code 41)"),
             );
         }
         Some(EXIT_TURN_LIMIT) => {
             return Classified::failed(
                 FailureKind::MaxTurns,
                 None,
-                &with_stderr("gemini stopped at its turn limit (exit code 53)"),
+                with_stderr("gemini stopped at its turn limit (exit code 53)"),
             );
         }
         _ => {}

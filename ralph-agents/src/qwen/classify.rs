@@ -101,7 +101,7 @@ pub(super) fn classify(
         return Classified::failed(
             FailureKind::ErrorResult,
             None,
-            &format!("qwen reported an error ({subtype})"),
+            format!("qwen reported an error ({subtype})"),
         );
     }
     if auth_wording(error) {
@@ -121,7 +121,7 @@ fn classify_without_result(unparsed_lines: u64, exit: &ProcessExit) -> Classifie
         return Classified::failed(
             FailureKind::MaxTurns,
             None,
-            &format!("qwen stopped at its turn limit: {detail}"),
+            format!("qwen stopped at its turn limit: {detail}"),
         );
     }
     Classified::without_final_event(
