@@ -418,5 +418,7 @@ mod tests {
             ]
         );
         assert_eq!(CODEX.key_names(), ["OPENAI_API_KEY", "CODEX_API_KEY"]);
+        // What the Gemini adapter passes, and so what `doctor` names (not `GOOGLE_API_KEY`).
+        assert_eq!(GEMINI.key_names(), ["GEMINI_API_KEY"]);
     }
 }

@@ -153,11 +153,20 @@ pub fn build(settings: &AgentSettings) -> Result<Box<dyn Agent>, Error> {
 trait BuiltAgent: Agent {
     /// The argv shown before a run.
     fn display_argv(&self) -> Vec<String>;
+
+    /// How a run with `prompt` would start.
+    #[cfg(test)]
+    fn invocation(&self, prompt: &str) -> crate::Invocation;
 }
 
 impl<D: Dialect> BuiltAgent for CliAgent<D> {
     fn display_argv(&self) -> Vec<String> {
         CliAgent::display_argv(self)
+    }
+
+    #[cfg(test)]
+    fn invocation(&self, prompt: &str) -> crate::Invocation {
+        self.dialect.invocation(&self.opts, prompt)
     }
 }
 
@@ -321,6 +330,58 @@ mod tests {
         match build(settings) {
             Ok(agent) => panic!("built `{}`", agent.name()),
             Err(e) => e.to_string(),
+        }
+    }
+
+    /// What the registry says of an agent is what its dialect does: the fixed flags in order, the model
+    /// flag, how the prompt is passed, and a shown argv without the prompt.
+    #[test]
+    fn every_dialect_does_what_its_spec_says() {
+        use crate::registry::PromptPassing;
+        for spec in KNOWN_AGENTS {
+            let settings = AgentSettings {
+                model: Some("model-x".into()),
+                ..named(spec.name)
+            };
+            let agent = cli_agent(spec.kind, &settings).unwrap();
+            let prompt = "Do the task.";
+            let run = agent.invocation(prompt);
+            let argv = &run.argv;
+            assert_eq!(argv[0], spec.program, "{}", spec.name);
+            assert!(
+                argv.windows(spec.fixed_args.len())
+                    .any(|w| w == spec.fixed_args),
+                "{}: {argv:?}",
+                spec.name
+            );
+            assert!(
+                argv.windows(2).any(|w| w == [spec.model_flag, "model-x"]),
+                "{}: {argv:?}",
+                spec.name
+            );
+            let on_stdin = run.stdin.as_deref() == Some(prompt.as_bytes());
+            let in_argv = argv.iter().any(|a| a.contains(prompt));
+            match spec.prompt {
+                PromptPassing::Stdin => assert!(on_stdin && !in_argv, "{}", spec.name),
+                PromptPassing::ArgumentElseStdin | PromptPassing::ArgumentElseFile => {
+                    assert!(in_argv && run.stdin.is_none(), "{}", spec.name)
+                }
+            }
+            let large = "x".repeat(crate::MAX_PROMPT_ARG + 1);
+            let large_run = agent.invocation(&large);
+            if spec.prompt == PromptPassing::ArgumentElseStdin {
+                assert!(large_run.stdin.is_some(), "{}", spec.name);
+                assert!(!large_run.argv.contains(&large), "{}", spec.name);
+            }
+            for shown in [&run.display_argv, &large_run.display_argv] {
+                assert!(
+                    !shown
+                        .iter()
+                        .any(|a| a.contains(prompt) || a.contains(&large)),
+                    "{}: {shown:?}",
+                    spec.name
+                );
+            }
         }
     }
 
