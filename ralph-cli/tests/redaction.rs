@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use ralph_agents::registry::{AGENTS, AgentSpec};
 use ralph_testkit::workspace::Workspace;
 
 const RALPH: &str = env!("CARGO_BIN_EXE_ralph");
@@ -27,10 +28,15 @@ const FROM_FILE: &str = "zq7-plant-anthropic-file-0010";
 /// Given only in `adapters.<name>.env`.
 const CONFIGURED: (&str, &str) = ("MY_SERVICE_TOKEN", "q8w7e6r5t4");
 
-/// The recorded success stream of each agent (stdout, and stderr when recorded).
-fn fixture(agent: &str) -> (String, Option<String>) {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ralph-agents/tests/fixtures");
-    let dir = dir.join(if agent == "kiro" { "q" } else { agent });
+/// The recorded success stream of `agent` (stdout, and stderr when recorded): its own fixtures, else
+/// those of an agent with the same stream dialect (Kiro prints what `q` prints).
+fn fixture(agent: &AgentSpec) -> (String, Option<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ralph-agents/tests/fixtures");
+    let dir = std::iter::once(agent)
+        .chain(AGENTS.iter().filter(|a| a.dialect == agent.dialect))
+        .map(|a| root.join(a.name))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| panic!("{}: no recorded fixtures", agent.name));
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).ok();
     match read("success.jsonl") {
         Some(stdout) => (stdout, read("success.stderr")),
@@ -73,11 +79,17 @@ fn leaks(what: &str, text: &[u8]) -> Vec<String> {
 
 #[test]
 fn planted_keys_appear_nowhere_for_every_agent() {
+    for var in ralph_agents::registry::key_vars() {
+        assert!(
+            var == "ANTHROPIC_API_KEY" || PLANTED.iter().any(|(k, _)| *k == var),
+            "plant a value for {var}, a key variable of the registry"
+        );
+    }
     let mut found = Vec::new();
-    let agents = ["claude", "gemini", "codex", "qwen", "q", "kiro", "opencode"];
-    for (i, agent) in agents.into_iter().enumerate() {
+    for (i, spec) in AGENTS.iter().enumerate() {
+        let agent = spec.name;
         let ws = Workspace::new(RALPH, "Do the task.");
-        let (stdout, stderr) = fixture(agent);
+        let (stdout, stderr) = fixture(spec);
         std::fs::write(ws.path.join("stream.out"), stdout).unwrap();
         std::fs::write(ws.path.join("stream.err"), stderr.unwrap_or_default()).unwrap();
         let key_file = ws.path.join("anthropic.key");
