@@ -1,6 +1,6 @@
 //! [`CliOptions`]: the settings every agent-CLI adapter shares (program, model, extra arguments,
-//! environment, grace period), with the `with_*` logic, the refusal of arguments ralph cannot allow and
-//! the [`ProcessSpec`] glue of a run.
+//! environment, grace period), with the refusal of arguments ralph cannot allow and the [`ProcessSpec`]
+//! glue of a run.
 
 use crate::error::Error;
 use crate::process::ProcessSpec;
@@ -11,20 +11,21 @@ use std::time::Duration;
 /// Why an argument is refused, or `None` to allow it: called with each argument and the one after it.
 pub(crate) type Refusal<'a> = &'a dyn Fn(&str, Option<&str>) -> Option<&'static str>;
 
-/// The options an adapter's `with_*` methods set; each adapter adds its own fixed flags around them.
+/// The options a [`CliAgent`](crate::CliAgent)'s `with_*` methods set; each dialect adds its agent's
+/// fixed flags around them.
 #[derive(Debug, Clone)]
-pub(crate) struct CliOptions {
+pub struct CliOptions {
     /// Program and leading arguments (e.g. `["claude"]`, or `["npx", "claude"]` from
     /// `adapters.<name>.command`).
-    pub(crate) command: Vec<String>,
+    pub command: Vec<String>,
     /// The model passed with the adapter's model flag, if any.
-    pub(crate) model: Option<String>,
+    pub model: Option<String>,
     /// Arguments after ralph's `--`, appended after the adapter's flags.
-    pub(crate) extra_args: Vec<String>,
+    pub extra_args: Vec<String>,
     /// Configured environment variables, which win over the adapter's own additions.
-    pub(crate) env: BTreeMap<String, String>,
+    pub env: BTreeMap<String, String>,
     /// Time between SIGTERM and SIGKILL when the run is stopped.
-    pub(crate) grace: Duration,
+    pub grace: Duration,
 }
 
 impl CliOptions {
@@ -78,16 +79,24 @@ impl CliOptions {
         Ok(())
     }
 
-    /// The program, then `fixed`, then `model_flag M` when a model is set (extra arguments not included).
-    pub(crate) fn head(&self, fixed: &[&str], model_flag: &str) -> Vec<String> {
+    /// The program, then the fixed flags of `spec`, then its model flag and the model when one is set
+    /// (extra arguments not included).
+    pub fn head(&self, spec: &crate::registry::AgentSpec) -> Vec<String> {
         let mut argv = self.command.clone();
-        argv.extend(fixed.iter().map(|s| s.to_string()));
-        self.push_model(&mut argv, model_flag);
+        argv.extend(spec.fixed_args.iter().map(|s| s.to_string()));
+        self.push_model(&mut argv, spec.model_flag);
+        argv
+    }
+
+    /// [`CliOptions::head`], then the extra arguments.
+    pub fn head_and_args(&self, spec: &crate::registry::AgentSpec) -> Vec<String> {
+        let mut argv = self.head(spec);
+        argv.extend(self.extra_args.iter().cloned());
         argv
     }
 
     /// Appends `model_flag M` to `argv` when a model is set.
-    pub(crate) fn push_model(&self, argv: &mut Vec<String>, model_flag: &str) {
+    pub fn push_model(&self, argv: &mut Vec<String>, model_flag: &str) {
         if let Some(m) = &self.model {
             argv.push(model_flag.into());
             argv.push(m.clone());
@@ -130,41 +139,23 @@ impl CliOptions {
     }
 }
 
-/// Defines an adapter's `with_command`, `with_model`, `with_env` and `with_grace` builder methods, which
-/// set its `opts: CliOptions` field; `command` and `model` are the docs of the first two.
-macro_rules! cli_builder_methods {
-    (command: $command_doc:literal, model: $model_doc:literal $(,)?) => {
-        #[doc = $command_doc]
-        pub fn with_command(mut self, command: Vec<String>) -> Self {
-            self.opts.set_command(command);
-            self
+/// The model named by `-m M`, `--model M` or `--model=M` in `args`, or by `F model=M` for a flag `F` of
+/// `config_flags` (Codex's `-c model=M`); the last one wins.
+pub(crate) fn model_in_args(args: &[String], config_flags: &[&str]) -> Option<String> {
+    let mut found = None;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "-m" || arg == "--model" {
+            found = iter.next().cloned();
+        } else if let Some(m) = arg.strip_prefix("--model=") {
+            found = Some(m.to_string());
+        } else if config_flags.contains(&arg.as_str())
+            && let Some(m) = iter.next().and_then(|kv| kv.strip_prefix("model="))
+        {
+            found = Some(m.trim_matches(['"', '\'']).to_string());
         }
-
-        #[doc = $model_doc]
-        pub fn with_model(mut self, model: Option<String>) -> Self {
-            self.opts.model = model;
-            self
-        }
-
-        /// Adds (or overrides) environment variables of the agent process.
-        pub fn with_env(mut self, env: std::collections::BTreeMap<String, String>) -> Self {
-            self.opts.env = env;
-            self
-        }
-
-        /// Time between SIGTERM and SIGKILL when the run is stopped.
-        pub fn with_grace(mut self, grace: std::time::Duration) -> Self {
-            self.opts.grace = grace;
-            self
-        }
-    };
-}
-pub(crate) use cli_builder_methods;
-
-/// The reason `table` gives for `arg`, matched on its flag part (before any `=`).
-pub(crate) fn refused_flag(table: &[(&str, &'static str)], arg: &str) -> Option<&'static str> {
-    let flag = arg.split('=').next().unwrap_or(arg);
-    table.iter().find(|(f, _)| *f == flag).map(|(_, why)| *why)
+    }
+    found.filter(|m| !m.is_empty())
 }
 
 #[cfg(test)]
@@ -176,7 +167,7 @@ mod tests {
         let mut opts = CliOptions::new("x");
         let err = opts
             .set_args("x", vec!["--a=1".into()], &|a, _| {
-                refused_flag(&[("--a", "no")], a)
+                a.starts_with("--a").then_some("no")
             })
             .unwrap_err();
         assert_eq!(

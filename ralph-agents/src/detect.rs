@@ -1,74 +1,20 @@
 //! Which agent CLIs ralph knows, and which are installed (a `PATH` lookup, nothing is run).
 
 use crate::error::Error;
+use crate::registry::AgentSpec;
 use std::ffi::OsStr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-/// An agent CLI ralph knows about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KnownAgent {
-    /// Agent name as given to `--agent`.
-    pub name: &'static str,
-    /// Program looked up in `PATH`.
-    pub program: &'static str,
-    /// How to install it.
-    pub install: &'static str,
-    /// Whether this version of ralph has an adapter for it.
-    pub supported: bool,
-}
+/// An agent CLI ralph knows about: its [registry](crate::registry) entry.
+pub type KnownAgent = AgentSpec;
 
-/// The agent CLIs in `--agent auto` priority order (SPEC §2). Install commands from AGENT-CLIS.md
-/// (npm registry, checked with the versions listed there). Agents without an adapter (`supported: false`)
-/// can be run through the `command` agent.
-pub const KNOWN_AGENTS: &[KnownAgent] = &[
-    KnownAgent {
-        name: "claude",
-        program: "claude",
-        install: "npm install -g @anthropic-ai/claude-code",
-        supported: true,
-    },
-    KnownAgent {
-        name: "gemini",
-        program: "gemini",
-        install: "npm install -g @google/gemini-cli",
-        supported: true,
-    },
-    KnownAgent {
-        name: "codex",
-        program: "codex",
-        install: "npm install -g @openai/codex",
-        supported: true,
-    },
-    KnownAgent {
-        name: "qwen",
-        program: "qwen",
-        install: "npm install -g @qwen-code/qwen-code",
-        supported: true,
-    },
-    KnownAgent {
-        name: "q",
-        program: "q",
-        install: crate::amazon_q::Q_INSTALL,
-        supported: true,
-    },
-    KnownAgent {
-        name: "kiro",
-        program: "kiro-cli",
-        install: crate::amazon_q::KIRO_INSTALL,
-        supported: true,
-    },
-    KnownAgent {
-        name: "opencode",
-        program: "opencode",
-        install: "npm install -g opencode-ai",
-        supported: true,
-    },
-];
+/// The agent CLIs in `--agent auto` priority order: the [registry](crate::registry)'s table.
+pub const KNOWN_AGENTS: &[KnownAgent] = crate::registry::AGENTS;
 
 /// The known agent called `name`.
 pub fn known_agent(name: &str) -> Option<&'static KnownAgent> {
-    KNOWN_AGENTS.iter().find(|a| a.name == name)
+    crate::registry::spec(name)
 }
 
 /// Finds `program` in `PATH` (or checks it directly when it contains a `/`). Returns the path of an

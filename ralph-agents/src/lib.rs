@@ -21,6 +21,14 @@
 //!   state directory, finds processes left behind by a killed ralph or outside an agent's group
 //!   ([`reaper`]).
 //!
+//! Every agent CLI is one [`AgentSpec`] in the [`registry`] (program, install hint, fixed flags, model
+//! flag, how the prompt is passed, refused arguments, key variables, stream dialect), read by detection,
+//! settings, `doctor`, `agents`, `--dry-run`, the environment builder and redaction; and one [`Dialect`]
+//! (its argv quirks, its [`StreamHandler`] with the event mapping and the outcome rules), run by the
+//! generic [`CliAgent`], which does the spawning, environment and stream plumbing once. A new agent is a
+//! variant of [`AgentKind`] (the compiler then points at the two `match`es that need it), its spec, a
+//! dialect module and its recorded fixtures.
+//!
 //! The building blocks are public so that adapters for more CLIs reuse them: [`process::supervise`] runs a
 //! process in its own process group with deadlines, an idle timeout, cancellation (SIGTERM, grace period,
 //! SIGKILL to the whole group) and bounded-memory line reading ([`lines`]); a
@@ -55,6 +63,7 @@
 mod amazon_q;
 mod api_error;
 mod claude;
+mod cli_agent;
 mod cli_options;
 mod codex;
 mod command;
@@ -70,6 +79,9 @@ pub mod pricing;
 pub mod process;
 mod qwen;
 pub mod reaper;
+pub mod registry;
+#[cfg(test)]
+mod replay;
 mod reset_time;
 mod secrets;
 mod settings;
@@ -77,9 +89,11 @@ mod shell_verify;
 mod tool_summary;
 pub mod transcript;
 
-pub use amazon_q::{AmazonQAgent, AmazonQFlavor, AmazonQStream, KIRO, KIRO_INSTALL, Q, Q_INSTALL};
-pub use claude::{CLAUDE, CLAUDE_INSTALL, ClaudeAgent, ClaudeStream};
-pub use codex::{CODEX, CODEX_INSTALL, CodexAgent, CodexStream};
+pub use amazon_q::{AmazonQAgent, AmazonQFlavor, AmazonQStream};
+pub use claude::{Claude, ClaudeAgent, ClaudeStream};
+pub use cli_agent::{CliAgent, Dialect, Invocation};
+pub use cli_options::CliOptions;
+pub use codex::{Codex, CodexAgent, CodexStream};
 pub use command::{
     COMMAND, CommandAgent, FINAL_TEXT_CAP, MAX_PROMPT_ARG, PROMPT_FILE_NAME,
     PROMPT_FILE_PLACEHOLDER, PROMPT_PLACEHOLDER, TextStream,
@@ -89,14 +103,14 @@ pub use detect::{
 };
 pub use error::Error;
 pub use fallback::FallbackAgent;
-pub use gemini::{GEMINI, GEMINI_INSTALL, GEMINI_STDIN_MAX, GeminiAgent, GeminiStream};
+pub use gemini::{GEMINI_STDIN_MAX, Gemini, GeminiAgent, GeminiStream};
 pub use group::ProcessRegistry;
-pub use opencode::{OPENCODE, OPENCODE_INSTALL, OpenCodeAgent, OpenCodeStream};
+pub use opencode::{OpenCode, OpenCodeAgent, OpenCodeStream};
 pub use process::{ProcessExit, ProcessSpec, StreamHandler};
-pub use qwen::{QWEN, QWEN_INSTALL, QwenAgent, QwenStream};
+pub use qwen::{Qwen, QwenAgent, QwenStream};
+pub use registry::{AgentKind, AgentSpec};
 pub use secrets::{
-    API_KEY_VARS, MASK, describe_keys, is_secret_name, mask_argv, mask_env, mask_secrets,
-    resolve_key,
+    MASK, describe_keys, is_secret_name, mask_argv, mask_env, mask_secrets, resolve_key,
 };
 pub use settings::{AUTO, AgentSettings, build, build_chain, describe, dry_run_argv};
 pub use shell_verify::ShellVerifier;

@@ -201,6 +201,31 @@ pub fn truncate_text(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
+/// One event of an agent's NDJSON stream: `line` parsed as a `T`, or `None` for an over-long line or a
+/// line that is not such an event, counted in `unparsed` (the outcome rules look at it) and logged.
+pub(crate) fn json_event<T: serde::de::DeserializeOwned>(
+    agent: &str,
+    line: &Line,
+    unparsed: &mut u64,
+) -> Option<T> {
+    if line.is_truncated() {
+        tracing::warn!(
+            bytes = line.original_len(),
+            "{agent} printed an over-long line; ignored"
+        );
+        *unparsed += 1;
+        return None;
+    }
+    match serde_json::from_slice::<T>(line.as_bytes()) {
+        Ok(event) => Some(event),
+        Err(e) => {
+            *unparsed += 1;
+            tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not a {agent} JSON event");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,6 +71,56 @@ pub(crate) fn classify_exit(exit: &ProcessExit) -> (OutcomeStatus, Option<String
     )
 }
 
+/// A status and its one-line explanation: what an agent's outcome rules decide.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Classified {
+    pub(crate) status: OutcomeStatus,
+    pub(crate) message: Option<String>,
+}
+
+impl Classified {
+    /// A success, nothing to explain.
+    pub(crate) fn success() -> Self {
+        Classified {
+            status: OutcomeStatus::Success,
+            message: None,
+        }
+    }
+
+    /// A failure of `kind` (with the HTTP status `api_status`), explained by `message` on one line.
+    pub(crate) fn failed(
+        kind: FailureKind,
+        api_status: Option<u16>,
+        message: impl AsRef<str>,
+    ) -> Self {
+        Classified {
+            status: OutcomeStatus::Failed { kind, api_status },
+            message: Some(one_line(message.as_ref())),
+        }
+    }
+
+    /// A process that ended without the event that finishes `agent`'s run (`final_event`, e.g. "a final
+    /// `result` event"): [`classify_exit`], except that exit 0 is a [`FailureKind::Protocol`] failure
+    /// that counts the `unparsed` lines that were not `format` (e.g. "stream-json").
+    pub(crate) fn without_final_event(
+        exit: &ProcessExit,
+        agent: &str,
+        final_event: &str,
+        unparsed: u64,
+        format: &str,
+    ) -> Self {
+        let (status, message) = classify_exit(exit);
+        if !status.is_success() {
+            return Classified { status, message };
+        }
+        let mut message = format!("{agent} exited with code 0 without {final_event}");
+        if unparsed > 0 {
+            message.push_str(&format!(" ({unparsed} lines were not {format})"));
+        }
+        Classified::failed(FailureKind::Protocol, None, message)
+    }
+}
+
 /// A usage or rate limit announced in an agent's message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct UsageLimit {

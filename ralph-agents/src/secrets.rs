@@ -10,16 +10,6 @@ use std::collections::BTreeMap;
 /// What replaces a secret value.
 pub const MASK: &str = "****";
 
-/// The API-key variables of SPEC §2. Each may also be given as `NAME_FILE` (a file holding the key, the
-/// Docker and Kubernetes secrets convention).
-pub const API_KEY_VARS: &[&str] = &[
-    "ANTHROPIC_API_KEY",
-    "CLAUDE_API_KEY",
-    "GEMINI_API_KEY",
-    "Q_API_KEY",
-    "OPENAI_API_KEY",
-];
-
 /// Prefixes of well-known key formats, and the least number of characters after them for a match.
 const KEY_PREFIXES: &[(&str, usize)] = &[
     ("sk-ant-", 8),
@@ -114,12 +104,12 @@ pub fn mask_env(env: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Which API keys of [`API_KEY_VARS`] are provided, without their values: for example
+/// Which API keys of the [registry](crate::registry::key_vars) are provided, without their values: for example
 /// `ANTHROPIC_API_KEY=****, GEMINI_API_KEY_FILE=/run/secrets/gemini`, or `none`.
 /// `env` looks a variable up (pass `&|k| std::env::var(k).ok()`).
 pub fn describe_keys(env: &dyn Fn(&str) -> Option<String>) -> String {
     let mut found = Vec::new();
-    for name in API_KEY_VARS {
+    for name in crate::registry::key_vars() {
         if env(name).is_some_and(|v| !v.is_empty()) {
             found.push(format!("{name}={MASK}"));
         }

@@ -1,16 +1,21 @@
 //! Building an agent from settings: the entry point of the CLI.
 
-use crate::amazon_q::{AmazonQFlavor, KIRO, Q};
-use crate::claude::{CLAUDE, ClaudeAgent};
-use crate::codex::CODEX;
+use crate::amazon_q::AmazonQFlavor;
+use crate::claude::Claude;
+use crate::cli_agent::{CliAgent, Dialect};
+use crate::codex::Codex;
 use crate::command::{COMMAND, CommandAgent};
-use crate::detect::{KNOWN_AGENTS, detect_auto, known_agent, resolve_program};
+use crate::detect::{detect_auto, resolve_program};
 use crate::error::Error;
 use crate::fallback::FallbackAgent;
-use crate::gemini::GEMINI;
-use crate::opencode::OPENCODE;
+use crate::gemini::Gemini;
+use crate::opencode::OpenCode;
 use crate::process::DEFAULT_GRACE;
-use crate::qwen::QWEN;
+use crate::qwen::Qwen;
+use crate::registry::{AGENTS as KNOWN_AGENTS, AgentKind};
+
+/// The first agent `known_names` lists.
+const CLAUDE: &str = crate::registry::CLAUDE.name;
 use crate::secrets::mask_argv;
 use ralph_core::Agent;
 use std::collections::BTreeMap;
@@ -122,27 +127,6 @@ pub fn build(settings: &AgentSettings) -> Result<Box<dyn Agent>, Error> {
     }
     let settings = resolve_auto(settings)?;
     match settings.name.trim() {
-        CLAUDE => {
-            let agent = ClaudeAgent::new()
-                .with_command(settings.command.clone().unwrap_or_default())
-                .with_model(settings.model.clone())
-                .with_args(settings.args.clone())?
-                .with_env(settings.env.clone())
-                .with_grace(settings.grace);
-            Ok(Box::new(agent))
-        }
-        GEMINI => Ok(Box::new(crate::gemini::from_settings(&settings)?)),
-        QWEN => Ok(Box::new(crate::qwen::from_settings(&settings)?)),
-        CODEX => Ok(Box::new(crate::codex::from_settings(&settings)?)),
-        OPENCODE => Ok(Box::new(crate::opencode::from_settings(&settings)?)),
-        Q => Ok(Box::new(crate::amazon_q::from_settings(
-            AmazonQFlavor::Q,
-            &settings,
-        )?)),
-        KIRO => Ok(Box::new(crate::amazon_q::from_settings(
-            AmazonQFlavor::Kiro,
-            &settings,
-        )?)),
         COMMAND => {
             let mut argv = settings.command.clone().unwrap_or_default();
             argv.extend(settings.args.iter().cloned());
@@ -151,16 +135,54 @@ pub fn build(settings: &AgentSettings) -> Result<Box<dyn Agent>, Error> {
                 .with_grace(settings.grace);
             Ok(Box::new(agent))
         }
-        other => Err(match known_agent(other) {
-            Some(k) => Error::Unsupported {
-                name: k.name.into(),
-                program: k.program.into(),
-            },
-            None => Error::UnknownAgent {
+        other => match crate::registry::spec(other) {
+            Some(spec) if spec.supported => Ok(cli_agent(spec.kind, &settings)?),
+            Some(spec) => Err(Error::Unsupported {
+                name: spec.name.into(),
+                program: spec.program.into(),
+            }),
+            None => Err(Error::UnknownAgent {
                 name: other.into(),
                 known: known_names(),
-            },
-        }),
+            }),
+        },
+    }
+}
+
+/// A [`CliAgent`] of any dialect, with what `--dry-run` shows of it.
+trait BuiltAgent: Agent {
+    /// The argv shown before a run.
+    fn display_argv(&self) -> Vec<String>;
+
+    /// How a run with `prompt` would start.
+    #[cfg(test)]
+    fn invocation(&self, prompt: &str) -> crate::Invocation;
+}
+
+impl<D: Dialect> BuiltAgent for CliAgent<D> {
+    fn display_argv(&self) -> Vec<String> {
+        CliAgent::display_argv(self)
+    }
+
+    #[cfg(test)]
+    fn invocation(&self, prompt: &str) -> crate::Invocation {
+        self.dialect.invocation(&self.opts, prompt)
+    }
+}
+
+/// The agent of `kind` that `settings` describe: the one place that maps an agent to its dialect.
+fn cli_agent(kind: AgentKind, settings: &AgentSettings) -> Result<Box<dyn BuiltAgent>, Error> {
+    fn make<D: Dialect>(dialect: D, s: &AgentSettings) -> Result<Box<dyn BuiltAgent>, Error> {
+        Ok(Box::new(CliAgent::from_settings(dialect, s)?))
+    }
+    match kind {
+        AgentKind::Claude => make(Claude, settings),
+        AgentKind::Gemini => make(Gemini, settings),
+        AgentKind::Codex => make(Codex, settings),
+        AgentKind::Qwen => make(Qwen, settings),
+        AgentKind::Q => make(AmazonQFlavor::Q, settings),
+        AgentKind::Kiro => make(AmazonQFlavor::Kiro, settings),
+        AgentKind::OpenCode => make(OpenCode, settings),
     }
 }
 
@@ -212,40 +234,15 @@ pub fn dry_run_argv(settings: &AgentSettings) -> Vec<String> {
         return Vec::new();
     };
     match settings.name.trim() {
-        CLAUDE => ClaudeAgent::new()
-            .with_command(settings.command.clone().unwrap_or_default())
-            .with_model(settings.model.clone())
-            .with_args(settings.args.clone())
-            .map(|a| mask_argv(&a.argv()))
-            .unwrap_or_default(),
-        GEMINI => crate::gemini::from_settings(&settings)
-            .map(|a| a.display_argv())
-            .unwrap_or_default(),
-        QWEN => crate::qwen::from_settings(&settings)
-            .map(|a| a.display_argv())
-            .unwrap_or_default(),
-        CODEX => crate::codex::from_settings(&settings)
-            .map(|a| a.display_argv())
-            .unwrap_or_default(),
-        OPENCODE => crate::opencode::from_settings(&settings)
-            .map(|a| a.display_argv())
-            .unwrap_or_default(),
-        Q | KIRO => {
-            let flavor = if settings.name.trim() == Q {
-                AmazonQFlavor::Q
-            } else {
-                AmazonQFlavor::Kiro
-            };
-            crate::amazon_q::from_settings(flavor, &settings)
-                .map(|a| a.display_argv())
-                .unwrap_or_default()
-        }
         COMMAND => {
             let mut argv = settings.command.clone().unwrap_or_default();
             argv.extend(settings.args.iter().cloned());
             mask_argv(&argv)
         }
-        _ => Vec::new(),
+        other => AgentKind::from_name(other)
+            .and_then(|kind| cli_agent(kind, &settings).ok())
+            .map(|a| a.display_argv())
+            .unwrap_or_default(),
     }
 }
 
@@ -279,54 +276,6 @@ pub fn describe(settings: &AgentSettings) -> String {
     };
     let resolved = resolve_auto(settings).map(|s| s.name).unwrap_or_default();
     let (program, install, prompt) = match resolved.as_str() {
-        CLAUDE => {
-            let program = settings
-                .command
-                .as_ref()
-                .and_then(|c| c.first().cloned())
-                .unwrap_or_else(|| CLAUDE.to_string());
-            (
-                program,
-                Some(crate::claude::CLAUDE_INSTALL),
-                "prompt on stdin",
-            )
-        }
-        GEMINI | QWEN => {
-            let (default, install) = if resolved == GEMINI {
-                (GEMINI, crate::gemini::GEMINI_INSTALL)
-            } else {
-                (QWEN, crate::qwen::QWEN_INSTALL)
-            };
-            let program = settings
-                .command
-                .as_ref()
-                .and_then(|c| c.first().cloned())
-                .unwrap_or_else(|| default.to_string());
-            (
-                program,
-                Some(install),
-                "prompt as an argument, on stdin when over 100 KiB",
-            )
-        }
-        CODEX | OPENCODE | Q | KIRO => {
-            let in_arg = "prompt as an argument, in a file when over 100 KiB";
-            let (default, install, prompt) = match resolved.as_str() {
-                CODEX => (CODEX, crate::codex::CODEX_INSTALL, "prompt on stdin"),
-                OPENCODE => (
-                    OPENCODE,
-                    crate::opencode::OPENCODE_INSTALL,
-                    "prompt on stdin",
-                ),
-                Q => ("q", crate::amazon_q::Q_INSTALL, in_arg),
-                _ => ("kiro-cli", crate::amazon_q::KIRO_INSTALL, in_arg),
-            };
-            let program = settings
-                .command
-                .as_ref()
-                .and_then(|c| c.first().cloned())
-                .unwrap_or_else(|| default.to_string());
-            (program, Some(install), prompt)
-        }
         COMMAND => {
             let argv = settings.command.clone().unwrap_or_default();
             let prompt = if argv
@@ -347,7 +296,17 @@ pub fn describe(settings: &AgentSettings) -> String {
                 None => return format!("{prefix} (no command given)"),
             }
         }
-        _ => return format!("{prefix} (unknown or unsupported)"),
+        other => match crate::registry::spec(other).filter(|s| s.supported) {
+            Some(spec) => {
+                let program = settings
+                    .command
+                    .as_ref()
+                    .and_then(|c| c.first().cloned())
+                    .unwrap_or_else(|| spec.program.to_string());
+                (program, Some(spec.install), spec.prompt.describe())
+            }
+            None => return format!("{prefix} (unknown or unsupported)"),
+        },
     };
     match (resolve_program(&program), install) {
         (Some(path), _) => format!("{prefix} ({}; {prompt})", path.display()),
@@ -371,6 +330,58 @@ mod tests {
         match build(settings) {
             Ok(agent) => panic!("built `{}`", agent.name()),
             Err(e) => e.to_string(),
+        }
+    }
+
+    /// What the registry says of an agent is what its dialect does: the fixed flags in order, the model
+    /// flag, how the prompt is passed, and a shown argv without the prompt.
+    #[test]
+    fn every_dialect_does_what_its_spec_says() {
+        use crate::registry::PromptPassing;
+        for spec in KNOWN_AGENTS {
+            let settings = AgentSettings {
+                model: Some("model-x".into()),
+                ..named(spec.name)
+            };
+            let agent = cli_agent(spec.kind, &settings).unwrap();
+            let prompt = "Do the task.";
+            let run = agent.invocation(prompt);
+            let argv = &run.argv;
+            assert_eq!(argv[0], spec.program, "{}", spec.name);
+            assert!(
+                argv.windows(spec.fixed_args.len())
+                    .any(|w| w == spec.fixed_args),
+                "{}: {argv:?}",
+                spec.name
+            );
+            assert!(
+                argv.windows(2).any(|w| w == [spec.model_flag, "model-x"]),
+                "{}: {argv:?}",
+                spec.name
+            );
+            let on_stdin = run.stdin.as_deref() == Some(prompt.as_bytes());
+            let in_argv = argv.iter().any(|a| a.contains(prompt));
+            match spec.prompt {
+                PromptPassing::Stdin => assert!(on_stdin && !in_argv, "{}", spec.name),
+                PromptPassing::ArgumentElseStdin | PromptPassing::ArgumentElseFile => {
+                    assert!(in_argv && run.stdin.is_none(), "{}", spec.name)
+                }
+            }
+            let large = "x".repeat(crate::MAX_PROMPT_ARG + 1);
+            let large_run = agent.invocation(&large);
+            if spec.prompt == PromptPassing::ArgumentElseStdin {
+                assert!(large_run.stdin.is_some(), "{}", spec.name);
+                assert!(!large_run.argv.contains(&large), "{}", spec.name);
+            }
+            for shown in [&run.display_argv, &large_run.display_argv] {
+                assert!(
+                    !shown
+                        .iter()
+                        .any(|a| a.contains(prompt) || a.contains(&large)),
+                    "{}: {shown:?}",
+                    spec.name
+                );
+            }
         }
     }
 

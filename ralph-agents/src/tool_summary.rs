@@ -27,20 +27,37 @@ const TELLING_FIELDS: &[&str] = &[
 /// inside it), the shell command, the search pattern, ...; otherwise the first string parameter.
 /// Whitespace runs become one space; at most [`SUMMARY_MAX`] bytes.
 pub(crate) fn summarize(input: &Value, workspace: &Path) -> String {
-    let field = |k: &str| input.get(k).and_then(Value::as_str);
-    let text = TELLING_FIELDS
+    summarize_by(TELLING_FIELDS, input, workspace)
+}
+
+/// [`summarize`] with the parameters `fields`, in order of preference; a field whose name ends in
+/// `path` (any case) is a path, shown relative to `workspace` when inside it.
+pub(crate) fn summarize_by(fields: &[&str], input: &Value, workspace: &Path) -> String {
+    let chosen = fields
         .iter()
-        .find_map(|k| field(k).map(|v| (*k, v)))
+        .find_map(|k| input.get(*k).and_then(Value::as_str).map(|v| (*k, v)))
         .map(|(k, v)| {
-            if k.ends_with("path") {
-                Path::new(v)
-                    .strip_prefix(workspace)
-                    .map(|r| r.display().to_string())
-                    .unwrap_or_else(|_| v.to_string())
+            if k.to_ascii_lowercase().ends_with("path") {
+                relative(v, workspace)
             } else {
                 v.to_string()
             }
-        })
+        });
+    one_line(chosen, input)
+}
+
+/// `path` relative to `workspace` when inside it.
+pub(crate) fn relative(path: &str, workspace: &Path) -> String {
+    Path::new(path)
+        .strip_prefix(workspace)
+        .map(|r| r.display().to_string())
+        .unwrap_or_else(|_| path.to_string())
+}
+
+/// `chosen`, else the first string parameter of `input`, on one line, secrets masked, at most
+/// [`SUMMARY_MAX`] bytes.
+pub(crate) fn one_line(chosen: Option<String>, input: &Value) -> String {
+    let text = chosen
         .or_else(|| {
             input
                 .as_object()

@@ -14,17 +14,6 @@ use std::time::{Duration, Instant};
 /// How long a `--version` probe may take before it is abandoned.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The API key variables each agent reads (any one is enough; each also as `NAME_FILE`).
-fn key_vars(agent: &str) -> &'static [&'static str] {
-    match agent {
-        "claude" => &["ANTHROPIC_API_KEY", "CLAUDE_API_KEY"],
-        "gemini" => &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
-        "codex" | "qwen" | "opencode" => &["OPENAI_API_KEY"],
-        "q" | "kiro" => &["Q_API_KEY"],
-        _ => &[],
-    }
-}
-
 /// One agent CLI as `ralph agents` reports it.
 #[derive(Debug, Serialize)]
 pub struct AgentReport {
@@ -45,9 +34,9 @@ pub struct AgentReport {
 fn report(agent: &KnownAgent, program: &str, env: &dyn Fn(&str) -> Option<String>) -> AgentReport {
     let path = resolve_program(program);
     let version = path.as_deref().and_then(probe_version);
-    let key = key_vars(agent.name)
-        .iter()
-        .copied()
+    let key = agent
+        .key_names()
+        .into_iter()
         .find(|k| resolve_key(k, env).is_some());
     AgentReport {
         name: agent.name,
@@ -310,7 +299,7 @@ fn fix_for(message: &str) -> String {
 /// `NAME_FILE` variables of the API keys that are set but point at nothing readable (or an empty file):
 /// `(variable, path)`.
 pub fn unreadable_key_files() -> Vec<(String, String)> {
-    ralph_agents::API_KEY_VARS
+    ralph_agents::registry::key_vars()
         .iter()
         .map(|v| format!("{v}_FILE"))
         .filter_map(|var| {
@@ -325,8 +314,8 @@ pub fn unreadable_key_files() -> Vec<(String, String)> {
 
 /// Whether a key variable of `agent` is set and readable (a `NAME_FILE` that cannot be read is an error).
 fn key_check(checks: &mut Vec<Check>, agent: &KnownAgent, r: &AgentReport) {
-    let vars = key_vars(agent.name);
-    for var in vars {
+    let vars = agent.key_names();
+    for var in &vars {
         let file_var = format!("{var}_FILE");
         if let Some(path) = std::env::var_os(&file_var) {
             let readable = std::fs::read_to_string(&path).is_ok();

@@ -1,10 +1,12 @@
 //! Keeping API keys out of what ralph writes: the per-iteration transcripts and records in the state
 //! directory, the agent output it prints with `--verbose`, and the `--verify` command's output.
 //!
-//! Two layers: the exact values of the key variables ralph knows (`ANTHROPIC_API_KEY`, `CLAUDE_API_KEY`,
-//! `GEMINI_API_KEY`, `Q_API_KEY`, `OPENAI_API_KEY`, and their `_FILE` forms) are replaced wherever they
-//! appear, and well-known key formats and secret-named assignments are masked by
-//! [`ralph_agents::mask_secrets`].
+//! Two layers: exact values are replaced wherever they appear — every key variable an agent of the
+//! registry reads or is filled from ([`ralph_agents::registry::key_vars`], also from their `_FILE` forms),
+//! and every variable of ralph's environment or of an agent's configured environment
+//! (`adapters.<name>.env`) whose name looks secret ([`ralph_agents::is_secret_name`]: `*_KEY`,
+//! `*_TOKEN`, `*SECRET*`, `*PASSWORD*`, ...); then well-known key formats and secret-named assignments
+//! are masked by [`ralph_agents::mask_secrets`].
 
 use ralph_core::state::{IterationRecord, RunState, StateStore};
 use ralph_core::{Error, StopReason, Verification, Verifier, VerifyRequest};
@@ -20,17 +22,45 @@ pub struct Redactor {
 }
 
 impl Redactor {
-    /// A redactor for the key values found through `env` (variables and `_FILE` secrets).
+    /// A redactor for the key values found through `env` (the registry's key variables and their
+    /// `_FILE` secrets).
     pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Self {
-        let mut values: Vec<String> = ralph_agents::API_KEY_VARS
-            .iter()
-            .filter_map(|k| ralph_agents::resolve_key(k, env))
+        Self::new(env, std::iter::empty())
+    }
+
+    /// A redactor for the key values found through `env` (as [`Redactor::from_env`]) and the values of
+    /// the secret-named variables among `vars` (`(name, value)` pairs). Values shorter than 8 bytes are
+    /// left alone: they would mask ordinary text.
+    pub fn new(
+        env: &dyn Fn(&str) -> Option<String>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        let keys = ralph_agents::registry::key_vars()
+            .into_iter()
+            .filter_map(|k| ralph_agents::resolve_key(k, env));
+        let secret_named = vars
+            .into_iter()
+            .filter(|(name, _)| ralph_agents::is_secret_name(name))
+            .map(|(_, value)| value);
+        let mut values: Vec<String> = keys
+            .chain(secret_named)
             .map(|v| v.trim().to_string())
             .filter(|v| v.len() >= MIN_KEY_LEN)
             .collect();
         values.sort_by_key(|v| std::cmp::Reverse(v.len()));
         values.dedup();
         Redactor { values }
+    }
+
+    /// The redactor of a run: keys and secret-named variables of ralph's own environment, and the
+    /// secret-named variables configured for the `agents` (`adapters.<name>.env`).
+    pub fn for_run(agents: &[ralph_agents::AgentSettings]) -> Self {
+        let own = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        let configured = agents
+            .iter()
+            .flat_map(|a| a.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Self::new(&|k| std::env::var(k).ok(), own.chain(configured))
     }
 
     /// `text` with secrets masked.
@@ -191,6 +221,27 @@ mod tests {
             r.bytes(b"\xffplain-looking-key-1234\xfe"),
             b"\xff****\xfe".to_vec()
         );
+    }
+
+    #[test]
+    fn every_registry_key_and_secret_named_variable_is_masked_exactly() {
+        let env = |k: &str| match k {
+            "CODEX_API_KEY" => Some("zq7-plant-codex-0001".to_string()),
+            "KIRO_API_KEY" => Some("zq7-plant-kiro-0002".to_string()),
+            _ => None,
+        };
+        let vars = [
+            ("MY_SERVICE_TOKEN", "q8w7e6r5t4"),
+            ("AWS_SECRET_ACCESS_KEY", "zq7-plant-aws-0003"),
+            ("FOO_PASSWORD", "zq7-plant-pw-0004"),
+            ("HOME", "/home/someone"),
+            ("SHORT_TOKEN", "abc"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let r = Redactor::new(&env, vars);
+        let text = "zq7-plant-codex-0001 zq7-plant-kiro-0002 q8w7e6r5t4 zq7-plant-aws-0003 \
+                    zq7-plant-pw-0004 /home/someone abc";
+        assert_eq!(r.text(text), "**** **** **** **** **** /home/someone abc");
     }
 
     #[test]

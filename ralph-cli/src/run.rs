@@ -58,7 +58,7 @@ pub async fn run(args: RunArgs) -> u8 {
     let agent = ralph_agents::build_chain(&agent_settings);
 
     if settings.dry_run {
-        let redactor = Redactor::from_env(&|k| std::env::var(k).ok());
+        let redactor = Redactor::for_run(&agent_settings);
         return crate::plan::print(
             &settings,
             &prompt,
@@ -137,7 +137,7 @@ pub async fn run(args: RunArgs) -> u8 {
 
     let config = engine_config(&settings, prompt);
     let store_dir = store.dir().to_path_buf();
-    let redactor = Arc::new(Redactor::from_env(&|k| std::env::var(k).ok()));
+    let redactor = Arc::new(Redactor::for_run(&agent_settings));
     let (notifier, notifications) = notify::Notifier::new(&settings, redactor.clone());
     let engine = Engine::new(config, agent)
         .with_observer(Box::new(notifier))

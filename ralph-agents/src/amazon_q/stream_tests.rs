@@ -2,71 +2,14 @@
 //! documentation and source, see the README there; the real CLI could not be installed here).
 
 use super::*;
-use serde::Serialize;
+use crate::registry::AgentKind;
+use crate::replay::{check, failed};
 
-/// 2026-11-30T08:04:00Z.
-const NOW: i64 = 1_796_025_840;
-
-#[derive(Debug, Serialize)]
-struct Replay {
-    events: Vec<AgentEvent>,
-    outcome: AgentOutcome,
-}
-
-fn read(name: &str, ext: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/q/{name}.{ext}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Feeds `<name>.stderr` then `<name>.stdout` (the order does not matter to the handler) and finishes
-/// with `exit_code`.
-fn replay(name: &str, exit_code: i32) -> Replay {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut stream =
-        AmazonQStream::new(AmazonQFlavor::Q).with_now(Timestamp::from_second(NOW).unwrap());
-    let stderr = read(name, "stderr");
-    let mut tail = Vec::new();
-    for line in String::from_utf8_lossy(&stderr).lines() {
-        stream.on_stderr(line, &tx);
-        tail.push(line.to_string());
-    }
-    for line in read(name, "stdout").split(|&b| b == b'\n') {
-        stream.on_stdout(Line::new(line), &tx);
-    }
-    let outcome = stream.finish(&ProcessExit {
-        exit_code: Some(exit_code),
-        stderr_tail: tail,
-        ..ProcessExit::default()
-    });
-    let mut events = Vec::new();
-    while let Ok(e) = rx.try_recv() {
-        events.push(e);
-    }
-    Replay { events, outcome }
-}
-
-fn failed(kind: FailureKind) -> OutcomeStatus {
-    OutcomeStatus::Failed {
-        kind,
-        api_status: None,
-    }
-}
-
-macro_rules! snapshot {
-    ($name:literal, $exit:expr, $status:expr) => {{
-        let r = replay($name, $exit);
-        assert_eq!(r.outcome.status, $status, "{}", $name);
-        insta::assert_json_snapshot!(concat!("q_", $name), r);
-        r
-    }};
-}
+const AGENT: AgentKind = AgentKind::Q;
 
 #[test]
 fn success_strips_colours_and_the_prompt_marker_and_ignores_tool_output() {
-    let r = snapshot!("success", 0, OutcomeStatus::Success);
+    let r = check!("success", Some(0), OutcomeStatus::Success);
     let text = r.outcome.final_text.unwrap();
     assert!(text.starts_with("I created `hello.txt`"), "{text:?}");
     assert!(text.lines().any(|l| l == "LOOP_COMPLETE"), "{text:?}");
@@ -83,7 +26,7 @@ fn success_strips_colours_and_the_prompt_marker_and_ignores_tool_output() {
 
 #[test]
 fn not_logged_in() {
-    let r = snapshot!("not_logged_in", 1, failed(FailureKind::Auth));
+    let r = check!("not_logged_in", Some(1), failed(FailureKind::Auth, None));
     assert_eq!(
         r.outcome.message.as_deref(),
         Some("error: You are not logged in, please log in with q login")
@@ -93,9 +36,9 @@ fn not_logged_in() {
 #[test]
 fn monthly_limit_with_exit_zero_is_a_rate_limit_with_the_reset_day() {
     // 2026-12-01T00:00:00Z
-    snapshot!(
+    check!(
         "monthly_limit",
-        0,
+        Some(0),
         OutcomeStatus::RateLimited {
             reset_at_unix: Some(1_796_083_200)
         }
@@ -104,9 +47,9 @@ fn monthly_limit_with_exit_zero_is_a_rate_limit_with_the_reset_day() {
 
 #[test]
 fn throttling_is_a_rate_limit() {
-    snapshot!(
+    check!(
         "throttled",
-        1,
+        Some(1),
         OutcomeStatus::RateLimited {
             reset_at_unix: None
         }
@@ -115,12 +58,12 @@ fn throttling_is_a_rate_limit() {
 
 #[test]
 fn an_expired_token_is_an_auth_failure() {
-    snapshot!("expired_token", 1, failed(FailureKind::Auth));
+    check!("expired_token", Some(1), failed(FailureKind::Auth, None));
 }
 
 #[test]
 fn an_overloaded_model_is_an_api_failure() {
-    snapshot!("overloaded", 1, failed(FailureKind::Api));
+    check!("overloaded", Some(1), failed(FailureKind::Api, None));
 }
 
 #[test]
@@ -143,7 +86,7 @@ fn a_plain_failure_reports_the_stderr_tail() {
         stderr_tail: vec!["error: unexpected argument '--bogus' found".into()],
         ..ProcessExit::default()
     });
-    assert_eq!(o.status, failed(FailureKind::ExitCode));
+    assert_eq!(o.status, failed(FailureKind::ExitCode, None));
     assert_eq!(
         o.message.as_deref(),
         Some("exit code 2: error: unexpected argument '--bogus' found")

@@ -19,23 +19,9 @@
 //! Timeouts and cancellation are decided by the supervisor and override all of this.
 
 use super::stream::ResultEvent;
-use crate::outcome::{auth_failure_in, classify_exit, one_line, usage_limit_in};
+use crate::outcome::{Classified, auth_failure_in, one_line, usage_limit_in};
 use crate::process::ProcessExit;
 use ralph_core::{FailureKind, OutcomeStatus};
-
-/// A status and its one-line explanation.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Classified {
-    pub(super) status: OutcomeStatus,
-    pub(super) message: Option<String>,
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>, message: String) -> Classified {
-    Classified {
-        status: OutcomeStatus::Failed { kind, api_status },
-        message: Some(one_line(&message)),
-    }
-}
 
 /// Classifies a run (see the module docs for the rules).
 pub(super) fn classify(
@@ -64,7 +50,7 @@ pub(super) fn classify(
         let turns = result
             .num_turns
             .map_or(String::new(), |n| format!(" after {n} turns"));
-        return failed(
+        return Classified::failed(
             FailureKind::MaxTurns,
             None,
             format!("claude stopped at its turn limit{turns} (error_max_turns)"),
@@ -97,15 +83,15 @@ pub(super) fn classify(
         || assistant_error == Some("authentication_failed")
         || auth_failure_in(text)
     {
-        return failed(FailureKind::Auth, status, described);
+        return Classified::failed(FailureKind::Auth, status, described);
     }
     if status.is_some()
         || matches!(assistant_error, Some("server_error" | "overloaded"))
         || text.starts_with("API Error")
     {
-        return failed(FailureKind::Api, status, described);
+        return Classified::failed(FailureKind::Api, status, described);
     }
-    failed(FailureKind::ErrorResult, None, described)
+    Classified::failed(FailureKind::ErrorResult, None, described)
 }
 
 fn classify_without_result(
@@ -122,15 +108,13 @@ fn classify_without_result(
             )),
         };
     }
-    let (status, message) = classify_exit(exit);
-    if status.is_success() {
-        let mut message = "claude exited with code 0 without a final `result` event".to_string();
-        if unparsed_lines > 0 {
-            message.push_str(&format!(" ({unparsed_lines} lines were not stream-json)"));
-        }
-        return failed(FailureKind::Protocol, None, message);
-    }
-    Classified { status, message }
+    Classified::without_final_event(
+        exit,
+        "claude",
+        "a final `result` event",
+        unparsed_lines,
+        "stream-json",
+    )
 }
 
 #[cfg(test)]

@@ -9,30 +9,18 @@ mod classify;
 mod stream;
 
 pub use stream::ClaudeStream;
+pub(crate) use stream::ContentBlock;
 
+use crate::cli_agent::{CliAgent, Dialect, Invocation};
 use crate::cli_options::CliOptions;
-use crate::error::Error;
-use crate::process::{Deadlines, StdinSource, run_supervised};
-use crate::secrets::{mask_argv, resolve_key};
-use async_trait::async_trait;
-use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
+use crate::registry::AgentSpec;
+use crate::secrets::mask_argv;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
+use std::path::Path;
 
-/// The agent name.
-pub const CLAUDE: &str = "claude";
-/// How to install Claude Code.
-pub const CLAUDE_INSTALL: &str = "npm install -g @anthropic-ai/claude-code";
-
-/// The fixed part of the headless invocation (after the program).
-const HEADLESS_ARGS: &[&str] = &[
-    "-p",
-    "--output-format",
-    "stream-json",
-    "--verbose",
-    "--dangerously-skip-permissions",
-];
+/// Claude Code's dialect: `stream-json` on stdout, the prompt on stdin, `IS_SANDBOX=1` as root.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Claude;
 
 /// Claude Code run once per iteration. Build it with [`ClaudeAgent::new`] and the `with_*` methods.
 ///
@@ -44,129 +32,58 @@ const HEADLESS_ARGS: &[&str] = &[
 ///     "claude -p --output-format stream-json --verbose --dangerously-skip-permissions --model claude-sonnet-4-5"
 /// );
 /// ```
-#[derive(Debug, Clone)]
-pub struct ClaudeAgent {
-    /// Program, model, extra arguments, environment and grace period.
-    opts: CliOptions,
-}
-
-impl Default for ClaudeAgent {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub type ClaudeAgent = CliAgent<Claude>;
 
 impl ClaudeAgent {
-    /// `claude` from `PATH`, default model, no extra arguments, 5 s grace period.
-    pub fn new() -> Self {
-        ClaudeAgent {
-            opts: CliOptions::new(CLAUDE),
-        }
-    }
-
-    crate::cli_options::cli_builder_methods!(
-        command: " Runs `command` (program and leading arguments) instead of \
-                  `claude`. An empty list keeps `claude`.",
-        model: " Passes `--model M` when `model` is set.",
-    );
-
-    /// Appends `args` after the headless flags (the arguments after `--` on ralph's command line).
-    ///
-    /// # Errors
-    /// [`Error::InvalidSettings`] for `--continue` / `-c`, which would resume someone else's session.
-    pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        self.opts.set_args(CLAUDE, args, &|a, _| {
-            (a == "--continue" || a == "-c").then_some(
-                "it resumes the most recent session in the directory, possibly your own; ralph starts a \
-                 fresh session every iteration (use `--resume ID` for a specific one)",
-            )
-        })?;
-        Ok(self)
-    }
-
     /// The full argv of a run (program first), without secrets to mask: the prompt goes on stdin.
     pub fn argv(&self) -> Vec<String> {
-        let mut argv = self.opts.head(HEADLESS_ARGS, "--model");
-        argv.extend(self.opts.extra_args.iter().cloned());
-        argv
-    }
-
-    /// The variables added to the agent's environment (values unmasked: never log this).
-    pub fn env_additions(&self) -> BTreeMap<String, String> {
-        claude_env(
-            &|k| std::env::var(k).ok(),
-            nix::unistd::geteuid().is_root(),
-            &self.opts.env,
-        )
+        self.opts.head_and_args(&crate::registry::CLAUDE)
     }
 }
 
-/// Environment additions for Claude Code, from the environment `lookup`:
-/// - `ANTHROPIC_API_KEY` from `CLAUDE_API_KEY` (or from `ANTHROPIC_API_KEY_FILE` / `CLAUDE_API_KEY_FILE`)
-///   when `ANTHROPIC_API_KEY` itself is unset;
-/// - `IS_SANDBOX=1` when running as root, unless it is `1` already (or `CLAUDE_CODE_BUBBLEWRAP` is
-///   set): Claude refuses `--dangerously-skip-permissions` as root otherwise (containers and CI run as
-///   root);
-/// - then the configured `extra` variables, which win.
-fn claude_env(
+impl Dialect for Claude {
+    type Stream = ClaudeStream;
+
+    fn spec(&self) -> &'static AgentSpec {
+        &crate::registry::CLAUDE
+    }
+
+    fn invocation(&self, opts: &CliOptions, prompt: &str) -> Invocation {
+        Invocation::with_stdin(opts.head_and_args(self.spec()), prompt.as_bytes().to_vec())
+    }
+
+    fn display_argv(&self, opts: &CliOptions) -> Vec<String> {
+        mask_argv(&opts.head_and_args(self.spec()))
+    }
+
+    fn stream(&self, _: &CliOptions, workspace: &Path) -> ClaudeStream {
+        ClaudeStream::new(workspace)
+    }
+
+    /// `IS_SANDBOX=1` when running as root, unless it is `1` already: Claude refuses
+    /// `--dangerously-skip-permissions` as root otherwise.
+    fn env_extras(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        env: &mut BTreeMap<String, String>,
+    ) {
+        sandbox(lookup, nix::unistd::geteuid().is_root(), env);
+    }
+}
+
+/// Sets `IS_SANDBOX=1` when running as root, unless it is `1` already (or `CLAUDE_CODE_BUBBLEWRAP` is
+/// set): Claude refuses `--dangerously-skip-permissions` as root otherwise (containers and CI run as
+/// root).
+fn sandbox(
     lookup: &dyn Fn(&str) -> Option<String>,
     is_root: bool,
-    extra: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    let has_key = lookup("ANTHROPIC_API_KEY").is_some_and(|v| !v.is_empty());
-    if !has_key {
-        let key = resolve_key("ANTHROPIC_API_KEY", lookup)
-            .or_else(|| resolve_key("CLAUDE_API_KEY", lookup));
-        if let Some(key) = key {
-            env.insert("ANTHROPIC_API_KEY".to_string(), key);
-        }
-    }
+    env: &mut BTreeMap<String, String>,
+) {
     // Claude 2.1.197 checks `IS_SANDBOX === "1"` exactly: "yes" or "true" do not count.
     let sandboxed =
         lookup("IS_SANDBOX").as_deref() == Some("1") || lookup("CLAUDE_CODE_BUBBLEWRAP").is_some();
     if is_root && !sandboxed {
         env.insert("IS_SANDBOX".to_string(), "1".to_string());
-    }
-    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env
-}
-
-#[async_trait]
-impl Agent for ClaudeAgent {
-    fn name(&self) -> &str {
-        CLAUDE
-    }
-
-    async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        self.opts.preflight(CLAUDE, CLAUDE_INSTALL)
-    }
-
-    async fn run(
-        &self,
-        request: AgentRequest,
-        events: EventSender,
-        cancel: CancellationToken,
-    ) -> Result<AgentOutcome, ralph_core::Error> {
-        let argv = self.argv();
-        let mut spec = self.opts.spec(
-            &argv,
-            &request.workspace,
-            mask_argv(&argv),
-            self.env_additions(),
-        );
-        let deadlines = Deadlines::from_request(&request);
-        spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
-        let mut handler = ClaudeStream::new(request.workspace);
-        Ok(run_supervised(
-            &spec,
-            deadlines,
-            &mut handler,
-            &events,
-            &cancel,
-            Some(CLAUDE_INSTALL),
-        )
-        .await)
     }
 }
 
@@ -174,12 +91,23 @@ impl Agent for ClaudeAgent {
 mod tests {
     use super::*;
 
+    /// The environment additions when ralph's environment is `vars`, as root or not.
     fn env_of(vars: &[(&str, &str)], is_root: bool) -> BTreeMap<String, String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        claude_env(&|k| vars.get(k).cloned(), is_root, &BTreeMap::new())
+        let mut env = crate::cli_agent::key_env(&crate::registry::CLAUDE, &|k| {
+            vars.iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        });
+        sandbox(
+            &|k| {
+                vars.iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            },
+            is_root,
+            &mut env,
+        );
+        env
     }
 
     #[test]

@@ -19,18 +19,15 @@
 //! running figure undercounts output). The `result` event then gives the authoritative totals (summed over
 //! `modelUsage`, which includes sub-agents) and the cost in USD.
 
-use super::classify::{Classified, classify};
-use crate::lines::{Line, truncate_text};
+use super::classify::classify;
+use crate::lines::{Line, json_event};
+use crate::outcome::Classified;
 use crate::process::{ProcessExit, StreamHandler};
-use crate::secrets::mask_secrets;
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-
-/// Longest tool summary in [`AgentEvent::ToolUse`], in bytes.
-const SUMMARY_MAX: usize = 200;
 
 /// Reads Claude Code's stream-json and classifies the run (a [`StreamHandler`]).
 #[derive(Debug, Default)]
@@ -167,20 +164,8 @@ impl ClaudeStream {
 
 impl StreamHandler for ClaudeStream {
     fn on_stdout(&mut self, line: Line, events: &EventSender) {
-        if line.is_truncated() {
-            tracing::warn!(
-                bytes = line.original_len(),
-                "claude printed an over-long line; ignored"
-            );
-            self.unparsed_lines += 1;
-            return;
-        }
-        match serde_json::from_slice::<StreamEvent>(line.as_bytes()) {
-            Ok(event) => self.on_event(event, events),
-            Err(e) => {
-                self.unparsed_lines += 1;
-                tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not a stream-json event");
-            }
+        if let Some(event) = json_event::<StreamEvent>("claude", &line, &mut self.unparsed_lines) {
+            self.on_event(event, events);
         }
     }
 
@@ -262,12 +247,9 @@ fn retry_outcome(
 fn tool_summary(name: &str, input: &Value, workspace: &std::path::Path) -> String {
     let field = |k: &str| input.get(k).and_then(Value::as_str);
     let chosen = match name {
-        "Write" | "Edit" | "MultiEdit" | "Read" => field("file_path").map(|p| {
-            std::path::Path::new(p)
-                .strip_prefix(workspace)
-                .map(|r| r.display().to_string())
-                .unwrap_or_else(|_| p.to_string())
-        }),
+        "Write" | "Edit" | "MultiEdit" | "Read" => {
+            field("file_path").map(|p| crate::tool_summary::relative(p, workspace))
+        }
         "NotebookEdit" => field("notebook_path").map(str::to_string),
         "Bash" => field("command").map(str::to_string),
         "Glob" | "Grep" => field("pattern").map(str::to_string),
@@ -276,16 +258,7 @@ fn tool_summary(name: &str, input: &Value, workspace: &std::path::Path) -> Strin
         "Task" | "Agent" => field("description").map(str::to_string),
         _ => None,
     };
-    let text = chosen
-        .or_else(|| {
-            input
-                .as_object()
-                .and_then(|o| o.values().find_map(Value::as_str))
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    truncate_text(&mask_secrets(&one_line), SUMMARY_MAX)
+    crate::tool_summary::one_line(chosen, input)
 }
 
 /// A number of Unix seconds (or milliseconds, from releases that sent those) as whole seconds.
@@ -336,9 +309,10 @@ struct AssistantMessage {
     usage: Option<RawUsage>,
 }
 
+/// A block of an assistant message's `content` (Claude's stream-json, also Qwen Code's).
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum ContentBlock {
+pub(crate) enum ContentBlock {
     Text {
         text: String,
     },

@@ -2,60 +2,15 @@
 //! there): the events each produces and the classified outcome.
 
 use super::*;
+use crate::registry::AgentKind;
+use crate::replay::{check, failed};
 use ralph_core::{FailureKind, OutcomeStatus};
-use serde::Serialize;
 
-/// What a replay produced: every event, then the outcome.
-#[derive(Debug, Serialize)]
-struct Replay {
-    events: Vec<AgentEvent>,
-    outcome: AgentOutcome,
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/claude/{name}.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Feeds the fixture's lines to a [`ClaudeStream`] as the supervisor would, with `exit_code`.
-fn replay(name: &str, exit_code: Option<i32>) -> Replay {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut stream = ClaudeStream::new("/tmp/rec-ws");
-    let bytes = fixture(name);
-    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        stream.on_stdout(Line::new(line), &tx);
-    }
-    let outcome = stream.finish(&ProcessExit {
-        exit_code,
-        signal: if exit_code.is_none() { Some(9) } else { None },
-        ..ProcessExit::default()
-    });
-    let mut events = Vec::new();
-    while let Ok(e) = rx.try_recv() {
-        events.push(e);
-    }
-    Replay { events, outcome }
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>) -> OutcomeStatus {
-    OutcomeStatus::Failed { kind, api_status }
-}
-
-macro_rules! snapshot {
-    ($name:literal, $exit:expr, $status:expr) => {{
-        let r = replay($name, $exit);
-        assert_eq!(r.outcome.status, $status, "{}", $name);
-        insta::assert_json_snapshot!($name, r);
-        r
-    }};
-}
+const AGENT: AgentKind = AgentKind::Claude;
 
 #[test]
 fn success() {
-    let r = snapshot!("success", Some(0), OutcomeStatus::Success);
+    let r = check!("success", Some(0), OutcomeStatus::Success);
     assert_eq!(
         r.outcome.final_text.as_deref(),
         Some("All done.\nLOOP_COMPLETE")
@@ -66,15 +21,8 @@ fn success() {
 
 #[test]
 fn tool_calls_are_summarised_and_tool_output_is_not_a_usage_limit() {
-    let r = snapshot!("tools", Some(0), OutcomeStatus::Success);
-    let tools: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::ToolUse { name, summary } => Some(format!("{name}: {summary}")),
-            _ => None,
-        })
-        .collect();
+    let r = check!("tools", Some(0), OutcomeStatus::Success);
+    let tools = r.tools();
     assert_eq!(
         tools,
         [
@@ -86,7 +34,7 @@ fn tool_calls_are_summarised_and_tool_output_is_not_a_usage_limit() {
 
 #[test]
 fn auth_401() {
-    let r = snapshot!("auth_401", Some(1), failed(FailureKind::Auth, Some(401)));
+    let r = check!("auth_401", Some(1), failed(FailureKind::Auth, Some(401)));
     assert_eq!(
         r.outcome.message.as_deref(),
         Some("HTTP 401: Invalid API key · Fix external API key")
@@ -95,17 +43,17 @@ fn auth_401() {
 
 #[test]
 fn auth_403() {
-    snapshot!("auth_403", Some(1), failed(FailureKind::Auth, Some(403)));
+    check!("auth_403", Some(1), failed(FailureKind::Auth, Some(403)));
 }
 
 #[test]
 fn not_logged_in() {
-    snapshot!("not_logged_in", Some(1), failed(FailureKind::Auth, None));
+    check!("not_logged_in", Some(1), failed(FailureKind::Auth, None));
 }
 
 #[test]
 fn rate_limit_429() {
-    snapshot!(
+    check!(
         "rate_limit_429",
         Some(1),
         OutcomeStatus::RateLimited {
@@ -116,7 +64,7 @@ fn rate_limit_429() {
 
 #[test]
 fn overloaded_529() {
-    snapshot!(
+    check!(
         "overloaded_529",
         Some(1),
         failed(FailureKind::Api, Some(529))
@@ -125,7 +73,7 @@ fn overloaded_529() {
 
 #[test]
 fn api_retry_529_reports_retries() {
-    let r = snapshot!(
+    let r = check!(
         "api_retry_529",
         Some(1),
         failed(FailureKind::Api, Some(529))
@@ -140,7 +88,7 @@ fn api_retry_529_reports_retries() {
 
 #[test]
 fn server_error_500() {
-    snapshot!(
+    check!(
         "server_error_500",
         Some(1),
         failed(FailureKind::Api, Some(500))
@@ -149,12 +97,12 @@ fn server_error_500() {
 
 #[test]
 fn max_turns() {
-    snapshot!("max_turns", Some(1), failed(FailureKind::MaxTurns, None));
+    check!("max_turns", Some(1), failed(FailureKind::MaxTurns, None));
 }
 
 #[test]
 fn connection_refused() {
-    snapshot!(
+    check!(
         "connection_refused",
         Some(1),
         failed(FailureKind::Api, None)
@@ -163,7 +111,7 @@ fn connection_refused() {
 
 #[test]
 fn malformed_response() {
-    snapshot!(
+    check!(
         "malformed_response",
         Some(1),
         failed(FailureKind::Api, None)
@@ -172,20 +120,20 @@ fn malformed_response() {
 
 #[test]
 fn truncated_stream_of_a_killed_agent_is_an_exit_failure_with_the_usage_so_far() {
-    let r = snapshot!("truncated", None, failed(FailureKind::ExitCode, None));
+    let r = check!("truncated", None, failed(FailureKind::ExitCode, None));
     assert_eq!(r.outcome.final_text, None);
     assert!(r.outcome.usage.input_tokens > 0);
 }
 
 #[test]
 fn truncated_stream_with_exit_zero_is_a_protocol_failure() {
-    let r = replay("truncated", Some(0));
+    let r = crate::replay::replay(AGENT, "truncated", Some(0));
     assert_eq!(r.outcome.status, failed(FailureKind::Protocol, None));
 }
 
 #[test]
 fn synthetic_session_limit() {
-    snapshot!(
+    check!(
         "synthetic_session_limit",
         Some(1),
         OutcomeStatus::RateLimited {
@@ -196,7 +144,7 @@ fn synthetic_session_limit() {
 
 #[test]
 fn synthetic_usage_limit_legacy() {
-    snapshot!(
+    check!(
         "synthetic_usage_limit_legacy",
         Some(1),
         OutcomeStatus::RateLimited {

@@ -21,34 +21,13 @@
 //! Timeouts and cancellation are decided by the supervisor and override all of this: Codex's own retries
 //! of a 429 that outlast the iteration are a timeout, never a rate limit.
 
-use crate::outcome::{auth_failure_in, one_line, usage_limit_in};
+use crate::outcome::{Classified, auth_failure_in, one_line, usage_limit_in};
 use crate::reset_time::{after, try_again_at, try_again_in};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use ralph_core::{FailureKind, OutcomeStatus};
 
-/// A status and its one-line explanation.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Classified {
-    pub(super) status: OutcomeStatus,
-    pub(super) message: Option<String>,
-}
-
 impl Classified {
-    pub(super) fn success() -> Self {
-        Classified {
-            status: OutcomeStatus::Success,
-            message: None,
-        }
-    }
-
-    fn failed(kind: FailureKind, api_status: Option<u16>, message: &str) -> Self {
-        Classified {
-            status: OutcomeStatus::Failed { kind, api_status },
-            message: Some(one_line(message)),
-        }
-    }
-
     fn limited(reset_at_unix: Option<u64>, message: &str) -> Self {
         Classified {
             status: OutcomeStatus::RateLimited { reset_at_unix },

@@ -23,32 +23,16 @@ mod stream;
 
 pub use stream::CodexStream;
 
-use crate::cli_options::CliOptions;
-use crate::error::Error;
-use crate::process::{Deadlines, StdinSource, run_supervised};
-use crate::secrets::{mask_argv, resolve_key};
-use async_trait::async_trait;
-use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
-use std::collections::BTreeMap;
+use crate::cli_agent::{CliAgent, Dialect, Invocation};
+use crate::cli_options::{CliOptions, model_in_args};
+use crate::registry::AgentSpec;
+use crate::secrets::mask_argv;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
-/// The agent name.
-pub const CODEX: &str = "codex";
-/// How to install Codex.
-pub const CODEX_INSTALL: &str = "npm install -g @openai/codex";
-
-/// The fixed part of the invocation (after the program), before the model and extra arguments.
-const EXEC_ARGS: &[&str] = &[
-    "exec",
-    "--json",
-    "--dangerously-bypass-approvals-and-sandbox",
-    "--skip-git-repo-check",
-];
-
-/// Arguments that would resume an old thread instead of starting a fresh one.
-const REFUSED_ARGS: &[&str] = &["resume", "fork", "--last"];
+/// Codex's dialect: `exec --json` events on stdout, the prompt on stdin (the final `-`), tokens priced
+/// by ralph.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Codex;
 
 /// Codex run once per iteration. Build it with [`CodexAgent::new`] and the `with_*` methods.
 ///
@@ -60,123 +44,65 @@ const REFUSED_ARGS: &[&str] = &["resume", "fork", "--last"];
 ///     "codex exec --json --dangerously-bypass-approvals-and-sandbox --skip-git-repo-check -m gpt-5.5 -"
 /// );
 /// ```
-#[derive(Debug, Clone)]
-pub struct CodexAgent {
-    /// Program, model, extra arguments, environment and grace period.
-    opts: CliOptions,
-}
-
-impl Default for CodexAgent {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub type CodexAgent = CliAgent<Codex>;
 
 impl CodexAgent {
-    /// `codex` from `PATH`, default model, no extra arguments, 5 s grace period.
-    pub fn new() -> Self {
-        CodexAgent {
-            opts: CliOptions::new(CODEX),
-        }
-    }
-
-    crate::cli_options::cli_builder_methods!(
-        command: " Runs `command` (program and leading arguments) instead of \
-                  `codex`. An empty list keeps `codex`.",
-        model: " Passes `-m M` when `model` is set.",
-    );
-
-    /// Adds `args` after the exec flags and before the final `-` (the arguments after `--` on ralph's
-    /// command line, e.g. `-c model_provider=...` or `--disable plugins`).
-    ///
-    /// # Errors
-    /// [`Error::InvalidSettings`] for `resume`, `fork` and `--last`, which continue an old thread.
-    pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        self.opts.set_args(CODEX, args, &|a, _| {
-            REFUSED_ARGS.contains(&a).then_some(
-                "it continues an earlier Codex thread, and ralph starts a fresh one every iteration",
-            )
-        })?;
-        Ok(self)
-    }
-
     /// The full argv of a run (program first). The prompt goes on stdin (the final `-`), so nothing in it
     /// needs masking; show it with [`mask_argv`] anyway, extra arguments may hold secrets.
     pub fn argv(&self) -> Vec<String> {
-        let mut argv = self.opts.head(EXEC_ARGS, "-m");
-        argv.extend(self.opts.extra_args.iter().cloned());
-        argv.push("-".into());
-        argv
-    }
-
-    /// The argv as shown to people (`--dry-run`, the `Started` event): [`CodexAgent::argv`], masked.
-    pub fn display_argv(&self) -> Vec<String> {
-        mask_argv(&self.argv())
-    }
-
-    /// The variables added to the agent's environment (values unmasked: never log this).
-    pub fn env_additions(&self) -> BTreeMap<String, String> {
-        codex_env(&|k| std::env::var(k).ok(), &self.opts.env)
+        argv(&self.opts)
     }
 
     /// The model the run will use, for pricing: `-m`, else `-m`/`--model`/`-c model=` in the extra
     /// arguments, else `model = "..."` in `$CODEX_HOME/config.toml` (default `~/.codex`).
     pub fn effective_model(&self) -> Option<String> {
-        self.opts
-            .model
-            .clone()
-            .or_else(|| model_in_args(&self.opts.extra_args))
-            .or_else(|| {
-                let env = |k: &str| self.opts.env_var(k);
-                let home = env("CODEX_HOME")
-                    .map(PathBuf::from)
-                    .or_else(|| env("HOME").map(|h| Path::new(&h).join(".codex")))?;
-                let text = std::fs::read_to_string(home.join("config.toml")).ok()?;
-                model_in_config(&text)
-            })
+        effective_model(&self.opts)
     }
 }
 
-/// Environment additions for Codex: `OPENAI_API_KEY` from `OPENAI_API_KEY_FILE` when unset, the same key
-/// as `CODEX_API_KEY` when that is unset (also readable from `CODEX_API_KEY_FILE`), then the configured
-/// `extra` variables, which win.
-fn codex_env(
-    lookup: &dyn Fn(&str) -> Option<String>,
-    extra: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    let unset = |k: &str| lookup(k).is_none_or(|v| v.is_empty());
-    let openai = resolve_key("OPENAI_API_KEY", lookup);
-    if unset("OPENAI_API_KEY")
-        && let Some(key) = &openai
-    {
-        env.insert("OPENAI_API_KEY".to_string(), key.clone());
-    }
-    if unset("CODEX_API_KEY")
-        && let Some(key) = resolve_key("CODEX_API_KEY", lookup).or(openai)
-    {
-        env.insert("CODEX_API_KEY".to_string(), key);
-    }
-    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env
+/// Codex's flags that set a configuration value (`-c model=M`).
+const CONFIG_FLAGS: &[&str] = &["-c", "--config"];
+
+/// See [`CodexAgent::argv`].
+fn argv(opts: &CliOptions) -> Vec<String> {
+    let mut argv = opts.head_and_args(&crate::registry::CODEX);
+    argv.push("-".into());
+    argv
 }
 
-/// The model named by `-m M`, `--model M`, `--model=M` or `-c model=M` in `args`.
-fn model_in_args(args: &[String]) -> Option<String> {
-    let mut found = None;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if arg == "-m" || arg == "--model" {
-            found = iter.next().cloned();
-        } else if let Some(m) = arg.strip_prefix("--model=") {
-            found = Some(m.to_string());
-        } else if (arg == "-c" || arg == "--config")
-            && let Some(m) = iter.next().and_then(|kv| kv.strip_prefix("model="))
-        {
-            found = Some(m.trim_matches(['"', '\'']).to_string());
-        }
+/// See [`CodexAgent::effective_model`].
+fn effective_model(opts: &CliOptions) -> Option<String> {
+    opts.model
+        .clone()
+        .or_else(|| model_in_args(&opts.extra_args, CONFIG_FLAGS))
+        .or_else(|| {
+            let env = |k: &str| opts.env_var(k);
+            let home = env("CODEX_HOME")
+                .map(PathBuf::from)
+                .or_else(|| env("HOME").map(|h| Path::new(&h).join(".codex")))?;
+            let text = std::fs::read_to_string(home.join("config.toml")).ok()?;
+            model_in_config(&text)
+        })
+}
+
+impl Dialect for Codex {
+    type Stream = CodexStream;
+
+    fn spec(&self) -> &'static AgentSpec {
+        &crate::registry::CODEX
     }
-    found.filter(|m| !m.is_empty())
+
+    fn invocation(&self, opts: &CliOptions, prompt: &str) -> Invocation {
+        Invocation::with_stdin(argv(opts), prompt.as_bytes().to_vec())
+    }
+
+    fn display_argv(&self, opts: &CliOptions) -> Vec<String> {
+        mask_argv(&argv(opts))
+    }
+
+    fn stream(&self, opts: &CliOptions, workspace: &Path) -> CodexStream {
+        CodexStream::new(workspace, effective_model(opts))
+    }
 }
 
 /// `model = "..."` among the top-level keys of a Codex `config.toml` (before the first `[table]`).
@@ -196,64 +122,13 @@ fn model_in_config(toml: &str) -> Option<String> {
     None
 }
 
-/// The agent `settings` describe (`adapters.codex` and the arguments after `--`).
-///
-/// # Errors
-/// [`Error::InvalidSettings`] for refused arguments (see [`CodexAgent::with_args`]).
-pub(crate) fn from_settings(settings: &crate::AgentSettings) -> Result<CodexAgent, Error> {
-    let mut agent = CodexAgent::new();
-    agent.opts.apply_settings(settings);
-    agent.with_args(settings.args.clone())
-}
-
-#[async_trait]
-impl Agent for CodexAgent {
-    fn name(&self) -> &str {
-        CODEX
-    }
-
-    async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        self.opts.preflight(CODEX, CODEX_INSTALL)
-    }
-
-    async fn run(
-        &self,
-        request: AgentRequest,
-        events: EventSender,
-        cancel: CancellationToken,
-    ) -> Result<AgentOutcome, ralph_core::Error> {
-        let argv = self.argv();
-        let mut spec = self.opts.spec(
-            &argv,
-            &request.workspace,
-            mask_argv(&argv),
-            self.env_additions(),
-        );
-        let deadlines = Deadlines::from_request(&request);
-        spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
-        let mut handler = CodexStream::new(request.workspace, self.effective_model());
-        Ok(run_supervised(
-            &spec,
-            deadlines,
-            &mut handler,
-            &events,
-            &cancel,
-            Some(CODEX_INSTALL),
-        )
-        .await)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn env_of(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        codex_env(&|k| vars.get(k).cloned(), &BTreeMap::new())
+        crate::cli_agent::env_given(&Codex, vars)
     }
 
     #[test]
@@ -334,7 +209,12 @@ mod tests {
 
     #[test]
     fn the_model_comes_from_flags_args_or_config() {
-        let args = |a: &[&str]| model_in_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let args = |a: &[&str]| {
+            model_in_args(
+                &a.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+                CONFIG_FLAGS,
+            )
+        };
         assert_eq!(args(&["-m", "o3"]).as_deref(), Some("o3"));
         assert_eq!(args(&["--model=gpt-5"]).as_deref(), Some("gpt-5"));
         assert_eq!(

@@ -26,20 +26,17 @@
 //! What commands print (`aggregated_output`) is never read: tool output must not be mistaken for a usage
 //! limit.
 
-use super::classify::{Classified, classify_failure};
-use crate::lines::{Line, truncate_text};
-use crate::outcome::{classify_exit, one_line};
+use super::classify::classify_failure;
+use crate::lines::{Line, json_event};
+use crate::outcome::Classified;
+use crate::outcome::one_line;
 use crate::process::{ProcessExit, StreamHandler};
-use crate::secrets::mask_secrets;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
+use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, Usage};
 use serde::Deserialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-
-/// Longest tool summary in [`AgentEvent::ToolUse`], in bytes.
-const SUMMARY_MAX: usize = 200;
 
 /// Reads Codex's `exec --json` stream and classifies the run (a [`StreamHandler`]).
 #[derive(Debug, Default)]
@@ -190,43 +187,20 @@ impl CodexStream {
         if let (Some(message), false) = (&self.last_error, exit.succeeded()) {
             return classify_failure(message, now, &tz);
         }
-        let (status, message) = classify_exit(exit);
-        if status.is_success() {
-            let mut message = "codex exited with code 0 without `turn.completed`".to_string();
-            if self.unparsed_lines > 0 {
-                message.push_str(&format!(
-                    " ({} lines were not JSON events)",
-                    self.unparsed_lines
-                ));
-            }
-            return Classified {
-                status: OutcomeStatus::Failed {
-                    kind: FailureKind::Protocol,
-                    api_status: None,
-                },
-                message: Some(message),
-            };
-        }
-        Classified { status, message }
+        Classified::without_final_event(
+            exit,
+            "codex",
+            "`turn.completed`",
+            self.unparsed_lines,
+            "JSON events",
+        )
     }
 }
 
 impl StreamHandler for CodexStream {
     fn on_stdout(&mut self, line: Line, events: &EventSender) {
-        if line.is_truncated() {
-            tracing::warn!(
-                bytes = line.original_len(),
-                "codex printed an over-long line; ignored"
-            );
-            self.unparsed_lines += 1;
-            return;
-        }
-        match serde_json::from_slice::<Event>(line.as_bytes()) {
-            Ok(event) => self.on_event(event, events),
-            Err(e) => {
-                self.unparsed_lines += 1;
-                tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not a codex JSON event");
-            }
+        if let Some(event) = json_event::<Event>("codex", &line, &mut self.unparsed_lines) {
+            self.on_event(event, events);
         }
     }
 
@@ -275,8 +249,10 @@ fn tool_summary(item: &Item, workspace: &Path) -> Option<String> {
         "web_search" => item.query.clone().unwrap_or_default(),
         _ => return None,
     };
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    Some(truncate_text(&mask_secrets(&one_line), SUMMARY_MAX))
+    Some(crate::tool_summary::one_line(
+        Some(text),
+        &serde_json::Value::Null,
+    ))
 }
 
 /// The command inside Codex's shell wrapper: `/bin/bash -lc 'echo hi'` → `echo hi`.

@@ -2,74 +2,19 @@
 //! the events each produces and the classified outcome.
 
 use super::*;
+use crate::registry::AgentKind;
+use crate::replay::{NOW, check, failed, feed};
 use ralph_core::{FailureKind, OutcomeStatus};
-use serde::Serialize;
 
-/// 2026-11-30T08:04:00Z, shortly before the recordings were made.
-const NOW: i64 = 1_796_025_840;
-
-/// What a replay produced: every event, then the outcome.
-#[derive(Debug, Serialize)]
-struct Replay {
-    events: Vec<AgentEvent>,
-    outcome: AgentOutcome,
-}
-
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/codex/{name}.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Feeds the fixture's lines to a [`CodexStream`] (model `gpt-5.5`, clock at [`NOW`] in UTC) as the
-/// supervisor would, then finishes with `exit_code` (`None`: killed by SIGKILL) and `stderr`.
-fn replay_with(name: &str, exit_code: Option<i32>, stderr: &[&str]) -> Replay {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut stream = CodexStream::new("/tmp/rec-ws", Some("gpt-5.5".into()))
-        .with_clock(Timestamp::from_second(NOW).unwrap(), TimeZone::UTC);
-    let bytes = fixture(name);
-    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        stream.on_stdout(Line::new(line), &tx);
-    }
-    let outcome = stream.finish(&ProcessExit {
-        exit_code,
-        signal: if exit_code.is_none() { Some(9) } else { None },
-        stderr_tail: stderr.iter().map(|s| s.to_string()).collect(),
-        ..ProcessExit::default()
-    });
-    let mut events = Vec::new();
-    while let Ok(e) = rx.try_recv() {
-        events.push(e);
-    }
-    Replay { events, outcome }
-}
-
-fn replay(name: &str, exit_code: Option<i32>) -> Replay {
-    replay_with(name, exit_code, &[])
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>) -> OutcomeStatus {
-    OutcomeStatus::Failed { kind, api_status }
-}
+const AGENT: AgentKind = AgentKind::Codex;
 
 fn limited(reset_at_unix: Option<u64>) -> OutcomeStatus {
     OutcomeStatus::RateLimited { reset_at_unix }
 }
 
-macro_rules! snapshot {
-    ($name:literal, $exit:expr, $status:expr) => {{
-        let r = replay($name, $exit);
-        assert_eq!(r.outcome.status, $status, "{}", $name);
-        insta::assert_json_snapshot!($name, r);
-        r
-    }};
-}
-
 #[test]
 fn success_with_a_patch_a_command_and_usage_by_kind() {
-    let r = snapshot!("success", Some(0), OutcomeStatus::Success);
+    let r = check!("success", Some(0), OutcomeStatus::Success);
     assert_eq!(
         r.outcome.final_text.as_deref(),
         Some("All done.\nLOOP_COMPLETE"),
@@ -89,14 +34,7 @@ fn success_with_a_patch_a_command_and_usage_by_kind() {
     );
     let cost = r.outcome.cost.expect("an estimate for gpt-5.5");
     assert!(cost.estimated && cost.usd > 0.0, "{cost:?}");
-    let tools: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::ToolUse { name, summary } => Some(format!("{name}: {summary}")),
-            _ => None,
-        })
-        .collect();
+    let tools = r.tools();
     assert_eq!(
         tools,
         [
@@ -109,13 +47,13 @@ fn success_with_a_patch_a_command_and_usage_by_kind() {
 
 #[test]
 fn model_metadata_warning_is_harmless() {
-    let r = snapshot!("model_metadata_warning", Some(0), OutcomeStatus::Success);
+    let r = check!("model_metadata_warning", Some(0), OutcomeStatus::Success);
     assert_eq!(r.outcome.final_text.as_deref(), Some("Hello."));
 }
 
 #[test]
 fn auth_401() {
-    let r = snapshot!("auth_401", Some(1), failed(FailureKind::Auth, Some(401)));
+    let r = check!("auth_401", Some(1), failed(FailureKind::Auth, Some(401)));
     assert!(
         r.outcome
             .message
@@ -126,7 +64,7 @@ fn auth_401() {
 
 #[test]
 fn forbidden_403() {
-    snapshot!(
+    check!(
         "forbidden_403",
         Some(1),
         failed(FailureKind::Auth, Some(403))
@@ -135,23 +73,23 @@ fn forbidden_403() {
 
 #[test]
 fn missing_key() {
-    snapshot!("missing_key", Some(1), failed(FailureKind::Auth, None));
+    check!("missing_key", Some(1), failed(FailureKind::Auth, None));
 }
 
 #[test]
 fn rate_limit_429() {
-    snapshot!("rate_limit_429", Some(1), limited(None));
+    check!("rate_limit_429", Some(1), limited(None));
 }
 
 #[test]
 fn usage_limit_with_a_reset_date() {
-    snapshot!("usage_limit_reset", Some(1), limited(Some(1_893_456_000)));
+    check!("usage_limit_reset", Some(1), limited(Some(1_893_456_000)));
 }
 
 #[test]
 fn usage_limit_with_a_time_of_day() {
     // "try again at 9:04 AM", an hour after the recording.
-    snapshot!(
+    check!(
         "usage_limit_time_only",
         Some(1),
         limited(Some(NOW as u64 + 3600))
@@ -160,23 +98,23 @@ fn usage_limit_with_a_time_of_day() {
 
 #[test]
 fn usage_limit_without_a_reset() {
-    snapshot!("usage_limit_no_reset", Some(1), limited(None));
+    check!("usage_limit_no_reset", Some(1), limited(None));
 }
 
 #[test]
 fn rate_limit_in_the_stream_gives_the_retry_delay() {
     // "Please try again in 1.5s."
-    snapshot!("stream_rate_limit", Some(1), limited(Some(NOW as u64 + 2)));
+    check!("stream_rate_limit", Some(1), limited(Some(NOW as u64 + 2)));
 }
 
 #[test]
 fn server_error_500() {
-    snapshot!("server_error_500", Some(1), failed(FailureKind::Api, None));
+    check!("server_error_500", Some(1), failed(FailureKind::Api, None));
 }
 
 #[test]
 fn stream_disconnected() {
-    snapshot!(
+    check!(
         "stream_disconnected",
         Some(1),
         failed(FailureKind::Api, None)
@@ -185,7 +123,7 @@ fn stream_disconnected() {
 
 #[test]
 fn reconnecting_is_a_retry_then_the_failure_counts() {
-    let r = snapshot!(
+    let r = check!(
         "reconnecting_then_failed",
         Some(1),
         failed(FailureKind::Api, None)
@@ -203,7 +141,7 @@ fn reconnecting_is_a_retry_then_the_failure_counts() {
 
 #[test]
 fn context_window() {
-    snapshot!(
+    check!(
         "context_window",
         Some(1),
         failed(FailureKind::ErrorResult, None)
@@ -212,7 +150,7 @@ fn context_window() {
 
 #[test]
 fn killed_mid_command_is_an_exit_failure_without_a_final_answer() {
-    let r = snapshot!(
+    let r = check!(
         "killed_mid_command",
         None,
         failed(FailureKind::ExitCode, None)
@@ -222,9 +160,8 @@ fn killed_mid_command_is_an_exit_failure_without_a_final_answer() {
 
 #[test]
 fn killed_while_waiting_for_the_network_is_not_a_rate_limit() {
-    let stderr = "2026-11-30T08:14:30.075637Z ERROR codex_api::endpoint::responses_websocket: failed to \
-                  connect to Responses WebSocket stage=Unknown";
-    let r = replay_with("no_network_killed", None, &[stderr]);
+    // Its stderr (`no_network_killed.stderr`) says only that the WebSocket could not connect.
+    let r = crate::replay::replay(AGENT, "no_network_killed", None);
     assert_eq!(r.outcome.status, failed(FailureKind::ExitCode, None));
     let retries = r
         .events
@@ -236,24 +173,19 @@ fn killed_while_waiting_for_the_network_is_not_a_rate_limit() {
 
 #[test]
 fn exit_zero_without_turn_completed_is_a_protocol_failure() {
-    let r = replay("killed_mid_command", Some(0));
+    let r = crate::replay::replay(AGENT, "killed_mid_command", Some(0));
     assert_eq!(r.outcome.status, failed(FailureKind::Protocol, None));
 }
 
 #[test]
 fn a_success_without_a_known_model_has_no_cost() {
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut stream = CodexStream::new("/ws", None);
-    for line in fixture("success")
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.is_empty())
-    {
-        stream.on_stdout(Line::new(line), &tx);
-    }
-    let o = stream.finish(&ProcessExit {
-        exit_code: Some(0),
-        ..ProcessExit::default()
-    });
+    let o = feed(
+        &mut CodexStream::new("/ws", None),
+        "codex",
+        "success",
+        Some(0),
+    )
+    .outcome;
     assert!(o.status.is_success());
     assert_eq!(o.cost, None);
     assert_eq!(o.usage.output_tokens, 79);

@@ -25,7 +25,7 @@
 
 use super::stream::ResultEvent;
 use crate::api_error::{retry_delay_in, status_in};
-use crate::outcome::{auth_failure_in, classify_exit, one_line, usage_limit_in};
+use crate::outcome::{Classified, auth_failure_in, one_line, usage_limit_in};
 use crate::process::ProcessExit;
 use ralph_core::{FailureKind, OutcomeStatus};
 
@@ -50,20 +50,6 @@ const NOISE: &[&str] = &[
     "retryDelayMs:",
     "reason:",
 ];
-
-/// A status and its one-line explanation.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Classified {
-    pub(super) status: OutcomeStatus,
-    pub(super) message: Option<String>,
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>, message: &str) -> Classified {
-    Classified {
-        status: OutcomeStatus::Failed { kind, api_status },
-        message: Some(one_line(message)),
-    }
-}
 
 /// True for a stderr line that Gemini CLI prints whatever happens (see [`NOISE`]).
 pub(super) fn is_noise(line: &str) -> bool {
@@ -120,10 +106,10 @@ pub(super) fn classify(
         text = error_events.last().cloned().unwrap_or_default();
     }
     if kind == Some("FatalTurnLimitedError") || exit.exit_code == Some(EXIT_TURN_LIMIT) {
-        return failed(
+        return Classified::failed(
             FailureKind::MaxTurns,
             None,
-            &format!("gemini stopped at its turn limit: {text}"),
+            format!("gemini stopped at its turn limit: {text}"),
         );
     }
     let stderr = exit.stderr_tail.join("\n");
@@ -153,12 +139,12 @@ pub(super) fn classify(
         || auth_failure_in(&text)
         || exit.exit_code == Some(EXIT_AUTH)
     {
-        return failed(FailureKind::Auth, status, &described);
+        return Classified::failed(FailureKind::Auth, status, &described);
     }
     if status.is_some() || text.starts_with("[API Error") {
-        return failed(FailureKind::Api, status, &described);
+        return Classified::failed(FailureKind::Api, status, &described);
     }
-    failed(FailureKind::ErrorResult, None, &described)
+    Classified::failed(FailureKind::ErrorResult, None, &described)
 }
 
 fn classify_without_result(unparsed_lines: u64, exit: &ProcessExit) -> Classified {
@@ -169,30 +155,28 @@ fn classify_without_result(unparsed_lines: u64, exit: &ProcessExit) -> Classifie
     };
     match exit.exit_code {
         Some(EXIT_AUTH) => {
-            return failed(
+            return Classified::failed(
                 FailureKind::Auth,
                 None,
-                &with_stderr("gemini is not authenticated (exit code 41)"),
+                with_stderr("gemini is not authenticated (exit code 41)"),
             );
         }
         Some(EXIT_TURN_LIMIT) => {
-            return failed(
+            return Classified::failed(
                 FailureKind::MaxTurns,
                 None,
-                &with_stderr("gemini stopped at its turn limit (exit code 53)"),
+                with_stderr("gemini stopped at its turn limit (exit code 53)"),
             );
         }
         _ => {}
     }
-    let (status, message) = classify_exit(exit);
-    if status.is_success() {
-        let mut message = "gemini exited with code 0 without a final `result` event".to_string();
-        if unparsed_lines > 0 {
-            message.push_str(&format!(" ({unparsed_lines} lines were not stream-json)"));
-        }
-        return failed(FailureKind::Protocol, None, &message);
-    }
-    Classified { status, message }
+    Classified::without_final_event(
+        exit,
+        "gemini",
+        "a final `result` event",
+        unparsed_lines,
+        "stream-json",
+    )
 }
 
 #[cfg(test)]

@@ -34,44 +34,24 @@ mod stream;
 
 pub use stream::GeminiStream;
 
-use crate::cli_options::{CliOptions, refused_flag};
+use crate::cli_agent::{CliAgent, Dialect, Invocation, PROMPT_SHOWN};
+use crate::cli_options::CliOptions;
 use crate::command::MAX_PROMPT_ARG;
-use crate::error::Error;
-use crate::process::{Deadlines, StdinSource, run_supervised};
-use crate::secrets::{mask_argv, resolve_key};
-use async_trait::async_trait;
-use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
+use crate::registry::AgentSpec;
+use crate::secrets::mask_argv;
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
+use std::path::Path;
 
-/// The agent name.
-pub const GEMINI: &str = "gemini";
-/// How to install Gemini CLI.
-pub const GEMINI_INSTALL: &str = "npm install -g @google/gemini-cli";
 /// Most bytes of stdin Gemini CLI 0.61.0 reads (`readStdin`: 8 MiB); the rest is dropped.
 pub const GEMINI_STDIN_MAX: usize = 8 * 1024 * 1024;
 /// Largest prompt passed as arguments, in bytes (1 MiB): the kernel's limit on all arguments and the
 /// environment together is 2 MiB by default, and Gemini CLI starts itself again with the same arguments.
 pub const GEMINI_ARGV_PROMPT_MAX: usize = 1024 * 1024;
-/// Stands for the prompt in argv shown before a run (`--dry-run`).
-pub(crate) const PROMPT_SHOWN: &str = "<prompt>";
 
-/// The fixed part of the headless invocation, after `-p TEXT`.
-const HEADLESS_ARGS: &[&str] = &["--output-format", "stream-json", "--yolo"];
-
-/// Arguments ralph sets itself, or that would make a run wait for a person or resume an old session.
-const REFUSED_ARGS: &[(&str, &str)] = &[
-    ("-p", "ralph passes the prompt itself"),
-    ("--prompt", "ralph passes the prompt itself"),
-    ("-i", "an interactive session would wait for a person"),
-    (
-        "--prompt-interactive",
-        "an interactive session would wait for a person",
-    ),
-    ("-o", "ralph reads --output-format stream-json"),
-    ("--output-format", "ralph reads --output-format stream-json"),
-];
+/// Gemini CLI's dialect: `stream-json` on stdout, the prompt after `-p` (or cut into positional
+/// arguments, or on stdin), `GEMINI_CLI_TRUST_WORKSPACE=true`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Gemini;
 
 /// Gemini CLI run once per iteration. Build it with [`GeminiAgent::new`] and the `with_*` methods.
 ///
@@ -83,17 +63,7 @@ const REFUSED_ARGS: &[(&str, &str)] = &[
 ///     "gemini -p Fix the tests. --output-format stream-json --yolo -m gemini-2.5-flash"
 /// );
 /// ```
-#[derive(Debug, Clone)]
-pub struct GeminiAgent {
-    /// Program, model, extra arguments, environment and grace period.
-    opts: CliOptions,
-}
-
-impl Default for GeminiAgent {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub type GeminiAgent = CliAgent<Gemini>;
 
 /// How the prompt reaches Gemini CLI.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,166 +126,112 @@ fn yargs_number_like(s: &str) -> bool {
 }
 
 impl GeminiAgent {
-    /// `gemini` from `PATH`, default model, no extra arguments, 5 s grace period.
-    pub fn new() -> Self {
-        GeminiAgent {
-            opts: CliOptions::new(GEMINI),
-        }
-    }
-
-    crate::cli_options::cli_builder_methods!(
-        command: " Runs `command` (program and leading arguments) instead of \
-                  `gemini`. An empty list keeps `gemini`.",
-        model: " Passes `-m M` when `model` is set.",
-    );
-
-    /// Appends `args` after the headless flags (the arguments after `--` on ralph's command line).
-    ///
-    /// # Errors
-    /// [`Error::InvalidSettings`] for `-p`/`--prompt`, `-i`/`--prompt-interactive` and
-    /// `-o`/`--output-format` (ralph sets these), and `--resume latest` (another session's history).
-    pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        self.opts.set_args(GEMINI, args, &|arg, next| {
-            let flag = arg.split('=').next().unwrap_or(arg);
-            let resumes_latest = (flag == "-r" || flag == "--resume")
-                && (arg.ends_with("=latest") || next == Some("latest"));
-            refused_flag(REFUSED_ARGS, arg).or(resumes_latest.then_some(
-                "it resumes the most recent session in the directory, possibly your own; ralph \
-                 starts a fresh session every iteration",
-            ))
-        })?;
-        Ok(self)
-    }
-
     /// The full argv (program first) of a run with `prompt`: the prompt itself after `-p` when it fits in
-    /// [`MAX_PROMPT_ARG`] bytes (as `--prompt=TEXT` when it starts with `-`), else its parts after `--`
-    /// as positional arguments (see the module docs), else `-p ""` (the prompt then goes to stdin).
+    /// [`MAX_PROMPT_ARG`] bytes (as `--prompt=TEXT` when it starts with `-`), else its parts as
+    /// positional arguments (see the module docs), else `-p ""` (the prompt then goes to stdin).
     pub fn argv(&self, prompt: &str) -> Vec<String> {
+        argv(&self.opts, prompt)
+    }
+}
+
+/// See [`GeminiAgent::argv`].
+fn argv(opts: &CliOptions, prompt: &str) -> Vec<String> {
+    match prompt_via(prompt) {
+        PromptVia::Argument => argv_with(opts, prompt),
+        PromptVia::Parts(parts) => argv_with_parts(opts, &parts),
+        PromptVia::Stdin => argv_with(opts, ""),
+    }
+}
+
+/// The headless flags, then the prompt's parts as positional arguments.
+fn argv_with_parts(opts: &CliOptions, parts: &[&str]) -> Vec<String> {
+    let mut argv = opts.head_and_args(&crate::registry::GEMINI);
+    argv.extend(parts.iter().map(|p| p.to_string()));
+    argv
+}
+
+/// `-p PROMPT_ARG` (or `--prompt=PROMPT_ARG`), then the headless flags.
+fn argv_with(opts: &CliOptions, prompt_arg: &str) -> Vec<String> {
+    let spec = &crate::registry::GEMINI;
+    let mut argv = opts.command.clone();
+    if prompt_arg.starts_with('-') {
+        // `-p -x` would read `-x` as a flag (yargs); the `=` form takes any text.
+        argv.push(format!("--prompt={prompt_arg}"));
+    } else {
+        argv.push("-p".into());
+        argv.push(prompt_arg.into());
+    }
+    argv.extend(spec.fixed_args.iter().map(|s| s.to_string()));
+    opts.push_model(&mut argv, spec.model_flag);
+    argv.extend(opts.extra_args.iter().cloned());
+    argv
+}
+
+impl Dialect for Gemini {
+    type Stream = GeminiStream;
+
+    fn spec(&self) -> &'static AgentSpec {
+        &crate::registry::GEMINI
+    }
+
+    fn invocation(&self, opts: &CliOptions, prompt: &str) -> Invocation {
+        let argv = argv(opts, prompt);
         match prompt_via(prompt) {
-            PromptVia::Argument => self.argv_with(prompt),
-            PromptVia::Parts(parts) => self.argv_with_parts(&parts),
-            PromptVia::Stdin => self.argv_with(""),
-        }
-    }
-
-    /// The headless flags, then the prompt's parts as positional arguments.
-    fn argv_with_parts(&self, parts: &[&str]) -> Vec<String> {
-        let mut argv = self.opts.command.clone();
-        argv.extend(HEADLESS_ARGS.iter().map(|s| s.to_string()));
-        self.opts.push_model(&mut argv, "-m");
-        argv.extend(self.opts.extra_args.iter().cloned());
-        argv.extend(parts.iter().map(|p| p.to_string()));
-        argv
-    }
-
-    /// The argv as shown before a run (`--dry-run`): `<prompt>` in place of the prompt, secrets masked.
-    pub fn display_argv(&self) -> Vec<String> {
-        mask_argv(&self.argv_with(PROMPT_SHOWN))
-    }
-
-    fn argv_with(&self, prompt_arg: &str) -> Vec<String> {
-        let mut argv = self.opts.command.clone();
-        if prompt_arg.starts_with('-') {
-            // `-p -x` would read `-x` as a flag (yargs); the `=` form takes any text.
-            argv.push(format!("--prompt={prompt_arg}"));
-        } else {
-            argv.push("-p".into());
-            argv.push(prompt_arg.into());
-        }
-        argv.extend(HEADLESS_ARGS.iter().map(|s| s.to_string()));
-        self.opts.push_model(&mut argv, "-m");
-        argv.extend(self.opts.extra_args.iter().cloned());
-        argv
-    }
-
-    /// The variables added to the agent's environment (values unmasked: never log this).
-    pub fn env_additions(&self) -> BTreeMap<String, String> {
-        gemini_env(&|k| std::env::var(k).ok(), &self.opts.env)
-    }
-}
-
-/// Environment additions for Gemini CLI, from the environment `lookup`:
-/// - `GEMINI_API_KEY` from the file named by `GEMINI_API_KEY_FILE` when `GEMINI_API_KEY` itself is unset;
-/// - `GEMINI_CLI_TRUST_WORKSPACE=true` unless the variable is set already;
-/// - then the configured `extra` variables, which win.
-fn gemini_env(
-    lookup: &dyn Fn(&str) -> Option<String>,
-    extra: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    if lookup("GEMINI_API_KEY").is_none_or(|v| v.is_empty())
-        && let Some(key) = resolve_key("GEMINI_API_KEY", lookup)
-    {
-        env.insert("GEMINI_API_KEY".to_string(), key);
-    }
-    if lookup("GEMINI_CLI_TRUST_WORKSPACE").is_none() {
-        env.insert("GEMINI_CLI_TRUST_WORKSPACE".to_string(), "true".to_string());
-    }
-    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env
-}
-
-/// The agent `settings` describe (`adapters.gemini` and the arguments after `--`).
-///
-/// # Errors
-/// [`Error::InvalidSettings`] for refused arguments (see [`GeminiAgent::with_args`]).
-pub(crate) fn from_settings(settings: &crate::AgentSettings) -> Result<GeminiAgent, Error> {
-    let mut agent = GeminiAgent::new();
-    agent.opts.apply_settings(settings);
-    agent.with_args(settings.args.clone())
-}
-
-#[async_trait]
-impl Agent for GeminiAgent {
-    fn name(&self) -> &str {
-        GEMINI
-    }
-
-    async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        self.opts.preflight(GEMINI, GEMINI_INSTALL)
-    }
-
-    async fn run(
-        &self,
-        request: AgentRequest,
-        events: EventSender,
-        cancel: CancellationToken,
-    ) -> Result<AgentOutcome, ralph_core::Error> {
-        let deadlines = Deadlines::from_request(&request);
-        let argv = self.argv(&request.prompt);
-        let via = prompt_via(&request.prompt);
-        let display = match via {
-            PromptVia::Argument => self.display_argv(),
-            PromptVia::Parts(_) => mask_argv(&self.argv_with_parts(&[PROMPT_SHOWN])),
-            PromptVia::Stdin => mask_argv(&argv),
-        };
-        let mut spec = self
-            .opts
-            .spec(&argv, &request.workspace, display, self.env_additions());
-        if via == PromptVia::Stdin {
-            tracing::warn!(
-                bytes = request.prompt.len(),
-                "the prompt is too large for arguments (over 1 MiB, or no spaces to cut at) and goes to \
-                 stdin, which Gemini CLI may miss under load (it waits only 500 ms for it)"
-            );
-            if request.prompt.len() > GEMINI_STDIN_MAX {
+            PromptVia::Argument => Invocation {
+                argv,
+                display_argv: self.display_argv(opts),
+                stdin: None,
+            },
+            PromptVia::Parts(_) => Invocation {
+                argv,
+                display_argv: mask_argv(&argv_with_parts(opts, &[PROMPT_SHOWN])),
+                stdin: None,
+            },
+            PromptVia::Stdin => {
                 tracing::warn!(
-                    bytes = request.prompt.len(),
-                    "the prompt is larger than the 8 MiB Gemini CLI reads from stdin; it will see only the start"
+                    bytes = prompt.len(),
+                    "the prompt is too large for arguments (over 1 MiB, or no spaces to cut at) and goes to \
+                     stdin, which Gemini CLI may miss under load (it waits only 500 ms for it)"
                 );
+                if prompt.len() > GEMINI_STDIN_MAX {
+                    tracing::warn!(
+                        bytes = prompt.len(),
+                        "the prompt is larger than the 8 MiB Gemini CLI reads from stdin; it will see only the start"
+                    );
+                }
+                Invocation::with_stdin(argv, prompt.as_bytes().to_vec())
             }
-            spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
         }
-        let mut handler = GeminiStream::new(request.workspace);
-        Ok(run_supervised(
-            &spec,
-            deadlines,
-            &mut handler,
-            &events,
-            &cancel,
-            Some(GEMINI_INSTALL),
+    }
+
+    fn display_argv(&self, opts: &CliOptions) -> Vec<String> {
+        mask_argv(&argv_with(opts, PROMPT_SHOWN))
+    }
+
+    fn stream(&self, _: &CliOptions, workspace: &Path) -> GeminiStream {
+        GeminiStream::new(workspace)
+    }
+
+    /// `--resume latest` (another session's history).
+    fn refusal(&self, arg: &str, next: Option<&str>) -> Option<&'static str> {
+        let flag = arg.split('=').next().unwrap_or(arg);
+        let resumes_latest = (flag == "-r" || flag == "--resume")
+            && (arg.ends_with("=latest") || next == Some("latest"));
+        resumes_latest.then_some(
+            "it resumes the most recent session in the directory, possibly your own; ralph \
+             starts a fresh session every iteration",
         )
-        .await)
+    }
+
+    /// `GEMINI_CLI_TRUST_WORKSPACE=true` unless the variable is set already.
+    fn env_extras(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        env: &mut BTreeMap<String, String>,
+    ) {
+        if lookup("GEMINI_CLI_TRUST_WORKSPACE").is_none() {
+            env.insert("GEMINI_CLI_TRUST_WORKSPACE".to_string(), "true".to_string());
+        }
     }
 }
 
@@ -324,11 +240,7 @@ mod tests {
     use super::*;
 
     fn env_of(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        gemini_env(&|k| vars.get(k).cloned(), &BTreeMap::new())
+        crate::cli_agent::env_given(&Gemini, vars)
     }
 
     #[test]

@@ -23,8 +23,9 @@
 //!
 //! The final answer is the assistant text after the last tool call.
 
-use super::classify::{Classified, classify};
-use crate::lines::{Line, truncate_text};
+use super::classify::classify;
+use crate::lines::{Line, json_event};
+use crate::outcome::Classified;
 use crate::process::{ProcessExit, StreamHandler};
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, Usage};
 use serde::Deserialize;
@@ -44,6 +45,8 @@ pub struct GeminiStream {
     errors: Vec<String>,
     result: Option<ResultEvent>,
     unparsed_lines: u64,
+    /// The clock in Unix seconds, `None` for the system clock.
+    now: Option<u64>,
 }
 
 impl GeminiStream {
@@ -53,6 +56,13 @@ impl GeminiStream {
             workspace: workspace.into(),
             ..GeminiStream::default()
         }
+    }
+
+    /// Reads retry delays as if it were `now` (Unix seconds).
+    #[cfg(test)]
+    pub(crate) fn with_now(mut self, now: u64) -> Self {
+        self.now = Some(now);
+        self
     }
 
     fn on_event(&mut self, event: StreamEvent, events: &EventSender) {
@@ -120,20 +130,8 @@ impl GeminiStream {
 
 impl StreamHandler for GeminiStream {
     fn on_stdout(&mut self, line: Line, events: &EventSender) {
-        if line.is_truncated() {
-            tracing::warn!(
-                bytes = line.original_len(),
-                "gemini printed an over-long line; ignored"
-            );
-            self.unparsed_lines += 1;
-            return;
-        }
-        match serde_json::from_slice::<StreamEvent>(line.as_bytes()) {
-            Ok(event) => self.on_event(event, events),
-            Err(e) => {
-                self.unparsed_lines += 1;
-                tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not a stream-json event");
-            }
+        if let Some(event) = json_event::<StreamEvent>("gemini", &line, &mut self.unparsed_lines) {
+            self.on_event(event, events);
         }
     }
 
@@ -165,9 +163,11 @@ impl StreamHandler for GeminiStream {
     }
 
     fn finish(&mut self, exit: &ProcessExit) -> AgentOutcome {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = self.now.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+        });
         let Classified { status, message } = classify(
             self.result.as_ref(),
             &self.errors,

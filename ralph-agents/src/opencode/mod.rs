@@ -27,57 +27,16 @@ mod stream;
 
 pub use stream::OpenCodeStream;
 
-use crate::cli_options::{CliOptions, refused_flag};
-use crate::error::Error;
-use crate::process::{Deadlines, StdinSource, run_supervised};
-use crate::secrets::{mask_argv, resolve_key};
-use async_trait::async_trait;
-use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
-use std::collections::BTreeMap;
+use crate::cli_agent::{CliAgent, Dialect, Invocation};
+use crate::cli_options::{CliOptions, model_in_args};
+use crate::registry::AgentSpec;
+use crate::secrets::mask_argv;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
 
-/// The agent name.
-pub const OPENCODE: &str = "opencode";
-/// How to install OpenCode.
-pub const OPENCODE_INSTALL: &str = "npm install -g opencode-ai";
-
-/// The fixed part of the invocation (after the program).
-const RUN_ARGS: &[&str] = &["run", "--format", "json", "--auto"];
-
-/// Arguments that resume an old session, or that ralph decides itself.
-const REFUSED_ARGS: &[(&str, &str)] = &[
-    (
-        "-c",
-        "it continues the last session, possibly your own; ralph starts a fresh one every iteration",
-    ),
-    (
-        "--continue",
-        "it continues the last session, possibly your own; ralph starts a fresh one every iteration",
-    ),
-    (
-        "-s",
-        "it continues an old session; ralph starts a fresh one every iteration",
-    ),
-    (
-        "--session",
-        "it continues an old session; ralph starts a fresh one every iteration",
-    ),
-    (
-        "--fork",
-        "it forks an old session; ralph starts a fresh one every iteration",
-    ),
-    ("--format", "ralph reads --format json"),
-    ("-i", "an interactive session would wait for a person"),
-    (
-        "--interactive",
-        "an interactive session would wait for a person",
-    ),
-];
-
-/// Key variables exported from their `NAME_FILE` variant when unset (the providers' own variables).
-const PROVIDER_KEYS: &[&str] = &["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY"];
+/// OpenCode's dialect: `run --format json` events on stdout, the prompt on stdin, its own cost figure
+/// or ralph's estimate.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OpenCode;
 
 /// OpenCode run once per iteration. Build it with [`OpenCodeAgent::new`] and the `with_*` methods.
 ///
@@ -89,58 +48,12 @@ const PROVIDER_KEYS: &[&str] = &["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_
 ///     "opencode run --format json --auto --model openai/gpt-5"
 /// );
 /// ```
-#[derive(Debug, Clone)]
-pub struct OpenCodeAgent {
-    /// Program, model, extra arguments, environment and grace period.
-    opts: CliOptions,
-}
-
-impl Default for OpenCodeAgent {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub type OpenCodeAgent = CliAgent<OpenCode>;
 
 impl OpenCodeAgent {
-    /// `opencode` from `PATH`, default model, no extra arguments, 5 s grace period.
-    pub fn new() -> Self {
-        OpenCodeAgent {
-            opts: CliOptions::new(OPENCODE),
-        }
-    }
-
-    crate::cli_options::cli_builder_methods!(
-        command: " Runs `command` (program and leading arguments) instead of \
-                  `opencode`. An empty list keeps it.",
-        model: " Passes `--model M` (`provider/model`) when `model` is set.",
-    );
-
-    /// Appends `args` after the run flags (the arguments after `--` on ralph's command line).
-    ///
-    /// # Errors
-    /// [`Error::InvalidSettings`] for `-c`/`--continue`, `-s`/`--session`, `--fork`, `--format` and
-    /// `-i`/`--interactive`.
-    pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        self.opts
-            .set_args(OPENCODE, args, &|a, _| refused_flag(REFUSED_ARGS, a))?;
-        Ok(self)
-    }
-
     /// The full argv of a run (program first); the prompt goes on stdin.
     pub fn argv(&self) -> Vec<String> {
-        let mut argv = self.opts.head(RUN_ARGS, "--model");
-        argv.extend(self.opts.extra_args.iter().cloned());
-        argv
-    }
-
-    /// The argv as shown to people (`--dry-run`, the `Started` event): [`OpenCodeAgent::argv`], masked.
-    pub fn display_argv(&self) -> Vec<String> {
-        mask_argv(&self.argv())
-    }
-
-    /// The variables added to the agent's environment (values unmasked: never log this).
-    pub fn env_additions(&self) -> BTreeMap<String, String> {
-        opencode_env(&|k| std::env::var(k).ok(), &self.opts.env)
+        self.opts.head_and_args(&crate::registry::OPENCODE)
     }
 
     /// The `provider/model` a run in `workspace` uses, for pricing: `--model`, else `-m`/`--model` in the
@@ -148,132 +61,65 @@ impl OpenCodeAgent {
     /// `$XDG_CONFIG_HOME/opencode/opencode.json` (default `~/.config`). Files with comments (JSONC) are
     /// not read.
     pub fn effective_model(&self, workspace: &Path) -> Option<String> {
-        if let Some(m) = self
-            .opts
-            .model
-            .clone()
-            .or_else(|| model_in_args(&self.opts.extra_args))
-        {
-            return Some(m);
-        }
-        let env = |k: &str| self.opts.env_var(k);
-        let config_home = env("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .or_else(|| env("HOME").map(|h| Path::new(&h).join(".config")));
-        let candidates = [
-            Some(workspace.join("opencode.json")),
-            env("OPENCODE_CONFIG").map(PathBuf::from),
-            config_home.map(|c| c.join("opencode").join("opencode.json")),
-        ];
-        candidates.into_iter().flatten().find_map(|path| {
-            let text = std::fs::read_to_string(path).ok()?;
-            let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-            json.get("model")?
-                .as_str()
-                .map(str::to_string)
-                .filter(|m| !m.is_empty())
-        })
+        effective_model(&self.opts, workspace)
     }
 }
 
-/// Environment additions for OpenCode: each of [`PROVIDER_KEYS`] from its `NAME_FILE` when unset,
-/// `ANTHROPIC_API_KEY` from `CLAUDE_API_KEY` (or its file) when unset, then the configured `extra`
-/// variables, which win.
-fn opencode_env(
-    lookup: &dyn Fn(&str) -> Option<String>,
-    extra: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    for name in PROVIDER_KEYS {
-        if lookup(name).is_some_and(|v| !v.is_empty()) {
-            continue;
-        }
-        let key = resolve_key(name, lookup).or_else(|| {
-            (*name == "ANTHROPIC_API_KEY")
-                .then(|| resolve_key("CLAUDE_API_KEY", lookup))
-                .flatten()
-        });
-        if let Some(key) = key {
-            env.insert(name.to_string(), key);
-        }
+/// See [`OpenCodeAgent::effective_model`].
+fn effective_model(opts: &CliOptions, workspace: &Path) -> Option<String> {
+    if let Some(m) = opts
+        .model
+        .clone()
+        .or_else(|| model_in_args(&opts.extra_args, &[]))
+    {
+        return Some(m);
     }
-    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env
+    let env = |k: &str| opts.env_var(k);
+    let config_home = env("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env("HOME").map(|h| Path::new(&h).join(".config")));
+    let candidates = [
+        Some(workspace.join("opencode.json")),
+        env("OPENCODE_CONFIG").map(PathBuf::from),
+        config_home.map(|c| c.join("opencode").join("opencode.json")),
+    ];
+    candidates.into_iter().flatten().find_map(|path| {
+        let text = std::fs::read_to_string(path).ok()?;
+        let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+        json.get("model")?
+            .as_str()
+            .map(str::to_string)
+            .filter(|m| !m.is_empty())
+    })
 }
 
-/// The model named by `-m M`, `--model M` or `--model=M` in `args`.
-fn model_in_args(args: &[String]) -> Option<String> {
-    let mut found = None;
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if arg == "-m" || arg == "--model" {
-            found = iter.next().cloned();
-        } else if let Some(m) = arg.strip_prefix("--model=") {
-            found = Some(m.to_string());
-        }
-    }
-    found.filter(|m| !m.is_empty())
-}
+impl Dialect for OpenCode {
+    type Stream = OpenCodeStream;
 
-/// The agent `settings` describe (`adapters.opencode` and the arguments after `--`).
-///
-/// # Errors
-/// [`Error::InvalidSettings`] for refused arguments (see [`OpenCodeAgent::with_args`]).
-pub(crate) fn from_settings(settings: &crate::AgentSettings) -> Result<OpenCodeAgent, Error> {
-    let mut agent = OpenCodeAgent::new();
-    agent.opts.apply_settings(settings);
-    agent.with_args(settings.args.clone())
-}
-
-#[async_trait]
-impl Agent for OpenCodeAgent {
-    fn name(&self) -> &str {
-        OPENCODE
+    fn spec(&self) -> &'static AgentSpec {
+        &crate::registry::OPENCODE
     }
 
-    async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        self.opts.preflight(OPENCODE, OPENCODE_INSTALL)
+    fn invocation(&self, opts: &CliOptions, prompt: &str) -> Invocation {
+        Invocation::with_stdin(opts.head_and_args(self.spec()), prompt.as_bytes().to_vec())
     }
 
-    async fn run(
-        &self,
-        request: AgentRequest,
-        events: EventSender,
-        cancel: CancellationToken,
-    ) -> Result<AgentOutcome, ralph_core::Error> {
-        let argv = self.argv();
-        let mut spec = self.opts.spec(
-            &argv,
-            &request.workspace,
-            mask_argv(&argv),
-            self.env_additions(),
-        );
-        let deadlines = Deadlines::from_request(&request);
-        let model = self.effective_model(&request.workspace);
-        spec.stdin = StdinSource::Bytes(Arc::from(request.prompt.into_bytes()));
-        let mut handler = OpenCodeStream::new(request.workspace, model);
-        Ok(run_supervised(
-            &spec,
-            deadlines,
-            &mut handler,
-            &events,
-            &cancel,
-            Some(OPENCODE_INSTALL),
-        )
-        .await)
+    fn display_argv(&self, opts: &CliOptions) -> Vec<String> {
+        mask_argv(&opts.head_and_args(self.spec()))
+    }
+
+    fn stream(&self, opts: &CliOptions, workspace: &Path) -> OpenCodeStream {
+        OpenCodeStream::new(workspace, effective_model(opts, workspace))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
 
     fn env_of(vars: &[(&str, &str)]) -> BTreeMap<String, String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        opencode_env(&|k| vars.get(k).cloned(), &BTreeMap::new())
+        crate::cli_agent::env_given(&OpenCode, vars)
     }
 
     #[test]

@@ -24,17 +24,13 @@
 //! Tool output (`part.state.output`) is never read: it must not be mistaken for a usage limit.
 
 use super::classify::{ErrorEvent, classify_error};
-use crate::lines::{Line, truncate_text};
-use crate::outcome::classify_exit;
+use crate::lines::{Line, json_event};
+use crate::outcome::Classified;
 use crate::process::{ProcessExit, StopCause, StreamHandler};
-use crate::secrets::mask_secrets;
-use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
+use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, OutcomeStatus, Usage};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-
-/// Longest tool summary in [`AgentEvent::ToolUse`], in bytes.
-const SUMMARY_MAX: usize = 200;
 
 /// Tool parameters that best say what a call does, in order of preference.
 const TELLING_FIELDS: &[&str] = &[
@@ -155,41 +151,21 @@ impl OpenCodeStream {
         if self.steps_finished > 0 && (exit.succeeded() || stopped_after_final) {
             return (OutcomeStatus::Success, None);
         }
-        let (status, message) = classify_exit(exit);
-        if status.is_success() {
-            let mut message = "opencode exited with code 0 without finishing a step".to_string();
-            if self.unparsed_lines > 0 {
-                message.push_str(&format!(
-                    " ({} lines were not JSON events)",
-                    self.unparsed_lines
-                ));
-            }
-            let status = OutcomeStatus::Failed {
-                kind: FailureKind::Protocol,
-                api_status: None,
-            };
-            return (status, Some(message));
-        }
-        (status, message)
+        let c = Classified::without_final_event(
+            exit,
+            "opencode",
+            "finishing a step",
+            self.unparsed_lines,
+            "JSON events",
+        );
+        (c.status, c.message)
     }
 }
 
 impl StreamHandler for OpenCodeStream {
     fn on_stdout(&mut self, line: Line, events: &EventSender) {
-        if line.is_truncated() {
-            tracing::warn!(
-                bytes = line.original_len(),
-                "opencode printed an over-long line; ignored"
-            );
-            self.unparsed_lines += 1;
-            return;
-        }
-        match serde_json::from_slice::<Event>(line.as_bytes()) {
-            Ok(event) => self.on_event(event, events),
-            Err(e) => {
-                self.unparsed_lines += 1;
-                tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not an opencode JSON event");
-            }
+        if let Some(event) = json_event::<Event>("opencode", &line, &mut self.unparsed_lines) {
+            self.on_event(event, events);
         }
     }
 
@@ -214,31 +190,9 @@ impl StreamHandler for OpenCodeStream {
 }
 
 /// One-line description of a call with `input`: the file (relative to `workspace`), the command, the
-/// pattern, ...; else the first string parameter. Secrets masked, at most [`SUMMARY_MAX`] bytes.
+/// pattern, ...; else the first string parameter. Secrets masked, at most [`SUMMARY_MAX`](crate::tool_summary::SUMMARY_MAX) bytes.
 fn tool_summary(input: &Value, workspace: &Path) -> String {
-    let field = |k: &str| input.get(k).and_then(Value::as_str);
-    let text = TELLING_FIELDS
-        .iter()
-        .find_map(|k| field(k).map(|v| (*k, v)))
-        .map(|(k, v)| {
-            if k == "filePath" || k == "path" {
-                Path::new(v)
-                    .strip_prefix(workspace)
-                    .map(|r| r.display().to_string())
-                    .unwrap_or_else(|_| v.to_string())
-            } else {
-                v.to_string()
-            }
-        })
-        .or_else(|| {
-            input
-                .as_object()
-                .and_then(|o| o.values().find_map(Value::as_str))
-                .map(str::to_string)
-        })
-        .unwrap_or_default();
-    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    truncate_text(&mask_secrets(&one_line), SUMMARY_MAX)
+    crate::tool_summary::summarize_by(TELLING_FIELDS, input, workspace)
 }
 
 /// One line of `opencode run --format json`.

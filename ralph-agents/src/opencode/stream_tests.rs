@@ -2,60 +2,16 @@
 //! there): the events each produces and the classified outcome.
 
 use super::*;
+use crate::registry::AgentKind;
+use crate::replay::{RECORDED_WORKSPACE, Replay, check, failed, feed};
 use ralph_core::{FailureKind, OutcomeStatus};
-use serde::Serialize;
 
-/// What a replay produced: every event, then the outcome.
-#[derive(Debug, Serialize)]
-struct Replay {
-    events: Vec<AgentEvent>,
-    outcome: AgentOutcome,
-}
+const AGENT: AgentKind = AgentKind::OpenCode;
 
-fn fixture(name: &str) -> Vec<u8> {
-    let path = format!(
-        "{}/tests/fixtures/opencode/{name}.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Feeds the fixture's lines to an [`OpenCodeStream`] for `model` as the supervisor would, then finishes
-/// with `exit_code` (`None`: killed by SIGKILL).
+/// Replays the fixture `name` through an [`OpenCodeStream`] for `model` (see [`crate::replay`]).
 fn replay_model(name: &str, model: Option<&str>, exit_code: Option<i32>) -> Replay {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut stream = OpenCodeStream::new("/tmp/rec-ws", model.map(str::to_string));
-    let bytes = fixture(name);
-    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-        stream.on_stdout(Line::new(line), &tx);
-    }
-    let outcome = stream.finish(&ProcessExit {
-        exit_code,
-        signal: if exit_code.is_none() { Some(9) } else { None },
-        ..ProcessExit::default()
-    });
-    let mut events = Vec::new();
-    while let Ok(e) = rx.try_recv() {
-        events.push(e);
-    }
-    Replay { events, outcome }
-}
-
-fn replay(name: &str, exit_code: Option<i32>) -> Replay {
-    replay_model(name, Some("test/gpt-5"), exit_code)
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>) -> OutcomeStatus {
-    OutcomeStatus::Failed { kind, api_status }
-}
-
-macro_rules! snapshot {
-    ($name:literal, $exit:expr, $status:expr) => {{
-        let r = replay($name, $exit);
-        assert_eq!(r.outcome.status, $status, "{}", $name);
-        insta::assert_json_snapshot!($name, r);
-        r
-    }};
+    let mut stream = OpenCodeStream::new(RECORDED_WORKSPACE, model.map(str::to_string));
+    feed(&mut stream, "opencode", name, exit_code)
 }
 
 /// The scripted usage of the success recordings: input 1000 + 1100 + 1200 (cached 200 + 300 + 400),
@@ -70,7 +26,7 @@ const SCRIPTED: Usage = Usage {
 
 #[test]
 fn success_with_tools_usage_and_an_estimated_cost() {
-    let r = snapshot!("success", Some(0), OutcomeStatus::Success);
+    let r = check!("success", Some(0), OutcomeStatus::Success);
     assert_eq!(
         r.outcome.final_text.as_deref(),
         Some("All done.\nLOOP_COMPLETE"),
@@ -81,14 +37,7 @@ fn success_with_tools_usage_and_an_estimated_cost() {
     assert!(cost.estimated, "OpenCode reported 0: {cost:?}");
     let expected = crate::pricing::estimate("gpt-5", &SCRIPTED).unwrap().usd;
     assert!((cost.usd - expected).abs() < 1e-12, "{cost:?}");
-    let tools: Vec<_> = r
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            AgentEvent::ToolUse { name, summary } => Some(format!("{name}: {summary}")),
-            _ => None,
-        })
-        .collect();
+    let tools = r.tools();
     assert_eq!(
         tools,
         [
@@ -101,7 +50,7 @@ fn success_with_tools_usage_and_an_estimated_cost() {
 
 #[test]
 fn opencodes_own_cost_is_taken_as_reported() {
-    let r = snapshot!("own_cost", Some(0), OutcomeStatus::Success);
+    let r = check!("own_cost", Some(0), OutcomeStatus::Success);
     assert_eq!(r.outcome.usage, SCRIPTED);
     let cost = r.outcome.cost.unwrap();
     assert!(!cost.estimated);
@@ -120,7 +69,7 @@ fn an_unknown_model_without_a_reported_cost_has_no_cost() {
 
 #[test]
 fn auth_401() {
-    let r = snapshot!("auth_401", Some(1), failed(FailureKind::Auth, Some(401)));
+    let r = check!("auth_401", Some(1), failed(FailureKind::Auth, Some(401)));
     assert!(
         r.outcome
             .message
@@ -131,13 +80,13 @@ fn auth_401() {
 
 #[test]
 fn missing_key() {
-    snapshot!("missing_key", Some(1), failed(FailureKind::Auth, None));
+    check!("missing_key", Some(1), failed(FailureKind::Auth, None));
 }
 
 #[test]
 fn rate_limit_429_after_opencodes_own_retries() {
     // The response said `retry-after: 0`.
-    let r = snapshot!(
+    let r = check!(
         "rate_limit_429",
         Some(1),
         OutcomeStatus::RateLimited {
@@ -149,7 +98,7 @@ fn rate_limit_429_after_opencodes_own_retries() {
 
 #[test]
 fn server_error_500() {
-    snapshot!(
+    check!(
         "server_error_500",
         Some(1),
         failed(FailureKind::Api, Some(500))
@@ -158,7 +107,7 @@ fn server_error_500() {
 
 #[test]
 fn truncated_stream_then_a_rejected_request() {
-    let r = snapshot!(
+    let r = check!(
         "truncated_stream",
         Some(1),
         failed(FailureKind::Api, Some(400))
@@ -168,7 +117,7 @@ fn truncated_stream_then_a_rejected_request() {
 
 #[test]
 fn killed_mid_tool_is_an_exit_failure() {
-    let r = snapshot!("killed_mid_tool", None, failed(FailureKind::ExitCode, None));
+    let r = check!("killed_mid_tool", None, failed(FailureKind::ExitCode, None));
     assert_eq!(
         r.outcome.session_id.as_deref(),
         Some("ses_dd46eec65ffeviMVN7n3oQK6dw")
@@ -177,7 +126,7 @@ fn killed_mid_tool_is_an_exit_failure() {
 
 #[test]
 fn exit_zero_without_a_finished_step_is_a_protocol_failure() {
-    let r = replay("killed_mid_tool", Some(0));
+    let r = crate::replay::replay(AGENT, "killed_mid_tool", Some(0));
     assert_eq!(r.outcome.status, failed(FailureKind::Protocol, None));
 }
 

@@ -19,26 +19,12 @@
 
 use super::stream::ResultEvent;
 use crate::api_error::{retry_delay_in, status_in};
-use crate::outcome::{auth_failure_in, classify_exit, one_line, usage_limit_in};
+use crate::outcome::{Classified, auth_failure_in, one_line, usage_limit_in};
 use crate::process::ProcessExit;
 use ralph_core::{FailureKind, OutcomeStatus};
 
 /// Qwen Code's exit code for reaching `--max-session-turns`.
 const EXIT_TURN_LIMIT: i32 = 53;
-
-/// A status and its one-line explanation.
-#[derive(Debug, Clone, PartialEq)]
-pub(super) struct Classified {
-    pub(super) status: OutcomeStatus,
-    pub(super) message: Option<String>,
-}
-
-fn failed(kind: FailureKind, api_status: Option<u16>, message: &str) -> Classified {
-    Classified {
-        status: OutcomeStatus::Failed { kind, api_status },
-        message: Some(one_line(message)),
-    }
-}
 
 /// The `[API Error: ...]` that ends `text`, if it does.
 fn trailing_api_error(text: &str) -> Option<&str> {
@@ -69,9 +55,9 @@ fn classify_error_text(text: &str, now: u64) -> Classified {
         };
     }
     if matches!(status, Some(401 | 403)) || auth_wording(text) {
-        return failed(FailureKind::Auth, status, text);
+        return Classified::failed(FailureKind::Auth, status, text);
     }
-    failed(FailureKind::Api, status, text)
+    Classified::failed(FailureKind::Api, status, text)
 }
 
 /// Classifies a run (see the module docs).
@@ -99,7 +85,7 @@ pub(super) fn classify(
         };
     }
     if subtype == "error_max_turns" {
-        return failed(
+        return Classified::failed(
             FailureKind::MaxTurns,
             None,
             "qwen stopped at its turn limit (error_max_turns)",
@@ -112,19 +98,19 @@ pub(super) fn classify(
         .filter(|m| !m.is_empty())
         .unwrap_or(text);
     if error.is_empty() {
-        return failed(
+        return Classified::failed(
             FailureKind::ErrorResult,
             None,
-            &format!("qwen reported an error ({subtype})"),
+            format!("qwen reported an error ({subtype})"),
         );
     }
     if auth_wording(error) {
-        return failed(FailureKind::Auth, status_in(error), error);
+        return Classified::failed(FailureKind::Auth, status_in(error), error);
     }
     if usage_limit_in(error).is_some() || status_in(error).is_some() {
         return classify_error_text(error, now);
     }
-    failed(FailureKind::ErrorResult, None, error)
+    Classified::failed(FailureKind::ErrorResult, None, error)
 }
 
 fn classify_without_result(unparsed_lines: u64, exit: &ProcessExit) -> Classified {
@@ -132,21 +118,19 @@ fn classify_without_result(unparsed_lines: u64, exit: &ProcessExit) -> Classifie
         let detail = exit
             .stderr_summary(crate::outcome::MESSAGE_MAX)
             .unwrap_or_else(|| "exit code 53".into());
-        return failed(
+        return Classified::failed(
             FailureKind::MaxTurns,
             None,
-            &format!("qwen stopped at its turn limit: {detail}"),
+            format!("qwen stopped at its turn limit: {detail}"),
         );
     }
-    let (status, message) = classify_exit(exit);
-    if status.is_success() {
-        let mut message = "qwen exited with code 0 without a final `result` event".to_string();
-        if unparsed_lines > 0 {
-            message.push_str(&format!(" ({unparsed_lines} lines were not stream-json)"));
-        }
-        return failed(FailureKind::Protocol, None, &message);
-    }
-    Classified { status, message }
+    Classified::without_final_event(
+        exit,
+        "qwen",
+        "a final `result` event",
+        unparsed_lines,
+        "stream-json",
+    )
 }
 
 #[cfg(test)]

@@ -30,46 +30,17 @@ mod stream;
 
 pub use stream::QwenStream;
 
-use crate::cli_options::{CliOptions, refused_flag};
+use crate::cli_agent::{CliAgent, Dialect, Invocation, PROMPT_SHOWN};
+use crate::cli_options::CliOptions;
 use crate::command::MAX_PROMPT_ARG;
-use crate::error::Error;
-use crate::process::{Deadlines, StdinSource, run_supervised};
+use crate::registry::AgentSpec;
 use crate::secrets::{mask_argv, resolve_key};
-use async_trait::async_trait;
-use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender};
-use std::collections::BTreeMap;
-use std::sync::Arc;
-use tokio_util::sync::CancellationToken;
+use std::path::Path;
 
-/// The agent name.
-pub const QWEN: &str = "qwen";
-/// How to install Qwen Code.
-pub const QWEN_INSTALL: &str = "npm install -g @qwen-code/qwen-code";
-
-/// The fixed part of the headless invocation (after the program).
-const HEADLESS_ARGS: &[&str] = &["--yolo", "-o", "stream-json"];
-
-/// Arguments ralph sets itself, or that would make a run wait for a person or resume an old session.
-const REFUSED_ARGS: &[(&str, &str)] = &[
-    (
-        "-c",
-        "it resumes the most recent session in the directory, possibly your own",
-    ),
-    (
-        "--continue",
-        "it resumes the most recent session in the directory, possibly your own",
-    ),
-    ("-p", "ralph passes the prompt itself"),
-    ("--prompt", "ralph passes the prompt itself"),
-    ("-i", "an interactive session would wait for a person"),
-    (
-        "--prompt-interactive",
-        "an interactive session would wait for a person",
-    ),
-    ("-o", "ralph reads -o stream-json"),
-    ("--output-format", "ralph reads -o stream-json"),
-    ("--input-format", "ralph chooses how the prompt is passed"),
-];
+/// Qwen Code's dialect: `stream-json` on stdout, the prompt as the positional argument (or a
+/// stream-json message on stdin), `--auth-type openai` when an OpenAI key is available.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Qwen;
 
 /// Qwen Code run once per iteration. Build it with [`QwenAgent::new`] and the `with_*` methods.
 ///
@@ -81,43 +52,9 @@ const REFUSED_ARGS: &[(&str, &str)] = &[
 ///     "qwen --yolo -o stream-json -m qwen3-coder-plus Fix the tests."
 /// );
 /// ```
-#[derive(Debug, Clone)]
-pub struct QwenAgent {
-    /// Program, model, extra arguments, environment and grace period.
-    opts: CliOptions,
-}
-
-impl Default for QwenAgent {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub type QwenAgent = CliAgent<Qwen>;
 
 impl QwenAgent {
-    /// `qwen` from `PATH`, default model, no extra arguments, 5 s grace period.
-    pub fn new() -> Self {
-        QwenAgent {
-            opts: CliOptions::new(QWEN),
-        }
-    }
-
-    crate::cli_options::cli_builder_methods!(
-        command: " Runs `command` (program and leading arguments) instead of \
-                  `qwen`. An empty list keeps `qwen`.",
-        model: " Passes `-m M` when `model` is set.",
-    );
-
-    /// Appends `args` after the headless flags (the arguments after `--` on ralph's command line).
-    ///
-    /// # Errors
-    /// [`Error::InvalidSettings`] for `-c`/`--continue`, `-p`/`--prompt`, `-i`/`--prompt-interactive` and
-    /// `-o`/`--output-format`.
-    pub fn with_args(mut self, args: Vec<String>) -> Result<Self, Error> {
-        self.opts
-            .set_args(QWEN, args, &|a, _| refused_flag(REFUSED_ARGS, a))?;
-        Ok(self)
-    }
-
     /// The full argv (program first) of a run with `prompt`, with ralph's own environment.
     pub fn argv(&self, prompt: &str) -> Vec<String> {
         self.argv_with_env(prompt, &|k| std::env::var(k).ok())
@@ -125,58 +62,87 @@ impl QwenAgent {
 
     /// The full argv of a run with `prompt` when the environment is `lookup` (which decides on
     /// `--auth-type openai`, see the module docs). A prompt over [`MAX_PROMPT_ARG`] bytes is left out
-    /// and `--input-format stream-json` added (it goes to stdin as a stream-json user message, see the module docs).
+    /// and `--input-format stream-json` added (it goes to stdin as a stream-json user message, see the
+    /// module docs).
     pub fn argv_with_env(
         &self,
         prompt: &str,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Vec<String> {
-        let mut argv = self.options(lookup);
-        if prompt.len() <= MAX_PROMPT_ARG {
-            if prompt.starts_with('-') {
-                argv.push(format!("--prompt={prompt}"));
-            } else {
-                argv.push(prompt.to_string());
-            }
+        argv_with_env(&self.opts, prompt, lookup)
+    }
+}
+
+/// See [`QwenAgent::argv_with_env`].
+fn argv_with_env(
+    opts: &CliOptions,
+    prompt: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Vec<String> {
+    let mut argv = options(opts, lookup);
+    if prompt.len() <= MAX_PROMPT_ARG {
+        if prompt.starts_with('-') {
+            argv.push(format!("--prompt={prompt}"));
         } else {
-            argv.push("--input-format".into());
-            argv.push("stream-json".into());
+            argv.push(prompt.to_string());
         }
-        argv
+    } else {
+        argv.push("--input-format".into());
+        argv.push("stream-json".into());
+    }
+    argv
+}
+
+/// The program, the headless flags and model, `--auth-type openai` when a key is available and the
+/// arguments choose no auth type, then the extra arguments.
+fn options(opts: &CliOptions, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+    let mut argv = opts.head(&crate::registry::QWEN);
+    let chooses_auth = opts
+        .extra_args
+        .iter()
+        .any(|a| a == "--auth-type" || a.starts_with("--auth-type="));
+    let has_key = opts
+        .extra_args
+        .iter()
+        .any(|a| a == "--openai-api-key" || a.starts_with("--openai-api-key="))
+        || opts.env.contains_key("OPENAI_API_KEY")
+        || resolve_key("OPENAI_API_KEY", lookup).is_some();
+    if has_key && !chooses_auth {
+        argv.push("--auth-type".into());
+        argv.push("openai".into());
+    }
+    argv.extend(opts.extra_args.iter().cloned());
+    argv
+}
+
+impl Dialect for Qwen {
+    type Stream = QwenStream;
+
+    fn spec(&self) -> &'static AgentSpec {
+        &crate::registry::QWEN
     }
 
-    /// The argv as shown before a run (`--dry-run`): `<prompt>` in place of the prompt, secrets masked.
-    pub fn display_argv(&self) -> Vec<String> {
-        let mut argv = self.options(&|k| std::env::var(k).ok());
-        argv.push(crate::gemini::PROMPT_SHOWN.to_string());
+    fn invocation(&self, opts: &CliOptions, prompt: &str) -> Invocation {
+        let argv = argv_with_env(opts, prompt, &|k| std::env::var(k).ok());
+        if prompt.len() > MAX_PROMPT_ARG {
+            Invocation::with_stdin(argv, stdin_message(prompt))
+        } else {
+            Invocation {
+                argv,
+                display_argv: self.display_argv(opts),
+                stdin: None,
+            }
+        }
+    }
+
+    fn display_argv(&self, opts: &CliOptions) -> Vec<String> {
+        let mut argv = options(opts, &|k| std::env::var(k).ok());
+        argv.push(PROMPT_SHOWN.to_string());
         mask_argv(&argv)
     }
 
-    fn options(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
-        let mut argv = self.opts.head(HEADLESS_ARGS, "-m");
-        let chooses_auth = self
-            .opts
-            .extra_args
-            .iter()
-            .any(|a| a == "--auth-type" || a.starts_with("--auth-type="));
-        let has_key = self
-            .opts
-            .extra_args
-            .iter()
-            .any(|a| a == "--openai-api-key" || a.starts_with("--openai-api-key="))
-            || self.opts.env.contains_key("OPENAI_API_KEY")
-            || resolve_key("OPENAI_API_KEY", lookup).is_some();
-        if has_key && !chooses_auth {
-            argv.push("--auth-type".into());
-            argv.push("openai".into());
-        }
-        argv.extend(self.opts.extra_args.iter().cloned());
-        argv
-    }
-
-    /// The variables added to the agent's environment (values unmasked: never log this).
-    pub fn env_additions(&self) -> BTreeMap<String, String> {
-        qwen_env(&|k| std::env::var(k).ok(), &self.opts.env)
+    fn stream(&self, _: &CliOptions, workspace: &Path) -> QwenStream {
+        QwenStream::new(workspace)
     }
 }
 
@@ -191,75 +157,6 @@ fn stdin_message(prompt: &str) -> Vec<u8> {
     .into_bytes();
     line.push(b'\n');
     line
-}
-
-/// Environment additions for Qwen Code: `OPENAI_API_KEY` from the file named by `OPENAI_API_KEY_FILE` when
-/// `OPENAI_API_KEY` itself is unset, then the configured `extra` variables, which win.
-fn qwen_env(
-    lookup: &dyn Fn(&str) -> Option<String>,
-    extra: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    if lookup("OPENAI_API_KEY").is_none_or(|v| v.is_empty())
-        && let Some(key) = resolve_key("OPENAI_API_KEY", lookup)
-    {
-        env.insert("OPENAI_API_KEY".to_string(), key);
-    }
-    env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-    env
-}
-
-/// The agent `settings` describe (`adapters.qwen` and the arguments after `--`).
-///
-/// # Errors
-/// [`Error::InvalidSettings`] for refused arguments (see [`QwenAgent::with_args`]).
-pub(crate) fn from_settings(settings: &crate::AgentSettings) -> Result<QwenAgent, Error> {
-    let mut agent = QwenAgent::new();
-    agent.opts.apply_settings(settings);
-    agent.with_args(settings.args.clone())
-}
-
-#[async_trait]
-impl Agent for QwenAgent {
-    fn name(&self) -> &str {
-        QWEN
-    }
-
-    async fn preflight(&self) -> Result<(), ralph_core::Error> {
-        self.opts.preflight(QWEN, QWEN_INSTALL)
-    }
-
-    async fn run(
-        &self,
-        request: AgentRequest,
-        events: EventSender,
-        cancel: CancellationToken,
-    ) -> Result<AgentOutcome, ralph_core::Error> {
-        let deadlines = Deadlines::from_request(&request);
-        let argv = self.argv(&request.prompt);
-        let on_stdin = request.prompt.len() > MAX_PROMPT_ARG;
-        let display = if on_stdin {
-            mask_argv(&argv)
-        } else {
-            self.display_argv()
-        };
-        let mut spec = self
-            .opts
-            .spec(&argv, &request.workspace, display, self.env_additions());
-        if on_stdin {
-            spec.stdin = StdinSource::Bytes(Arc::from(stdin_message(&request.prompt)));
-        }
-        let mut handler = QwenStream::new(request.workspace);
-        Ok(run_supervised(
-            &spec,
-            deadlines,
-            &mut handler,
-            &events,
-            &cancel,
-            Some(QWEN_INSTALL),
-        )
-        .await)
-    }
 }
 
 #[cfg(test)]
@@ -345,7 +242,7 @@ mod tests {
         std::fs::write(&file, "from-file\n").unwrap();
         let file = file.display().to_string();
         let lookup = |k: &str| (k == "OPENAI_API_KEY_FILE").then(|| file.clone());
-        let env = qwen_env(&lookup, &BTreeMap::new());
+        let env = crate::cli_agent::agent_env(&Qwen, &lookup, &Default::default());
         assert_eq!(
             env.get("OPENAI_API_KEY").map(String::as_str),
             Some("from-file")

@@ -16,12 +16,13 @@
 //! totals. Qwen Code reports no cost: ralph prices the tokens of the model from [`crate::pricing`] and
 //! labels the figure an estimate.
 
-use super::classify::{Classified, classify};
-use crate::lines::{Line, truncate_text};
+use super::classify::classify;
+use crate::claude::ContentBlock;
+use crate::lines::{Line, json_event};
+use crate::outcome::Classified;
 use crate::process::{ProcessExit, StreamHandler};
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, Usage};
 use serde::Deserialize;
-use serde_json::Value;
 use std::path::PathBuf;
 
 /// Reads Qwen Code's stream-json and classifies the run (a [`StreamHandler`]).
@@ -108,20 +109,8 @@ impl QwenStream {
 
 impl StreamHandler for QwenStream {
     fn on_stdout(&mut self, line: Line, events: &EventSender) {
-        if line.is_truncated() {
-            tracing::warn!(
-                bytes = line.original_len(),
-                "qwen printed an over-long line; ignored"
-            );
-            self.unparsed_lines += 1;
-            return;
-        }
-        match serde_json::from_slice::<StreamEvent>(line.as_bytes()) {
-            Ok(event) => self.on_event(event, events),
-            Err(e) => {
-                self.unparsed_lines += 1;
-                tracing::debug!(error = %e, line = %truncate_text(&line.text(), 200), "not a stream-json event");
-            }
+        if let Some(event) = json_event::<StreamEvent>("qwen", &line, &mut self.unparsed_lines) {
+            self.on_event(event, events);
         }
     }
 
@@ -174,21 +163,6 @@ struct AssistantMessage {
     #[serde(default)]
     content: Vec<ContentBlock>,
     usage: Option<RawUsage>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ContentBlock {
-    Text {
-        text: String,
-    },
-    ToolUse {
-        name: String,
-        #[serde(default)]
-        input: Value,
-    },
-    #[serde(other)]
-    Other,
 }
 
 /// Token counts as Qwen Code reports them (OpenAI semantics: input includes cached input).
