@@ -112,5 +112,5 @@ pub use registry::{AgentKind, AgentSpec};
 pub use secrets::{
     MASK, describe_keys, is_secret_name, mask_argv, mask_env, mask_secrets, resolve_key,
 };
-pub use settings::{AUTO, AgentSettings, build, build_chain, describe, dry_run_argv};
+pub use settings::{AUTO, AgentSettings, agent_names, build, build_chain, describe, dry_run_argv};
 pub use shell_verify::ShellVerifier;

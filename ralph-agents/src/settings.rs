@@ -59,8 +59,10 @@ impl Default for AgentSettings {
     }
 }
 
-/// The names [`build`] accepts, for messages.
-fn known_names() -> String {
+/// The names [`build`] accepts, for messages and help: `auto, claude, command` then the other agents of
+/// the [registry](crate::registry::AGENTS) in `--agent auto` order, e.g. `auto, claude, command, gemini,
+/// codex, qwen, q, kiro, opencode`.
+pub fn agent_names() -> String {
     let unsupported: Vec<&str> = KNOWN_AGENTS
         .iter()
         .filter(|a| !a.supported)
@@ -143,7 +145,7 @@ pub fn build(settings: &AgentSettings) -> Result<Box<dyn Agent>, Error> {
             }),
             None => Err(Error::UnknownAgent {
                 name: other.into(),
-                known: known_names(),
+                known: agent_names(),
             }),
         },
     }

@@ -150,9 +150,10 @@ pub(super) fn path(r: &Raw) -> Result<std::path::PathBuf, SettingsError> {
 pub(super) fn agent(r: &Raw) -> Result<String, SettingsError> {
     let agent = r.value.trim().to_string();
     if agent.is_empty() {
-        return Err(SettingsError::new(
-            "the agent name is empty; use auto, claude or command",
-        ));
+        return Err(SettingsError::new(format!(
+            "the agent name is empty; use one of: {}",
+            ralph_agents::agent_names()
+        )));
     }
     Ok(agent)
 }
