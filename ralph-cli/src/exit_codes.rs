@@ -27,6 +27,8 @@ pub fn for_stop(reason: &StopReason) -> u8 {
         ExitClass::Failed => FAILED,
         ExitClass::Usage => USAGE,
         ExitClass::Interrupted(signal) => for_signal(signal),
+        // A stop requested by code (never by the CLI itself): graceful and resumable, as for Ctrl-C.
+        ExitClass::Stopped => INTERRUPTED,
     }
 }
 

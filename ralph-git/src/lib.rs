@@ -49,6 +49,7 @@
 //!     agent: "claude".into(),
 //!     cost_usd: 0.42,
 //!     is_final: false,
+//!     state_dir: None, // the engine names its state directory here
 //! };
 //! if let Some(id) = checkpointer.checkpoint(&request).await? {
 //!     println!("checkpoint {id}");
