@@ -245,7 +245,9 @@ impl StopReason {
 }
 
 /// A signal that asked ralph to stop. Serialized by its name (`"SIGINT"`); [`std::fmt::Display`] prints
-/// the same name.
+/// the same name. Not `#[non_exhaustive]`: each signal has its own exit code, so a new one must be
+/// mapped by every user before it compiles. Programs that stop a loop from code use
+/// [`StopReason::Requested`] instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Signal {
     /// SIGINT (Ctrl-C), signal 2.
@@ -462,7 +464,8 @@ impl LimitPolicy for ConsecutiveFailures {
     }
 }
 
-/// The built-in limits, from the run settings.
+/// The built-in limits, from the run settings. [`Limits::default`] gives the documented defaults,
+/// [`Limits::unlimited`] none; set fields directly or through the `EngineConfig::with_max_*` builders.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Agent runs per run; `None` = unlimited.
@@ -492,6 +495,18 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// No limit at all: no iteration, runtime, token or cost limit, and `max_retries` at its default
+    /// (a run that fails forever still stops). Only the task's completion or a stop ends such a run.
+    pub fn unlimited() -> Self {
+        Limits {
+            max_iterations: None,
+            max_runtime: None,
+            max_tokens: None,
+            max_cost_usd: None,
+            max_retries: crate::defaults::MAX_RETRIES,
+        }
+    }
+
     /// The built-in policies for these limits.
     pub fn policies(&self) -> Vec<Box<dyn LimitPolicy>> {
         let mut out: Vec<Box<dyn LimitPolicy>> = Vec::new();
