@@ -38,6 +38,25 @@ pub struct AgentRequest {
     pub idle_timeout: Option<Duration>,
 }
 
+impl AgentRequest {
+    /// A request to run `prompt` in `workspace` as iteration 1 of an unnamed run, with the state
+    /// directory `workspace/.agent` and no deadline or idle timeout: for calling an agent yourself (in
+    /// a test). The engine fills every field itself.
+    pub fn new(prompt: impl Into<String>, workspace: impl Into<PathBuf>) -> Self {
+        let workspace = workspace.into();
+        AgentRequest {
+            prompt: prompt.into(),
+            state_dir: workspace.join(crate::defaults::STATE_DIR),
+            workspace,
+            run_id: String::new(),
+            iteration: 1,
+            deadline: None,
+            deadline_kind: TimeoutKind::Iteration,
+            idle_timeout: None,
+        }
+    }
+}
+
 /// Something the agent did, streamed while it runs.
 ///
 /// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.

@@ -59,19 +59,14 @@ fn every_public_future_is_send() {
     let engine = Engine::new(config(dir.path()), Box::new(Done));
     assert_send(&engine);
     assert_send(&engine.run(StopHandle::new()));
+    let engine = Engine::new(config(dir.path()), Box::new(Done));
+    assert_send(&engine.try_run(StopHandle::new()));
+    let stop = StopHandle::new();
+    assert_send(&stop.stopped());
 
     let agent: Box<dyn Agent> = Box::new(Done);
     let (tx, _rx) = ralph_core::event_channel();
-    let request = AgentRequest {
-        prompt: String::new(),
-        workspace: dir.path().into(),
-        state_dir: dir.path().into(),
-        run_id: String::new(),
-        iteration: 1,
-        deadline: None,
-        deadline_kind: ralph_core::TimeoutKind::Iteration,
-        idle_timeout: None,
-    };
+    let request = AgentRequest::new("task", dir.path());
     assert_send(&agent.preflight());
     assert_send(&agent.run(request, tx, CancellationToken::new()));
 
