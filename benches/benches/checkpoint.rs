@@ -80,6 +80,7 @@ fn request(iteration: u64) -> CheckpointRequest {
         agent: "bench".to_owned(),
         cost_usd: 0.0,
         is_final: false,
+        state_dir: None,
     }
 }
 

@@ -4,6 +4,8 @@
 //! error but an [`AgentOutcome`](ralph_core::AgentOutcome) with a classified status.
 
 /// What can go wrong before an agent runs.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

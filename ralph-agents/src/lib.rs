@@ -114,3 +114,46 @@ pub use secrets::{
 };
 pub use settings::{AUTO, AgentSettings, agent_names, build, build_chain, describe, dry_run_argv};
 pub use shell_verify::ShellVerifier;
+
+/// Compile-time checks: every public future of this crate is `Send`, so the agents run inside an
+/// engine spawned with `tokio::spawn`.
+#[cfg(test)]
+mod futures_are_send {
+    use crate::process::{Deadlines, ProcessSpec, StreamHandler};
+    use ralph_core::{AgentRequest, CancellationToken, Verifier, VerifyRequest};
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[allow(dead_code, clippy::too_many_arguments)]
+    fn every_public_future_is_send(
+        spec: &ProcessSpec,
+        handler: &mut dyn StreamHandler,
+        request: AgentRequest,
+        verify: VerifyRequest,
+        registry: &crate::ProcessRegistry,
+        lines: &mut crate::lines::LineReader<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    ) {
+        let (events, _rx) = ralph_core::event_channel();
+        let cancel = CancellationToken::new();
+        assert_send(&crate::process::supervise(
+            spec,
+            Deadlines::from_request(&request),
+            handler,
+            &events,
+            &cancel,
+        ));
+        let settings = crate::AgentSettings {
+            name: "claude".into(),
+            ..Default::default()
+        };
+        if let Ok(agent) = crate::build(&settings) {
+            assert_send(&agent.preflight());
+            assert_send(&agent.run(request, events, cancel.clone()));
+        }
+        let verifier = crate::ShellVerifier::new("true");
+        assert_send(&verifier.verify(verify, cancel));
+        assert_send(&registry.kill_left_behind());
+        assert_send(&registry.scope(async {}));
+        assert_send(&lines.next_line());
+    }
+}

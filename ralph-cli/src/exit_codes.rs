@@ -27,6 +27,8 @@ pub fn for_stop(reason: &StopReason) -> u8 {
         ExitClass::Failed => FAILED,
         ExitClass::Usage => USAGE,
         ExitClass::Interrupted(signal) => for_signal(signal),
+        // A stop requested by code (never by the CLI itself): graceful and resumable, as for Ctrl-C.
+        ExitClass::Stopped => INTERRUPTED,
     }
 }
 
@@ -74,6 +76,13 @@ mod tests {
         for signal in [Signal::Int, Signal::Term, Signal::Hup] {
             assert_eq!(for_signal(signal), 128 + signal.number());
         }
+        // A stop requested by code (library users; the CLI never asks for one) exits as for Ctrl-C.
+        assert_eq!(
+            for_stop(&StopReason::Requested {
+                by: "embedding program".into()
+            }),
+            130
+        );
         assert_eq!(
             for_stop(&StopReason::RateLimited {
                 message: String::new()

@@ -22,7 +22,7 @@ pub fn checkpointer(s: &RunSettings) -> Result<Box<dyn Checkpointer>, String> {
         } else {
             CheckpointMode::Branch
         },
-        state_dir: s.state_dir.clone(),
+        // The state directory to leave out comes from the engine, in each checkpoint request.
         ..CheckpointOptions::default()
     };
     if s.git_init {

@@ -107,12 +107,12 @@ pub struct Payload {
 }
 
 /// The outcome label of a run that stopped for `reason`: `completed`, `limit_reached` (a limit, or a usage
-/// limit that outlasts the runtime), `interrupted` (a signal) or `failed` (anything else).
+/// limit that outlasts the runtime), `interrupted` (a signal, or a stop requested by code) or `failed` (anything else).
 pub fn outcome(reason: &StopReason) -> &'static str {
     match reason.exit_class() {
         ExitClass::Completed => "completed",
         ExitClass::Limit => "limit_reached",
-        ExitClass::Interrupted(_) => "interrupted",
+        ExitClass::Interrupted(_) | ExitClass::Stopped => "interrupted",
         ExitClass::Failed | ExitClass::Usage => "failed",
     }
 }

@@ -67,6 +67,7 @@ pub async fn print(
             Ok(m) => format!("{} ({} bytes)", f.display(), m.len()),
             Err(_) => f.display().to_string(),
         },
+        other => other.describe(),
     };
     line(&mut out, "prompt", &prompt_desc);
     if let Some(p) = prompt_problem {

@@ -139,6 +139,12 @@ impl<S: StateStore> StateStore for RedactingStore<S> {
     fn last_record(&self, run_id: &str) -> Option<IterationRecord> {
         self.inner.last_record(run_id)
     }
+    fn lock(
+        &self,
+        workspace: &std::path::Path,
+    ) -> Result<Option<ralph_core::lock::RunLock>, Error> {
+        self.inner.lock(workspace)
+    }
     fn keep_transcript(&self, run_id: &str, iteration: u64, prompt: &str, output: &[u8]) {
         let prompt = self.redactor.text(prompt);
         let output = self.redactor.bytes(output);

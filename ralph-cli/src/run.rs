@@ -11,10 +11,9 @@ use crate::output::Terminal;
 use crate::redact::{RedactingStore, Redactor};
 use crate::settings::{self, LogFormat, RunSettings};
 use ralph_agents::{AgentSettings, ProcessRegistry};
-use ralph_core::lock::RunLock;
 use ralph_core::prompt::{PromptSource, PromptTemplate};
 use ralph_core::state::FileStateStore;
-use ralph_core::{Engine, EngineConfig, Limits, Signal, StopHandle, StopReason};
+use ralph_core::{Engine, EngineConfig, Limits, Signal, StateStore, StopHandle, StopReason};
 use std::sync::Arc;
 
 /// Runs `ralph run` with `args`; returns the exit code.
@@ -84,15 +83,18 @@ pub async fn run(args: RunArgs) -> u8 {
         Err(e) => return usage_error(&format!("{e}; pass --state-dir to a writable directory")),
     };
 
-    let _lock = match RunLock::acquire_for(store.dir(), &settings.workspace) {
-        Ok(lock) => {
+    // Taken here rather than by the engine: the agents left behind by an earlier ralph are killed under
+    // it, before the run starts. The engine holds it for the run and releases it at the end.
+    let lock = match store.lock(&settings.workspace) {
+        Ok(Some(lock)) => {
             if let Some(pid) = lock.stale_pid {
                 tracing::warn!(
                     "took over the run lock left by process {pid}, which is no longer running"
                 );
             }
-            lock
+            Some(lock)
         }
+        Ok(None) => None,
         Err(e) => return usage_error(&e.to_string()),
     };
     // The agents' processes: marked with the state directory, their groups recorded in it, and whatever
@@ -181,6 +183,10 @@ pub async fn run(args: RunArgs) -> u8 {
     };
     let engine = match metrics {
         Some(m) => engine.with_observer(Box::new(m)),
+        None => engine,
+    };
+    let engine = match lock {
+        Some(lock) => engine.with_run_lock(lock),
         None => engine,
     };
     let stop = StopHandle::new();

@@ -38,7 +38,28 @@ pub struct AgentRequest {
     pub idle_timeout: Option<Duration>,
 }
 
+impl AgentRequest {
+    /// A request to run `prompt` in `workspace` as iteration 1 of an unnamed run, with the state
+    /// directory `workspace/.agent` and no deadline or idle timeout: for calling an agent yourself (in
+    /// a test). The engine fills every field itself.
+    pub fn new(prompt: impl Into<String>, workspace: impl Into<PathBuf>) -> Self {
+        let workspace = workspace.into();
+        AgentRequest {
+            prompt: prompt.into(),
+            state_dir: workspace.join(crate::defaults::STATE_DIR),
+            workspace,
+            run_id: String::new(),
+            iteration: 1,
+            deadline: None,
+            deadline_kind: TimeoutKind::Iteration,
+            idle_timeout: None,
+        }
+    }
+}
+
 /// Something the agent did, streamed while it runs.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -91,8 +112,11 @@ pub enum AgentEvent {
 }
 
 /// Which time limit ended an agent run.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum TimeoutKind {
     /// The per-iteration wall-clock timeout.
     #[default]
@@ -104,6 +128,8 @@ pub enum TimeoutKind {
 }
 
 /// Why a run that happened did not succeed.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -125,6 +151,8 @@ pub enum FailureKind {
 }
 
 /// How an agent run ended.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -224,8 +252,19 @@ impl AgentOutcome {
     }
 }
 
-/// Sender half on which an agent streams [`AgentEvent`]s. Sending never blocks; a closed receiver is ignored.
+/// Sender half on which an agent streams [`AgentEvent`]s (a tokio unbounded channel): `events.send(e)`
+/// never blocks; ignore its error, which only says the engine stopped listening.
 pub type EventSender = mpsc::UnboundedSender<AgentEvent>;
+
+/// Receiver half of an [`EventSender`], for calling an [`Agent`] yourself (in a test): `recv().await`
+/// or `try_recv()`.
+pub type EventReceiver = mpsc::UnboundedReceiver<AgentEvent>;
+
+/// A new channel for [`Agent::run`]'s events, as the engine makes one per iteration. Lets a program or
+/// a test call an agent directly without naming tokio.
+pub fn event_channel() -> (EventSender, EventReceiver) {
+    mpsc::unbounded_channel()
+}
 
 /// A coding agent that ralph runs once per iteration.
 ///
@@ -236,11 +275,11 @@ pub type EventSender = mpsc::UnboundedSender<AgentEvent>;
 ///
 /// ```
 /// use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender, Error};
-/// use tokio_util::sync::CancellationToken;
+/// use ralph_core::CancellationToken;
 ///
 /// struct Done;
 ///
-/// #[async_trait::async_trait]
+/// #[ralph_core::async_trait]
 /// impl Agent for Done {
 ///     fn name(&self) -> &str { "done" }
 ///     async fn run(&self, _req: AgentRequest, _events: EventSender, _cancel: CancellationToken)

@@ -10,8 +10,11 @@
 use serde::{Deserialize, Serialize};
 
 /// How completion was detected.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum CompletionSource {
     /// The promise stood on a line of its own in the final answer.
     PromiseLine,

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 /// Errors of the engine and of the traits it defines ([`crate::Agent`], [`crate::Checkpointer`],
 /// [`crate::StateStore`]). Implementations in other crates convert their own errors into these variants.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -7,6 +7,8 @@ use crate::verify::VerifyResult;
 use serde::{Deserialize, Serialize};
 
 /// Something that happened in the loop. Serialisable: `--log-format json` prints one per line.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -154,14 +156,56 @@ pub enum LoopEvent {
     },
 }
 
-/// Receives every [`LoopEvent`] of a run, in order, on the engine's task. Keep it quick.
+/// Receives every [`LoopEvent`] of a run, in order, on the engine's task. Keep it quick: the loop waits
+/// for it.
+///
+/// `on_event` takes `&mut self`: the engine calls its observers one at a time, so an observer keeps its
+/// state in plain fields, without locks. It must be `Send` (the engine's future runs on any worker
+/// thread of a multi-threaded runtime, see [`crate::Engine::run`]).
+///
+/// Implemented for:
+/// - closures `FnMut(&LoopEvent) + Send`;
+/// - `Arc<Mutex<T>>` for any observer `T` (also `Arc<Mutex<dyn Observer>>`): the way to share one
+///   observer with the rest of the program, for example to read what it collected after the run, or to
+///   give one observer to two engines.
+///
+/// ```
+/// use ralph_core::{LoopEvent, Observer};
+/// use std::sync::{Arc, Mutex};
+///
+/// #[derive(Default)]
+/// struct Iterations(u64);
+///
+/// impl Observer for Iterations {
+///     fn on_event(&mut self, event: &LoopEvent) {
+///         if let LoopEvent::IterationStarted { .. } = event {
+///             self.0 += 1;
+///         }
+///     }
+/// }
+///
+/// let shared = Arc::new(Mutex::new(Iterations::default()));
+/// let observer: Box<dyn Observer> = Box::new(shared.clone()); // given to `Engine::with_observer`
+/// # drop(observer);
+/// // ... after the run: shared.lock().unwrap().0
+/// ```
 pub trait Observer: Send {
-    /// Called for each event.
+    /// Called for each event, in order.
     fn on_event(&mut self, event: &LoopEvent);
 }
 
 impl<F: FnMut(&LoopEvent) + Send> Observer for F {
     fn on_event(&mut self, event: &LoopEvent) {
         self(event)
+    }
+}
+
+/// A shared observer: locks the mutex for each event (a poisoned lock is used anyway: an observer that
+/// panicked once still sees the events that follow).
+impl<T: Observer + ?Sized> Observer for std::sync::Arc<std::sync::Mutex<T>> {
+    fn on_event(&mut self, event: &LoopEvent) {
+        self.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .on_event(event)
     }
 }

@@ -21,12 +21,12 @@
 //! ```
 //! use ralph_core::{Agent, AgentOutcome, AgentRequest, Engine, EngineConfig, EventSender, Error};
 //! use ralph_core::{StopHandle, StopReason, prompt::PromptSource};
-//! use tokio_util::sync::CancellationToken;
+//! use ralph_core::CancellationToken;
 //!
 //! /// An agent that finishes the task on its second run.
 //! struct Twice(std::sync::atomic::AtomicU32);
 //!
-//! #[async_trait::async_trait]
+//! #[ralph_core::async_trait]
 //! impl Agent for Twice {
 //!     fn name(&self) -> &str { "twice" }
 //!     async fn run(&self, _: AgentRequest, _: EventSender, _: CancellationToken)
@@ -60,8 +60,8 @@ pub mod usage;
 pub mod verify;
 
 pub use agent::{
-    Agent, AgentEvent, AgentOutcome, AgentRequest, EventSender, FailureKind, OutcomeStatus,
-    TimeoutKind,
+    Agent, AgentEvent, AgentOutcome, AgentRequest, EventReceiver, EventSender, FailureKind,
+    OutcomeStatus, TimeoutKind, event_channel,
 };
 pub use checkpoint::{CheckpointId, CheckpointRequest, Checkpointer, NoCheckpoints};
 pub use engine::{Engine, EngineConfig, RunSummary, StopHandle};
@@ -69,7 +69,12 @@ pub use error::Error;
 pub use events::{LoopEvent, Observer};
 pub use limits::{ExitClass, LimitPolicy, Limits, LoopStats, Signal, StopReason};
 pub use progress::{Fingerprint, LoopDetection, StallDetection};
-pub use state::{NoState, StateStore};
+pub use state::{FileStateStore, MemoryStateStore, NoState, StateStore};
+
+/// The attribute that makes the async methods of [`Agent`], [`Checkpointer`], [`Verifier`] and
+/// [`Fingerprint`] object-safe, re-exported so that implementors need no direct dependency on
+/// `async-trait`: write `#[ralph_core::async_trait]` on the `impl` block.
+pub use async_trait::async_trait;
 /// The cancellation token of [`Agent::run`] and [`Verifier::verify`], re-exported so that implementors
 /// need no direct dependency on `tokio-util`.
 pub use tokio_util::sync::CancellationToken;

@@ -1,6 +1,6 @@
 //! Limit policies: when must the loop stop even though the task is not complete?
 //!
-//! A [`LimitPolicy`] is a pure check over [`LoopStats`]. The engine calls every policy before each
+//! A [`LimitPolicy`] is a quick check over [`LoopStats`] (which names the workspace). The engine calls every policy before each
 //! iteration, after each iteration, and whenever the running agent reports usage (so token and cost limits
 //! stop an iteration as soon as they are crossed). Library users add their own policies next to the
 //! built-ins:
@@ -20,11 +20,25 @@
 //!         })
 //!     }
 //! }
+//!
+//! /// Stops once the agent has written `DONE` into the workspace.
+//! struct DoneFile;
+//!
+//! impl LimitPolicy for DoneFile {
+//!     fn name(&self) -> &str { "done_file" }
+//!     fn check(&self, stats: &LoopStats) -> Option<StopReason> {
+//!         stats.workspace.join("DONE").exists().then(|| StopReason::Custom {
+//!             policy: "done_file".into(),
+//!             message: "DONE exists".into(),
+//!         })
+//!     }
+//! }
 //! ```
 
 use crate::completion::CompletionSource;
 use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// What the engine knows about the run so far. Owned by the engine; policies only read it.
@@ -55,9 +69,19 @@ pub struct LoopStats {
     /// iteration empties it; rate-limited attempts leave it alone. Not saved: a resumed run starts empty.
     #[serde(default)]
     pub recent_answers: Vec<String>,
+    /// The directory the agent works in ([`crate::EngineConfig::workspace`]), for policies that look
+    /// at what the agent produced (a file that must exist, a size budget). Empty before the run
+    /// started. Not saved.
+    #[serde(default, skip_serializing)]
+    pub workspace: PathBuf,
 }
 
-/// Why the loop stopped. Mapped to exit codes by the CLI (`ralph-cli`'s `exit_codes` module).
+/// Why the loop stopped. Mapped to exit codes by the CLI (`ralph-cli`'s `exit_codes` module) through
+/// [`StopReason::exit_class`].
+///
+/// `#[non_exhaustive]`: new reasons will be added in minor releases; match with a `_` arm (or use
+/// [`StopReason::exit_class`], [`StopReason::is_resumable`] and [`StopReason::is_limit`], which classify
+/// every reason).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -115,6 +139,13 @@ pub enum StopReason {
         /// Which signal; serialized by its name (`"SIGINT"`, `"SIGTERM"`, `"SIGHUP"`).
         signal: Signal,
     },
+    /// Code asked the run to stop ([`crate::StopHandle::request_stop`]): an embedding program shutting
+    /// down, a supervisor, a user pressing "stop" in a GUI. Resumable, like a signal: the next run with
+    /// the same prompt goes on from here. The CLI never produces it.
+    Requested {
+        /// Who asked and why, free text (for example `"supervisor: shutting down"`).
+        by: String,
+    },
     /// A policy supplied by a library user stopped the run.
     Custom {
         /// The policy's name.
@@ -141,6 +172,7 @@ impl StopReason {
         matches!(
             self,
             StopReason::Interrupted { .. }
+                | StopReason::Requested { .. }
                 | StopReason::Error { .. }
                 | StopReason::AgentUnavailable { .. }
         )
@@ -159,6 +191,7 @@ impl StopReason {
             | StopReason::Custom { .. } => ExitClass::Limit,
             StopReason::AgentUnavailable { .. } => ExitClass::Usage,
             StopReason::Interrupted { signal } => ExitClass::Interrupted(*signal),
+            StopReason::Requested { .. } => ExitClass::Stopped,
             StopReason::TooManyFailures { .. } | StopReason::Error { .. } => ExitClass::Failed,
         }
     }
@@ -194,6 +227,7 @@ impl StopReason {
             StopReason::Error { message } => StopReason::Error {
                 message: redact(message),
             },
+            StopReason::Requested { by } => StopReason::Requested { by: redact(by) },
         }
     }
 
@@ -211,7 +245,9 @@ impl StopReason {
 }
 
 /// A signal that asked ralph to stop. Serialized by its name (`"SIGINT"`); [`std::fmt::Display`] prints
-/// the same name.
+/// the same name. Not `#[non_exhaustive]`: each signal has its own exit code, so a new one must be
+/// mapped by every user before it compiles. Programs that stop a loop from code use
+/// [`StopReason::Requested`] instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Signal {
     /// SIGINT (Ctrl-C), signal 2.
@@ -266,6 +302,9 @@ pub enum ExitClass {
     Usage,
     /// A signal stopped the run.
     Interrupted(Signal),
+    /// Code stopped the run ([`StopReason::Requested`]): a graceful, resumable stop, like a signal but
+    /// without one. The CLI maps it to exit code 130, as for SIGINT (it never produces it itself).
+    Stopped,
 }
 
 impl std::fmt::Display for StopReason {
@@ -305,14 +344,17 @@ impl std::fmt::Display for StopReason {
             StopReason::RateLimited { message } => write!(f, "rate limited: {message}"),
             StopReason::AgentUnavailable { message } => write!(f, "{message}"),
             StopReason::Interrupted { signal } => write!(f, "interrupted by {signal}"),
+            StopReason::Requested { by } => write!(f, "stop requested by {by}"),
             StopReason::Custom { policy, message } => write!(f, "limit `{policy}`: {message}"),
             StopReason::Error { message } => write!(f, "error: {message}"),
         }
     }
 }
 
-/// A limit on the loop. Pure and synchronous: no I/O, no clocks (the engine puts time into
-/// [`LoopStats::elapsed`]).
+/// A limit on the loop. Synchronous and quick: the engine calls [`LimitPolicy::check`] before and after
+/// every iteration and on every usage report of a running agent, on its own task. Use no clocks (the
+/// engine puts time into [`LoopStats::elapsed`]); looking at a small file in [`LoopStats::workspace`]
+/// is fine, anything slow is not.
 pub trait LimitPolicy: Send + Sync {
     /// Short name for logs.
     fn name(&self) -> &str;
@@ -422,7 +464,8 @@ impl LimitPolicy for ConsecutiveFailures {
     }
 }
 
-/// The built-in limits, from the run settings.
+/// The built-in limits, from the run settings. [`Limits::default`] gives the documented defaults,
+/// [`Limits::unlimited`] none; set fields directly or through the `EngineConfig::with_max_*` builders.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     /// Agent runs per run; `None` = unlimited.
@@ -452,6 +495,18 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// No limit at all: no iteration, runtime, token or cost limit, and `max_retries` at its default
+    /// (a run that fails forever still stops). Only the task's completion or a stop ends such a run.
+    pub fn unlimited() -> Self {
+        Limits {
+            max_iterations: None,
+            max_runtime: None,
+            max_tokens: None,
+            max_cost_usd: None,
+            max_retries: crate::defaults::MAX_RETRIES,
+        }
+    }
+
     /// The built-in policies for these limits.
     pub fn policies(&self) -> Vec<Box<dyn LimitPolicy>> {
         let mut out: Vec<Box<dyn LimitPolicy>> = Vec::new();
@@ -673,5 +728,25 @@ mod tests {
         );
         let limit = StopReason::MaxTokens { limit: 1, used: 2 };
         assert_eq!(limit.redacted(mask), limit);
+    }
+
+    #[test]
+    fn a_stop_requested_by_code_is_resumable_and_has_its_own_class() {
+        let reason = StopReason::Requested {
+            by: "supervisor sk-123".into(),
+        };
+        assert!(reason.is_resumable());
+        assert!(!reason.is_limit());
+        assert_eq!(reason.exit_class(), ExitClass::Stopped);
+        assert_eq!(reason.to_string(), "stop requested by supervisor sk-123");
+        assert_eq!(
+            reason.redacted(|t| t.replace("sk-123", "****")),
+            StopReason::Requested {
+                by: "supervisor ****".into()
+            }
+        );
+        let json = serde_json::to_string(&reason).unwrap();
+        assert_eq!(json, r#"{"reason":"requested","by":"supervisor sk-123"}"#);
+        assert_eq!(serde_json::from_str::<StopReason>(&json).unwrap(), reason);
     }
 }

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 
 /// Where the task prompt comes from. A file is re-read at the start of every iteration, so a user may edit
 /// it while the loop runs.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PromptSource {
     /// A file (`PROMPT.md` by default); may be read-only.
     File(PathBuf),

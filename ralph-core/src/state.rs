@@ -13,10 +13,15 @@
 use crate::agent::OutcomeStatus;
 use crate::error::Error;
 use crate::limits::{Limits, StopReason};
+use crate::lock::RunLock;
 use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+mod memory;
+
+pub use memory::MemoryStateStore;
 
 /// Version of the `state.json` format.
 pub const STATE_VERSION: u32 = 1;
@@ -176,9 +181,26 @@ pub trait StateStore: Send + Sync {
     /// Keeps the prompt sent in an iteration and the agent's raw output. Best effort; the default does
     /// nothing.
     fn keep_transcript(&self, _run_id: &str, _iteration: u64, _prompt: &str, _output: &[u8]) {}
+
+    /// Takes this store's exclusive hold for one run in `workspace`, so that two engines (in one process
+    /// or two) cannot run on the same state at once. The engine calls it when its run starts (unless it
+    /// was given a lock with [`crate::Engine::with_run_lock`]) and keeps the returned lock until the run
+    /// ends; dropping it releases the hold.
+    ///
+    /// The default takes no lock (`Ok(None)`): right for stores that keep nothing or that a single
+    /// engine owns. [`FileStateStore`] takes the `flock` of [`RunLock::acquire_for`] in its directory and
+    /// on the workspace. A store that wraps another must forward this call.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] naming the holder's pid when another run holds it; [`Error::State`] when the
+    /// lock file cannot be opened or written.
+    fn lock(&self, _workspace: &Path) -> Result<Option<RunLock>, Error> {
+        Ok(None)
+    }
 }
 
-/// A [`StateStore`] that keeps nothing (for tests and embedding).
+/// A [`StateStore`] that keeps nothing: no resume, no records (for tests and embedding; the engine's
+/// default). [`MemoryStateStore`] keeps the state in memory instead.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoState;
 
@@ -324,6 +346,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 impl StateStore for FileStateStore {
+    /// The run lock in the state directory and on `workspace` ([`RunLock::acquire_for`]).
+    fn lock(&self, workspace: &Path) -> Result<Option<RunLock>, Error> {
+        RunLock::acquire_for(&self.dir, workspace).map(Some)
+    }
+
     fn load(&self) -> Result<Option<RunState>, Error> {
         let path = self.state_path();
         match std::fs::read(&path) {

@@ -10,12 +10,12 @@
 //!
 //! ```
 //! use ralph_core::verify::{Verification, Verifier, VerifyRequest};
-//! use tokio_util::sync::CancellationToken;
+//! use ralph_core::CancellationToken;
 //!
 //! /// Accepts a claim once `hello.txt` exists in the workspace.
 //! struct FileExists;
 //!
-//! #[async_trait::async_trait]
+//! #[ralph_core::async_trait]
 //! impl Verifier for FileExists {
 //!     fn describe(&self) -> String { "hello.txt exists".into() }
 //!     async fn verify(&self, req: VerifyRequest, _: CancellationToken) -> Verification {

@@ -81,6 +81,8 @@ pub struct Checkpoint {
 }
 
 /// Why a checkpoint was skipped. Each is temporary: the next checkpoint tries again.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SkipReason {
@@ -165,7 +167,9 @@ impl GitCheckpointer {
         &self.inner.options
     }
 
-    /// Takes a checkpoint, blocking the calling thread (gitoxide is synchronous).
+    /// Takes a checkpoint, blocking the calling thread (gitoxide is synchronous). The state directory
+    /// left out is [`CheckpointRequest::state_dir`] when the request names one (the engine always
+    /// does), else [`CheckpointOptions::state_dir`].
     ///
     /// # Errors
     /// [`Error`] when the repository cannot be read or written; busy repositories are not errors but
@@ -175,7 +179,19 @@ impl GitCheckpointer {
         request: &CheckpointRequest,
     ) -> Result<CheckpointOutcome, Error> {
         let ws = repo::open(&self.inner.workspace)?;
-        let options = &self.inner.options;
+        // The engine names its state directory in every request: that one is left out, whatever the
+        // options say.
+        let with_request_dir;
+        let options = match &request.state_dir {
+            Some(dir) if *dir != self.inner.options.state_dir => {
+                with_request_dir = CheckpointOptions {
+                    state_dir: dir.clone(),
+                    ..self.inner.options.clone()
+                };
+                &with_request_dir
+            }
+            _ => &self.inner.options,
+        };
         let message = crate::commit::checkpoint_message(request);
         let target = match options.mode {
             CheckpointMode::Branch => Target::Head,

@@ -168,6 +168,7 @@ mod tests {
             agent: "claude".to_owned(),
             cost_usd: 1.5,
             is_final,
+            state_dir: None,
         }
     }
 

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 ///
 /// A checkpoint that is merely *skipped* (merge in progress, `index.lock` held, ...) is not an error: see
 /// [`crate::CheckpointOutcome::Skipped`]. These variants mean the operation could not be done at all.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

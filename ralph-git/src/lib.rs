@@ -49,6 +49,7 @@
 //!     agent: "claude".into(),
 //!     cost_usd: 0.42,
 //!     is_final: false,
+//!     state_dir: None, // the engine names its state directory here
 //! };
 //! if let Some(id) = checkpointer.checkpoint(&request).await? {
 //!     println!("checkpoint {id}");
@@ -85,3 +86,18 @@ pub use safety::{SkipFileReason, SkippedFile};
 
 /// The namespace of ref-mode checkpoints: `refs/ralph/checkpoints/<run id>`.
 pub const CHECKPOINT_REF_PREFIX: &str = "refs/ralph/checkpoints/";
+
+/// Compile-time check: the checkpointer's futures are `Send`, so it works inside an engine spawned with
+/// `tokio::spawn`.
+#[cfg(test)]
+mod futures_are_send {
+    use ralph_core::{CheckpointRequest, Checkpointer};
+
+    fn assert_send<T: Send>(_: &T) {}
+
+    #[allow(dead_code)]
+    fn every_public_future_is_send(git: &crate::GitCheckpointer, request: &CheckpointRequest) {
+        assert_send(&git.checkpoint_detailed(request));
+        assert_send(&git.checkpoint(request));
+    }
+}

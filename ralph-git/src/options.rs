@@ -82,6 +82,9 @@ pub struct CheckpointOptions {
     pub mode: CheckpointMode,
     /// ralph's state directory, relative to the workspace unless absolute (default `.agent`). Nothing in it is
     /// ever committed except `scratchpad.md` and `.gitignore` at its top level, whatever `.gitignore` says.
+    /// Checkpoints taken by the engine leave out the state directory it names in each
+    /// [`ralph_core::CheckpointRequest`] instead (so an engine user sets it once, in
+    /// `EngineConfig::state_dir`); this one serves requests without one and [`crate::rollback`].
     pub state_dir: PathBuf,
     /// Untracked files larger than this many bytes are skipped (default [`DEFAULT_MAX_UNTRACKED_FILE_SIZE`]).
     pub max_untracked_file_size: u64,

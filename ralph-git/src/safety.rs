@@ -20,6 +20,8 @@ pub struct SkippedFile {
 }
 
 /// Why a file was left out of a checkpoint.
+///
+/// `#[non_exhaustive]`: variants will be added in minor releases; match with a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SkipFileReason {

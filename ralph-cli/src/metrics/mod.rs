@@ -237,7 +237,7 @@ pub fn status_of(reason: &StopReason) -> &'static str {
     match reason.exit_class() {
         ExitClass::Completed => "completed",
         ExitClass::Limit => "limit_reached",
-        ExitClass::Interrupted(_) => "interrupted",
+        ExitClass::Interrupted(_) | ExitClass::Stopped => "interrupted",
         ExitClass::Failed | ExitClass::Usage => "failed",
     }
 }

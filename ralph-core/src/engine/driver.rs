@@ -106,11 +106,62 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
 }
 
 impl Engine {
-    /// Runs the loop until completion, a limit, or a stop through `stop`.
+    /// Runs the loop until completion, a limit, or a stop through `stop`, and sums it up.
+    ///
+    /// The future is `Send`: run it on the current task, or in the background with
+    /// `tokio::spawn(engine.run(stop))`; several engines (on different workspaces) can run at once. It
+    /// needs a tokio runtime with the time driver (`#[tokio::main]` and `#[tokio::test]` have one);
+    /// state is written on tokio's blocking pool.
+    ///
+    /// Every failure is in the summary's [`StopReason`]: when the state store's lock is held by
+    /// another run, nothing runs and the reason is [`StopReason::Error`] naming the holder (use
+    /// [`Engine::try_run`] to get it as [`Error::Locked`]).
+    pub async fn run(self, stop: StopHandle) -> RunSummary {
+        self.try_run(stop).await.unwrap_or_else(|e| RunSummary {
+            run_id: String::new(),
+            reason: StopReason::Error {
+                message: e.to_string(),
+            },
+            iterations: 0,
+            usage: Default::default(),
+            cost_usd: 0.0,
+            cost_estimated: false,
+            elapsed_secs: 0.0,
+            already_finished: false,
+        })
+    }
+
+    /// As [`Engine::run`], but a run that cannot start because its state is locked is an error, and
+    /// observers hear nothing of it.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] naming the holder's pid when another run (in this process or another) holds
+    /// the lock of the state store ([`StateStore::lock`](crate::StateStore::lock)); [`Error::State`]
+    /// when the lock cannot be taken at all. Nothing was read or written then.
+    pub async fn try_run(mut self, stop: StopHandle) -> Result<RunSummary, Error> {
+        // The one state directory of the run, absolute: the agent and the checkpointer see this one.
+        if let Ok(dir) = std::path::absolute(&self.config.state_dir) {
+            self.config.state_dir = dir;
+        }
+        if self.lock.is_none() {
+            let (store, workspace) = (Arc::clone(&self.state), self.config.workspace.clone());
+            self.lock = blocking(move || store.lock(&workspace)).await?;
+            if let Some(pid) = self.lock.as_ref().and_then(|l| l.stale_pid) {
+                self.emit(LoopEvent::Warning {
+                    message: format!(
+                        "took over the run lock left by process {pid}, which is no longer running"
+                    ),
+                });
+            }
+        }
+        Ok(self.drive(stop).await)
+    }
+
+    /// The loop itself.
     ///
     /// The machine decides everything; this loop performs its actions in order and tells it what
     /// happened, and tells it of a stop that arrived while an action ran (maybe racing its end).
-    pub async fn run(mut self, stop: StopHandle) -> RunSummary {
+    async fn drive(mut self, stop: StopHandle) -> RunSummary {
         let mut ctx = RunCtx::new(stop);
         let mut machine = self.machine();
         let first = match self.start(&mut ctx).await {
@@ -210,7 +261,10 @@ impl Engine {
             resumed: run.iteration > 0,
             iterations_done: run.iteration,
         });
-        let stats = run_state::stats_of(&run, ctx.base_runtime);
+        let stats = LoopStats {
+            workspace: self.config.workspace.clone(),
+            ..run_state::stats_of(&run, ctx.base_runtime)
+        };
         ctx.run = Some(run);
         ctx.prompt = prompt;
         let agent_unavailable = self.agent.preflight().await.err().map(|e| e.to_string());
@@ -296,7 +350,7 @@ impl Engine {
                     delay_secs: delay.as_secs_f64(),
                     consecutive_failures,
                 });
-                self.sleep_unless_stopped(delay, &ctx.stop).await;
+                sleep_unless_stopped(delay, &ctx.stop).await;
                 Performed::Nothing
             }
             Action::WaitRateLimit {
@@ -307,7 +361,7 @@ impl Engine {
                     wait_secs: wait.as_secs_f64(),
                     reset_at_unix,
                 });
-                self.sleep_unless_stopped(wait, &ctx.stop).await;
+                sleep_unless_stopped(wait, &ctx.stop).await;
                 Performed::Nothing
             }
             Action::Finish(reason) => {
@@ -540,10 +594,12 @@ impl Engine {
         summary
     }
 
-    /// Saves `run` off the async runtime's worker threads (the store writes and fsyncs).
-    async fn save(&self, run: &RunState) -> Result<(), Error> {
+    /// Saves `run` off the async runtime's worker threads (the store writes and fsyncs). Not an `async
+    /// fn` of `&self`: a future holding `&Engine` would need the engine to be `Sync`, which its
+    /// observers are not, and `Engine::run` would not be `Send`.
+    fn save(&self, run: &RunState) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let (store, run) = (Arc::clone(&self.state), run.clone());
-        blocking(move || store.save(&run)).await
+        blocking(move || store.save(&run))
     }
 
     /// Runs one agent iteration, feeding live usage to the machine and stopping the agent when the
@@ -639,6 +695,7 @@ impl Engine {
             agent: self.agent.name().to_string(),
             cost_usd,
             is_final,
+            state_dir: Some(self.config.state_dir.clone()),
         };
         match self.checkpointer.checkpoint(&request).await {
             Ok(id) => {
@@ -709,12 +766,13 @@ impl Engine {
         }
         (verification, check)
     }
+}
 
-    async fn sleep_unless_stopped(&self, delay: Duration, stop: &StopHandle) {
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.token.cancelled() => {}
-        }
+/// Sleeps for `delay`, or until `stop` fires.
+async fn sleep_unless_stopped(delay: Duration, stop: &StopHandle) {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = stop.token.cancelled() => {}
     }
 }
 

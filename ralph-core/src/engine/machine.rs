@@ -81,10 +81,10 @@ pub enum Input {
         /// Wall-clock time used by the run so far.
         elapsed: Duration,
     },
-    /// A stop was requested (signal). It takes effect at once between iterations; while the agent runs
-    /// the machine asks to stop it ([`Action::CancelAgent`]) and finishes once it has ended and its
-    /// iteration is recorded; while a claim is checked or an iteration recorded, it finishes after that.
-    /// Telling the same stop again changes nothing.
+    /// A stop was requested (a signal, or code through the stop handle). It takes effect at once
+    /// between iterations; while the agent runs the machine asks to stop it ([`Action::CancelAgent`])
+    /// and finishes once it has ended and its iteration is recorded; while a claim is checked or an
+    /// iteration recorded, it finishes after that. Telling the same stop again changes nothing.
     Stop(StopReason),
 }
 

@@ -14,6 +14,7 @@ use crate::agent::Agent;
 use crate::checkpoint::{Checkpointer, NoCheckpoints};
 use crate::events::{LoopEvent, Observer};
 use crate::limits::{LimitPolicy, Limits, LoopStats, StopReason};
+use crate::lock::RunLock;
 use crate::progress::Fingerprint;
 use crate::prompt::{PromptSource, PromptTemplate};
 use crate::state::{NoState, RunState, StateStore};
@@ -25,14 +26,33 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio_util::sync::CancellationToken;
 
-/// Everything the engine needs besides the agent. Build with [`EngineConfig::new`] and adjust fields.
+/// Everything the engine needs besides the agent. Build with [`EngineConfig::new`] (the prompt and the
+/// workspace have no sensible default, so there is no `Default`), then adjust with the `with_*` methods
+/// or set the public fields directly.
+///
+/// ```
+/// use ralph_core::{EngineConfig, prompt::PromptSource};
+/// use std::time::Duration;
+///
+/// let config = EngineConfig::new(PromptSource::Text("Write hello.txt".into()), "/tmp/ws".into())
+///     .with_max_iterations(Some(10))
+///     .with_max_cost_usd(Some(2.5))
+///     .with_iteration_timeout(Some(Duration::from_secs(600)))
+///     .with_checkpoint_interval(1);
+/// assert_eq!(config.limits.max_iterations, Some(10));
+/// assert_eq!(config.state_dir, std::path::Path::new("/tmp/ws/.agent"));
+/// ```
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Where the task prompt comes from (re-read every iteration).
     pub prompt: PromptSource,
     /// Directory the agent works in.
     pub workspace: PathBuf,
-    /// ralph's state directory (absolute, or relative to the current directory).
+    /// ralph's state directory (absolute, or relative to the current directory; default
+    /// `workspace/.agent`). Set it here only: the engine passes it, made absolute, to the agent
+    /// ([`crate::AgentRequest::state_dir`]) and the checkpointer ([`crate::CheckpointRequest::state_dir`]).
+    /// The state store has its own location ([`crate::FileStateStore::open`]): open it on this
+    /// directory.
     pub state_dir: PathBuf,
     /// How each iteration's prompt is assembled.
     pub template: PromptTemplate,
@@ -86,6 +106,105 @@ impl EngineConfig {
             jitter_seed: None,
         }
     }
+
+    /// Sets [`EngineConfig::state_dir`]: the one place that sets ralph's state directory (the engine
+    /// gives it to the agent, the checkpointer and the lock).
+    pub fn with_state_dir(mut self, state_dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = state_dir.into();
+        self
+    }
+
+    /// Sets [`EngineConfig::template`].
+    pub fn with_template(mut self, template: PromptTemplate) -> Self {
+        self.template = template;
+        self
+    }
+
+    /// Sets [`EngineConfig::completion_promise`].
+    pub fn with_completion_promise(mut self, promise: impl Into<String>) -> Self {
+        self.completion_promise = promise.into();
+        self
+    }
+
+    /// Sets [`EngineConfig::min_iterations`].
+    pub fn with_min_iterations(mut self, iterations: u64) -> Self {
+        self.min_iterations = iterations;
+        self
+    }
+
+    /// Sets all the built-in limits at once ([`EngineConfig::limits`]).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Sets [`Limits::max_iterations`] (agent runs; `None` = unlimited).
+    pub fn with_max_iterations(mut self, limit: Option<u64>) -> Self {
+        self.limits.max_iterations = limit;
+        self
+    }
+
+    /// Sets [`Limits::max_runtime`] (wall-clock time of the run; `None` = unlimited).
+    pub fn with_max_runtime(mut self, limit: Option<Duration>) -> Self {
+        self.limits.max_runtime = limit;
+        self
+    }
+
+    /// Sets [`Limits::max_tokens`] (billable tokens; `None` = unlimited).
+    pub fn with_max_tokens(mut self, limit: Option<u64>) -> Self {
+        self.limits.max_tokens = limit;
+        self
+    }
+
+    /// Sets [`Limits::max_cost_usd`] (USD; `None` = unlimited).
+    pub fn with_max_cost_usd(mut self, limit: Option<f64>) -> Self {
+        self.limits.max_cost_usd = limit;
+        self
+    }
+
+    /// Sets [`Limits::max_retries`] (failed iterations in a row tolerated).
+    pub fn with_max_retries(mut self, retries: u32) -> Self {
+        self.limits.max_retries = retries;
+        self
+    }
+
+    /// Sets [`EngineConfig::retry_delay`] and [`EngineConfig::max_backoff`].
+    pub fn with_backoff(mut self, retry_delay: Duration, max_backoff: Duration) -> Self {
+        self.retry_delay = retry_delay;
+        self.max_backoff = max_backoff;
+        self
+    }
+
+    /// Sets [`EngineConfig::iteration_timeout`] (`None` = no per-iteration limit).
+    pub fn with_iteration_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.iteration_timeout = timeout;
+        self
+    }
+
+    /// Sets [`EngineConfig::idle_timeout`] (`None` = silence is never a hang).
+    pub fn with_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Sets [`EngineConfig::checkpoint_interval`] (0 = only at the end of the run).
+    pub fn with_checkpoint_interval(mut self, iterations: u64) -> Self {
+        self.checkpoint_interval = iterations;
+        self
+    }
+
+    /// Sets [`EngineConfig::fresh`].
+    pub fn with_fresh(mut self, fresh: bool) -> Self {
+        self.fresh = fresh;
+        self
+    }
+
+    /// Sets [`EngineConfig::rate_limit_fallback_wait`] and [`EngineConfig::rate_limit_max_wait`].
+    pub fn with_rate_limit_wait(mut self, fallback: Duration, max: Duration) -> Self {
+        self.rate_limit_fallback_wait = fallback;
+        self.rate_limit_max_wait = max;
+        self
+    }
 }
 
 /// How a run ended.
@@ -110,7 +229,9 @@ pub struct RunSummary {
 }
 
 /// Asks a running engine to stop gracefully: the agent is stopped, state saved, the final checkpoint
-/// taken. Cloneable; the first reason given wins.
+/// taken. Cloneable (clones share the stop): keep one, give one to [`Engine::run`]. The first reason
+/// given wins. A program stops a loop with [`StopHandle::request_stop`]; the CLI turns signals into
+/// [`StopReason::Interrupted`] with [`StopHandle::stop`].
 #[derive(Debug, Clone, Default)]
 pub struct StopHandle {
     token: CancellationToken,
@@ -130,9 +251,37 @@ impl StopHandle {
         self.token.cancel();
     }
 
-    /// True once [`StopHandle::stop`] was called.
+    /// Requests a graceful stop from code, for [`StopReason::Requested`] with `by` (who asks and why,
+    /// free text). The run ends as for a signal: the agent is stopped, state saved, and the next run with
+    /// the same prompt resumes it.
+    ///
+    /// ```
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// use ralph_core::{StopHandle, StopReason};
+    /// let stop = StopHandle::new();
+    /// let for_engine = stop.clone(); // give this one to `Engine::run`
+    /// stop.request_stop("shutting down");
+    /// assert!(for_engine.is_stopped());
+    /// assert_eq!(for_engine.reason(), Some(StopReason::Requested { by: "shutting down".into() }));
+    /// # });
+    /// ```
+    pub fn request_stop(&self, by: impl Into<String>) {
+        self.stop(StopReason::Requested { by: by.into() });
+    }
+
+    /// True once a stop was requested ([`StopHandle::stop`] or [`StopHandle::request_stop`]).
     pub fn is_stopped(&self) -> bool {
         self.token.is_cancelled()
+    }
+
+    /// The reason of the first stop requested, if any.
+    pub fn reason(&self) -> Option<StopReason> {
+        self.requested()
+    }
+
+    /// Waits until a stop is requested (returns at once if one already was). Cancel-safe.
+    pub async fn stopped(&self) {
+        self.token.cancelled().await
     }
 
     /// The reason of the stop, once one was requested (set before the token is cancelled, so it is
@@ -155,6 +304,9 @@ pub struct Engine {
     policies: Vec<Box<dyn LimitPolicy>>,
     verifier: Option<Box<dyn Verifier>>,
     fingerprint: Option<Box<dyn Fingerprint>>,
+    /// The run lock, once taken (or given by [`Engine::with_run_lock`]); released when the engine is
+    /// dropped at the end of the run.
+    lock: Option<RunLock>,
 }
 
 /// Bytes of a verifier's output tail carried by [`LoopEvent::Verification`] (the prompt feedback keeps
@@ -173,6 +325,7 @@ impl Engine {
             policies: Vec::new(),
             verifier: None,
             fingerprint: None,
+            lock: None,
         }
     }
 
@@ -197,13 +350,24 @@ impl Engine {
         self
     }
 
-    /// Keeps run state in `store` (resume after a crash needs a persistent store).
+    /// Keeps run state in `store` (resume after a crash needs a persistent store such as
+    /// [`crate::state::FileStateStore`]; [`crate::state::MemoryStateStore`] keeps it in memory). When
+    /// the run starts, the engine takes the store's lock ([`StateStore::lock`]) and holds it until the
+    /// run ends: a second engine on the same state directory fails with [`crate::Error::Locked`].
     pub fn with_state_store(mut self, store: Box<dyn StateStore>) -> Self {
         self.state = Arc::from(store);
         self
     }
 
-    /// Adds an observer of [`LoopEvent`]s.
+    /// Runs under `lock`, already taken by the caller (for example with [`StateStore::lock`], to do
+    /// things under it before the run starts), instead of taking the store's lock itself. The lock must
+    /// be the one of this engine's state store; it is released when the run ends.
+    pub fn with_run_lock(mut self, lock: RunLock) -> Self {
+        self.lock = Some(lock);
+        self
+    }
+
+    /// Adds an observer of [`LoopEvent`]s (it can be shared: see [`Observer`]).
     pub fn with_observer(mut self, observer: Box<dyn Observer>) -> Self {
         self.observers.push(observer);
         self

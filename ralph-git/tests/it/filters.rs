@@ -3,7 +3,7 @@
 
 use ralph_git::{CheckpointOptions, SkipFileReason, SkippedFile};
 
-use crate::support::{Fixture, assert_checkpoint_matches_git, committed};
+use crate::support::{Fixture, assert_checkpoint_matches_git, committed, request};
 
 #[test]
 fn ignored_files_are_never_committed_with_nested_ignores_negations_and_info_exclude() {
@@ -109,6 +109,21 @@ fn a_state_dir_elsewhere_is_honoured() {
     };
 
     let outcome = fx.checkpoint_with(options);
+
+    assert_checkpoint_matches_git(&fx, &outcome, &["var/ralph/state.json"]);
+}
+
+#[test]
+fn the_state_dir_named_by_the_request_wins_over_the_options() {
+    let fx = Fixture::new("new_repo; echo a > a; git add a; git commit -qm i");
+    fx.sh("mkdir -p var/ralph; echo '{}' > var/ralph/state.json; echo n > var/ralph/scratchpad.md; echo '{}' > .agent-like.json");
+    // The options keep their default (`.agent`): the engine names its state directory in the request.
+    let request = request("run-1", 1).with_state_dir(fx.file("var/ralph"));
+
+    let outcome = fx
+        .checkpointer(CheckpointOptions::default())
+        .checkpoint_blocking(&request)
+        .expect("checkpoint");
 
     assert_checkpoint_matches_git(&fx, &outcome, &["var/ralph/state.json"]);
 }

@@ -201,6 +201,7 @@ pub fn request(run: &str, iteration: u64) -> CheckpointRequest {
         agent: "test-agent".to_owned(),
         cost_usd: 0.25,
         is_final: false,
+        state_dir: None,
     }
 }
 
