@@ -33,17 +33,14 @@ pub async fn run(
     let mut config = EngineConfig::new(PromptSource::Text(TASK.into()), workspace.into());
     config.limits.max_iterations = Some(5);
     config.limits.max_cost_usd = Some(0.50);
+    let state = FileStateStore::open(&config.state_dir)?; // creates `.agent/`
     // TODO(api): the engine takes the workspace lock itself.
     let _lock = RunLock::acquire_for(&config.state_dir, workspace)?;
-    let engine = Engine::new(
-        config,
-        Box::new(ClaudeAgent::new().with_command(vec![claude])),
-    )
-    .with_checkpointer(Box::new(GitCheckpointer::open(
-        workspace,
-        CheckpointOptions::default(),
-    )?))
-    .with_state_store(Box::new(FileStateStore::open(workspace.join(".agent"))?));
+    let agent = ClaudeAgent::new().with_command(vec![claude]);
+    let git = GitCheckpointer::open(workspace, CheckpointOptions::default())?;
+    let engine = Engine::new(config, Box::new(agent))
+        .with_checkpointer(Box::new(git))
+        .with_state_store(Box::new(state));
 
     let stop = StopHandle::new();
     let on_ctrl_c = stop.clone();
