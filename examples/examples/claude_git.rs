@@ -12,6 +12,7 @@
 //!
 //! Run with `cargo run -p ralph-examples --example claude_git [DIR]` (default: a new directory in the
 //! temporary directory, kept). `CLAUDE=/path/to/claude` picks the program (default `claude` on `PATH`).
+//! `tests/claude_git.rs` runs it offline with the pinned Claude Code CLI against a scripted model server.
 
 use ralph_agents::ClaudeAgent;
 use ralph_core::lock::RunLock;
@@ -64,9 +65,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .keep(),
     };
     std::fs::create_dir_all(&workspace)?;
+    println!("workspace: {}", workspace.display());
     let claude = std::env::var("CLAUDE").unwrap_or_else(|_| "claude".into());
     let summary = run(&workspace, claude).await?;
-    println!("workspace: {}", workspace.display());
     println!(
         "run {}: {} ({} iterations, {:.4} USD)",
         summary.run_id, summary.reason, summary.iterations, summary.cost_usd
