@@ -9,7 +9,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-#[allow(dead_code)] // `main`
+// Each example's `main` is unused here: `allow(dead_code)`.
+#[allow(dead_code)]
 #[path = "../examples/custom_agent.rs"]
 mod custom_agent;
 #[allow(dead_code)]
@@ -27,6 +28,36 @@ mod stop_from_task;
 #[allow(dead_code)]
 #[path = "../examples/two_loops.rs"]
 mod two_loops;
+
+/// The examples tested here, plus `claude_git` (tests/claude_git.rs).
+const TESTED: [&str; 7] = [
+    "claude_git",
+    "custom_agent",
+    "custom_checkpointer",
+    "custom_limit",
+    "json_observer",
+    "stop_from_task",
+    "two_loops",
+];
+
+#[test]
+fn every_example_is_tested_and_says_how_to_run_it() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, TESTED, "a new example needs a test here");
+    for name in names {
+        let text = read(&dir, &format!("{name}.rs"));
+        let run = format!("`cargo run -p ralph-examples --example {name}");
+        assert!(text.starts_with("//! "), "{name}: top comment");
+        assert!(text.contains(&run), "{name}: says `{run}`");
+    }
+}
 
 fn read(dir: &Path, rel: &str) -> String {
     let path = dir.join(rel);
