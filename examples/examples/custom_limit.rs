@@ -1,14 +1,20 @@
-//! A custom limit policy: stop when the agent fails twice in total, not just twice in a row.
+//! A custom limit policy: stop the run once the agent has written more than an output-token budget.
 //!
-//! Run with `cargo run -p ralph-examples --example custom_limit`.
+//! `OutputBudget` implements [`ralph_core::LimitPolicy`]: a pure check over the run's [`LoopStats`] that
+//! returns `StopReason::Custom` when `stats.usage.output_tokens` exceeds its budget. The `Verbose` agent
+//! never completes and reports 400 output tokens per iteration, so with a budget of 1000 the loop stops
+//! after iteration 3 (1200 tokens) with `StopReason::Custom { policy: "output_budget", .. }`.
+//!
+//! Run with `cargo run -p ralph-examples --example custom_limit [DIR]` (default: a temporary directory).
 
-use async_trait::async_trait;
+use ralph_core::async_trait;
 use ralph_core::limits::{LimitPolicy, LoopStats, StopReason};
 use ralph_core::prompt::PromptSource;
 use ralph_core::{
-    Agent, AgentOutcome, AgentRequest, Engine, EngineConfig, Error, EventSender, StopHandle,
+    Agent, AgentOutcome, AgentRequest, CancellationToken, Engine, EngineConfig, Error, EventSender,
+    RunSummary, StopHandle,
 };
-use tokio_util::sync::CancellationToken;
+use std::path::{Path, PathBuf};
 
 /// Stops once the run has used more than `max_output` output tokens.
 struct OutputBudget {
@@ -19,9 +25,10 @@ impl LimitPolicy for OutputBudget {
     fn name(&self) -> &str {
         "output_budget"
     }
+
     fn check(&self, stats: &LoopStats) -> Option<StopReason> {
         (stats.usage.output_tokens > self.max_output).then(|| StopReason::Custom {
-            policy: "output_budget".into(),
+            policy: self.name().into(),
             message: format!(
                 "{} output tokens, budget {}",
                 stats.usage.output_tokens, self.max_output
@@ -30,7 +37,7 @@ impl LimitPolicy for OutputBudget {
     }
 }
 
-/// Writes 400 output tokens per iteration and never finishes.
+/// Reports 400 output tokens per iteration and never finishes.
 struct Verbose;
 
 #[async_trait]
@@ -38,6 +45,7 @@ impl Agent for Verbose {
     fn name(&self) -> &str {
         "verbose"
     }
+
     async fn run(
         &self,
         _: AgentRequest,
@@ -50,11 +58,22 @@ impl Agent for Verbose {
     }
 }
 
+/// Runs the loop in `workspace` until the budget of 1000 output tokens is exceeded.
+pub async fn run(workspace: &Path) -> RunSummary {
+    let config = EngineConfig::new(PromptSource::Text("Talk.".into()), workspace.into());
+    Engine::new(config, Box::new(Verbose))
+        .with_policy(Box::new(OutputBudget { max_output: 1000 }))
+        .run(StopHandle::new())
+        .await
+}
+
 #[tokio::main]
 async fn main() {
-    let config = EngineConfig::new(PromptSource::Text("Talk.".into()), std::env::temp_dir());
-    let engine = Engine::new(config, Box::new(Verbose))
-        .with_policy(Box::new(OutputBudget { max_output: 1000 }));
-    let summary = engine.run(StopHandle::new()).await;
-    println!("{} after {} iterations", summary.reason, summary.iterations);
+    let temp = tempfile::tempdir().expect("a temporary directory");
+    let workspace = std::env::args_os()
+        .nth(1)
+        .map_or_else(|| temp.path().to_path_buf(), PathBuf::from);
+    std::fs::create_dir_all(&workspace).expect("create the workspace");
+    let summary = run(&workspace).await;
+    println!("{} ({} iterations)", summary.reason, summary.iterations);
 }

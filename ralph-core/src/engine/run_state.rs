@@ -178,8 +178,14 @@ pub(crate) fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
-/// `YYYYMMDD-HHMMSS-xxxx` in UTC with 4 random hex digits: sortable and unique enough per workspace.
+/// `YYYYMMDD-HHMMSS-xxxx` in UTC with 4 hex digits: sortable, and unique within a process (the digits
+/// count up from a random start, so loops started in the same second by one process never share an id)
+/// and, with 16 random bits, across processes in practice.
 fn new_run_id(unix: u64) -> String {
+    static NEXT: std::sync::OnceLock<std::sync::atomic::AtomicU16> = std::sync::OnceLock::new();
+    let suffix = NEXT
+        .get_or_init(|| std::sync::atomic::AtomicU16::new(fastrand::u16(..)))
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let days = (unix / 86_400) as i64;
     let secs = unix % 86_400;
     // Civil-from-days (Howard Hinnant's algorithm), for a date without a date crate.
@@ -197,7 +203,7 @@ fn new_run_id(unix: u64) -> String {
         secs / 3600,
         secs % 3600 / 60,
         secs % 60,
-        fastrand::u16(..)
+        suffix
     )
 }
 
@@ -213,5 +219,12 @@ mod tests {
             new_run_id(1_795_996_800)
         );
         assert!(new_run_id(951_782_400 + 3_723).starts_with("20000229-010203-"));
+    }
+
+    #[test]
+    fn run_ids_of_one_process_in_one_second_differ() {
+        let ids: std::collections::BTreeSet<String> =
+            (0..1000).map(|_| new_run_id(1_795_996_800)).collect();
+        assert_eq!(ids.len(), 1000);
     }
 }
