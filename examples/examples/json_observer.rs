@@ -2,7 +2,8 @@
 //! `ralph --log-format json` does.
 //!
 //! `JsonLines` implements [`ralph_core::Observer`]: the engine calls it with each [`LoopEvent`], in
-//! order, and it writes `serde_json::to_string(event)` and a newline to any `Write` (stdout here). Each
+//! order, and it writes `serde_json::to_string(event)` and a newline to any `Write` (stdout here).
+//! Observers take `&self` (so one can be shared as an `Arc<dyn Observer>`): the writer sits in a `Mutex`. Each
 //! line is an object tagged by `"event"`: `run_started`, `iteration_started`, `agent`,
 //! `iteration_finished`, `checkpoint`, `run_finished`, ... The agent completes in its first iteration, so
 //! the last line is `{"event":"run_finished","reason":{"reason":"completed",...},...}`.
@@ -17,15 +18,23 @@ use ralph_core::{
 };
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
-/// Writes each event as a line of JSON to `out`.
-pub struct JsonLines<W>(pub W);
+/// Writes each event as a line of JSON to its writer.
+pub struct JsonLines<W>(Mutex<W>);
+
+impl<W> JsonLines<W> {
+    /// Writes to `out`.
+    pub fn new(out: W) -> Self {
+        JsonLines(Mutex::new(out))
+    }
+}
 
 impl<W: Write + Send> Observer for JsonLines<W> {
-    fn on_event(&mut self, event: &LoopEvent) {
+    fn on_event(&self, event: &LoopEvent) {
         // Observers cannot fail the run: a closed pipe just loses the line.
-        if let Ok(line) = serde_json::to_string(event) {
-            let _ = writeln!(self.0, "{line}");
+        if let (Ok(line), Ok(mut out)) = (serde_json::to_string(event), self.0.lock()) {
+            let _ = writeln!(out, "{line}");
         }
     }
 }
@@ -53,7 +62,7 @@ impl Agent for Done {
 pub async fn run(workspace: &Path, out: impl Write + Send + 'static) -> RunSummary {
     let config = EngineConfig::new(PromptSource::Text("Finish.".into()), workspace.into());
     Engine::new(config, Box::new(Done))
-        .with_observer(Box::new(JsonLines(out)))
+        .with_observer(Box::new(JsonLines::new(out)))
         .run(StopHandle::new())
         .await
 }

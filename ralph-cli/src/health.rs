@@ -15,7 +15,7 @@
 use crate::exit_codes;
 use ralph_core::lock::RunLock;
 use ralph_core::state::{FileStateStore, RunStatus, StateStore};
-use ralph_core::{LoopEvent, Observer};
+use ralph_core::{LoopEvent, ObserverMut};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -159,7 +159,7 @@ impl HeartbeatObserver {
     }
 }
 
-impl Observer for HeartbeatObserver {
+impl ObserverMut for HeartbeatObserver {
     fn on_event(&mut self, event: &LoopEvent) {
         let secs = |d: Option<Duration>| d.map(|d| d.as_secs_f64());
         let beat = {

@@ -17,7 +17,7 @@ use crate::exit_codes;
 use crate::redact::Redactor;
 use crate::settings::RunSettings;
 use ralph_core::state::RunState;
-use ralph_core::{ExitClass, LoopEvent, Observer, StopReason, Usage};
+use ralph_core::{ExitClass, LoopEvent, ObserverMut, StopReason, Usage};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -405,7 +405,7 @@ impl Notifier {
     }
 }
 
-impl Observer for Notifier {
+impl ObserverMut for Notifier {
     fn on_event(&mut self, event: &LoopEvent) {
         let Some(shared) = self.shared.clone() else {
             return;

@@ -7,7 +7,7 @@ use crate::redact::Redactor;
 use crate::settings::LogFormat;
 use crate::status_line::{Status, StatusLine};
 use ralph_core::state::{FileStateStore, StateStore};
-use ralph_core::{AgentEvent, LoopEvent, Observer, OutcomeStatus, StopReason, Usage};
+use ralph_core::{AgentEvent, LoopEvent, ObserverMut, OutcomeStatus, StopReason, Usage};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -232,7 +232,7 @@ pub fn summary(
     )
 }
 
-impl Observer for Terminal {
+impl ObserverMut for Terminal {
     fn on_event(&mut self, event: &LoopEvent) {
         match self.format {
             LogFormat::Text => self.text(event),

@@ -14,7 +14,7 @@ use ralph_agents::{AgentSettings, ProcessRegistry};
 use ralph_core::prompt::{PromptSource, PromptTemplate};
 use ralph_core::state::FileStateStore;
 use ralph_core::{Engine, EngineConfig, Limits, Signal, StateStore, StopHandle, StopReason};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Runs `ralph run` with `args`; returns the exit code.
 pub async fn run(args: RunArgs) -> u8 {
@@ -142,11 +142,11 @@ pub async fn run(args: RunArgs) -> u8 {
     let redactor = Arc::new(Redactor::for_run(&agent_settings));
     let (notifier, notifications) = notify::Notifier::new(&settings, redactor.clone());
     let engine = Engine::new(config, agent)
-        .with_observer(Box::new(notifier))
+        .with_observer(Box::new(Mutex::new(notifier)))
         .with_checkpointer(checkpointer)
         .with_state_store(Box::new(RedactingStore::new(store, redactor.clone())))
-        .with_observer(Box::new(heartbeat))
-        .with_observer(Box::new(
+        .with_observer(Box::new(Mutex::new(heartbeat)))
+        .with_observer(Box::new(Mutex::new(
             Terminal::new(
                 settings.log_format,
                 settings.verbose,
@@ -154,7 +154,7 @@ pub async fn run(args: RunArgs) -> u8 {
             )
             .with_redactor(redactor.clone())
             .with_state_dir(&store_dir),
-        ));
+        )));
     let engine = if settings.stall_iterations > 0 {
         engine
             .with_fingerprint(Box::new(crate::fingerprint::WorkspaceFingerprint::new(
@@ -182,7 +182,7 @@ pub async fn run(args: RunArgs) -> u8 {
         None => engine,
     };
     let engine = match metrics {
-        Some(m) => engine.with_observer(Box::new(m)),
+        Some(m) => engine.with_observer(Box::new(Mutex::new(m))),
         None => engine,
     };
     let engine = match lock {

@@ -159,51 +159,89 @@ pub enum LoopEvent {
 /// Receives every [`LoopEvent`] of a run, in order, on the engine's task. Keep it quick: the loop waits
 /// for it.
 ///
-/// `on_event` takes `&mut self`: the engine calls its observers one at a time, so an observer keeps its
-/// state in plain fields, without locks. It must be `Send` (the engine's future runs on any worker
-/// thread of a multi-threaded runtime, see [`crate::Engine::run`]).
+/// `on_event` takes `&self` and observers are `Send + Sync`, so one observer can be shared: an
+/// `Arc<dyn Observer>` (or `Arc<T>`) is an observer too, for example to give one observer to two engines
+/// or to read what it collected after the run. Keep state in atomics or a lock; an observer that wants
+/// `&mut self` implements [`ObserverMut`] instead and is registered as `Mutex::new(observer)`.
 ///
 /// Implemented for:
-/// - closures `FnMut(&LoopEvent) + Send`;
-/// - `Arc<Mutex<T>>` for any observer `T` (also `Arc<Mutex<dyn Observer>>`): the way to share one
-///   observer with the rest of the program, for example to read what it collected after the run, or to
-///   give one observer to two engines.
+/// - closures `Fn(&LoopEvent) + Send + Sync`;
+/// - `Arc<T>` for any observer `T`, including `Arc<dyn Observer>`;
+/// - `Mutex<T>` for any [`ObserverMut`] `T`, including closures `FnMut(&LoopEvent) + Send`.
 ///
 /// ```
 /// use ralph_core::{LoopEvent, Observer};
-/// use std::sync::{Arc, Mutex};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicU64, Ordering};
 ///
 /// #[derive(Default)]
-/// struct Iterations(u64);
+/// struct Iterations(AtomicU64);
 ///
 /// impl Observer for Iterations {
-///     fn on_event(&mut self, event: &LoopEvent) {
+///     fn on_event(&self, event: &LoopEvent) {
 ///         if let LoopEvent::IterationStarted { .. } = event {
-///             self.0 += 1;
+///             self.0.fetch_add(1, Ordering::Relaxed);
 ///         }
 ///     }
 /// }
 ///
-/// let shared = Arc::new(Mutex::new(Iterations::default()));
-/// let observer: Box<dyn Observer> = Box::new(shared.clone()); // given to `Engine::with_observer`
-/// # drop(observer);
-/// // ... after the run: shared.lock().unwrap().0
+/// let shared: Arc<Iterations> = Arc::default();
+/// let observer: Arc<dyn Observer> = shared.clone();
+/// let for_engine: Box<dyn Observer> = Box::new(observer); // given to `Engine::with_observer`
+/// for_engine.on_event(&LoopEvent::IterationStarted { iteration: 1, max_iterations: None, prompt_bytes: 10 });
+/// assert_eq!(shared.0.load(Ordering::Relaxed), 1); // ... read after the run
 /// ```
-pub trait Observer: Send {
+pub trait Observer: Send + Sync {
+    /// Called for each event, in order.
+    fn on_event(&self, event: &LoopEvent);
+}
+
+impl<F: Fn(&LoopEvent) + Send + Sync> Observer for F {
+    fn on_event(&self, event: &LoopEvent) {
+        self(event)
+    }
+}
+
+impl<T: Observer + ?Sized> Observer for std::sync::Arc<T> {
+    fn on_event(&self, event: &LoopEvent) {
+        (**self).on_event(event)
+    }
+}
+
+/// An observer that keeps its state in plain fields (`&mut self`). Register it as
+/// `Box::new(Mutex::new(observer))`: a [`std::sync::Mutex`] of it is an [`Observer`], locked for each
+/// event (a poisoned lock is used anyway: an observer that panicked once still sees the events that
+/// follow). Closures `FnMut(&LoopEvent) + Send` implement it.
+///
+/// ```
+/// use ralph_core::{LoopEvent, Observer, ObserverMut};
+/// use std::sync::Mutex;
+///
+/// #[derive(Default)]
+/// struct Lines(Vec<String>);
+///
+/// impl ObserverMut for Lines {
+///     fn on_event(&mut self, event: &LoopEvent) {
+///         self.0.push(format!("{event:?}"));
+///     }
+/// }
+///
+/// let observer: Box<dyn Observer> = Box::new(Mutex::new(Lines::default()));
+/// # drop(observer);
+/// ```
+pub trait ObserverMut: Send {
     /// Called for each event, in order.
     fn on_event(&mut self, event: &LoopEvent);
 }
 
-impl<F: FnMut(&LoopEvent) + Send> Observer for F {
+impl<F: FnMut(&LoopEvent) + Send> ObserverMut for F {
     fn on_event(&mut self, event: &LoopEvent) {
         self(event)
     }
 }
 
-/// A shared observer: locks the mutex for each event (a poisoned lock is used anyway: an observer that
-/// panicked once still sees the events that follow).
-impl<T: Observer + ?Sized> Observer for std::sync::Arc<std::sync::Mutex<T>> {
-    fn on_event(&mut self, event: &LoopEvent) {
+impl<T: ObserverMut + ?Sized> Observer for std::sync::Mutex<T> {
+    fn on_event(&self, event: &LoopEvent) {
         self.lock()
             .unwrap_or_else(|p| p.into_inner())
             .on_event(event)

@@ -66,7 +66,7 @@ pub use agent::{
 pub use checkpoint::{CheckpointId, CheckpointRequest, Checkpointer, NoCheckpoints};
 pub use engine::{Engine, EngineConfig, RunSummary, StopHandle};
 pub use error::Error;
-pub use events::{LoopEvent, Observer};
+pub use events::{LoopEvent, Observer, ObserverMut};
 pub use limits::{ExitClass, LimitPolicy, Limits, LoopStats, Signal, StopReason};
 pub use progress::{Fingerprint, LoopDetection, StallDetection};
 pub use state::{FileStateStore, MemoryStateStore, NoState, StateStore};

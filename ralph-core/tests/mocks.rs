@@ -39,7 +39,7 @@ mock! {
 mock! {
     pub Observer {}
     impl Observer for Observer {
-        fn on_event(&mut self, event: &LoopEvent);
+        fn on_event(&self, event: &LoopEvent);
     }
 }
 

@@ -4,8 +4,8 @@
 use ralph_core::prompt::PromptSource;
 use ralph_core::{
     Agent, AgentOutcome, AgentRequest, CancellationToken, CheckpointRequest, Checkpointer, Engine,
-    EngineConfig, Error, EventSender, LoopEvent, NoCheckpoints, Observer, StopHandle, StopReason,
-    Verifier, VerifyRequest, async_trait,
+    EngineConfig, Error, EventSender, LoopEvent, NoCheckpoints, Observer, ObserverMut, StopHandle,
+    StopReason, Verifier, VerifyRequest, async_trait,
 };
 use std::sync::{Arc, Mutex};
 
@@ -28,13 +28,23 @@ impl Agent for Done {
     }
 }
 
-/// Counts events; shared with the test through `Arc<Mutex<_>>`.
+/// Counts events in a plain field; shared with the test through `Arc<Mutex<_>>`.
 #[derive(Default)]
 struct Count(usize);
 
-impl Observer for Count {
+impl ObserverMut for Count {
     fn on_event(&mut self, _: &LoopEvent) {
         self.0 += 1;
+    }
+}
+
+/// Counts events with `&self`; shared with the test as an `Arc<dyn Observer>`.
+#[derive(Default)]
+struct AtomicCount(std::sync::atomic::AtomicUsize);
+
+impl Observer for AtomicCount {
+    fn on_event(&self, _: &LoopEvent) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -51,6 +61,36 @@ async fn engine_run_can_be_spawned_and_observers_shared() {
     let summary = tokio::spawn(engine.run(StopHandle::new())).await.unwrap();
     assert!(matches!(summary.reason, StopReason::Completed { .. }));
     assert!(count.lock().unwrap().0 > 0);
+}
+
+#[tokio::test]
+async fn an_arc_dyn_observer_is_shared_by_two_engines() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let count = Arc::new(AtomicCount::default());
+    let shared: Arc<dyn Observer> = count.clone();
+    let first =
+        Engine::new(config(a.path()), Box::new(Done)).with_observer(Box::new(shared.clone()));
+    let second = Engine::new(config(b.path()), Box::new(Done)).with_observer(Box::new(shared));
+    let (one, two) = tokio::join!(
+        tokio::spawn(first.run(StopHandle::new())),
+        tokio::spawn(second.run(StopHandle::new()))
+    );
+    assert!(one.unwrap().reason.is_completed() && two.unwrap().reason.is_completed());
+    let seen = count.0.load(std::sync::atomic::Ordering::Relaxed);
+    let mut alone = Arc::new(AtomicCount::default());
+    let c = tempfile::tempdir().unwrap();
+    let engine =
+        Engine::new(config(c.path()), Box::new(Done)).with_observer(Box::new(alone.clone()));
+    engine.run(StopHandle::new()).await;
+    let one_run = Arc::get_mut(&mut alone)
+        .unwrap()
+        .0
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        seen,
+        2 * one_run,
+        "the shared observer saw both runs' events"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use ralph_core::{ExitClass, LoopEvent, Observer, OutcomeStatus, StopReason};
+use ralph_core::{ExitClass, LoopEvent, ObserverMut, OutcomeStatus, StopReason};
 pub use state_collector::LimitValues;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -242,7 +242,7 @@ pub fn status_of(reason: &StopReason) -> &'static str {
     }
 }
 
-impl Observer for Metrics {
+impl ObserverMut for Metrics {
     fn on_event(&mut self, event: &LoopEvent) {
         match event {
             LoopEvent::RunStarted { run_id, agent, .. } => {

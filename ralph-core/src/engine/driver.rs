@@ -595,8 +595,8 @@ impl Engine {
     }
 
     /// Saves `run` off the async runtime's worker threads (the store writes and fsyncs). Not an `async
-    /// fn` of `&self`: a future holding `&Engine` would need the engine to be `Sync`, which its
-    /// observers are not, and `Engine::run` would not be `Send`.
+    /// fn` of `&self`: a future holding `&Engine` would need every part of the engine to be `Sync`;
+    /// holding none keeps `Engine::run` `Send` whatever the engine holds.
     fn save(&self, run: &RunState) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let (store, run) = (Arc::clone(&self.state), run.clone());
         blocking(move || store.save(&run))
