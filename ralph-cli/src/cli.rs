@@ -13,8 +13,8 @@ use std::path::PathBuf;
     args_conflicts_with_subcommands = true,
     allow_negative_numbers = true,
     after_help = "Exit codes: 0 completed, 1 failed (too many consecutive agent failures, internal error), \
-2 invalid usage, config or input, 3 a limit was reached before completion, 130 interrupted (SIGINT), \
-143 terminated (SIGTERM).\n\nWithout a command, ralph runs `ralph run` with the options given."
+2 invalid usage, config or input, 3 a limit was reached before completion, 129 hung up (SIGHUP), \
+130 interrupted (SIGINT), 143 terminated (SIGTERM).\n\nWithout a command, ralph runs `ralph run` with the options given."
 )]
 pub struct Cli {
     /// The command; `run` when omitted.

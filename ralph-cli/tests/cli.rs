@@ -208,6 +208,73 @@ fn invalid_settings_exit_2_naming_their_source() {
 }
 
 #[test]
+fn empty_agent_prompt_file_and_bad_adapter_commands_exit_2_naming_their_source() {
+    let ws = Workspace::new(RALPH, "x");
+    // Flags and environment variables: an empty agent (or a list of nothing) and an empty prompt file.
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![],
+            vec![("RALPH_AGENT", "")],
+            "environment variable RALPH_AGENT: the agent name is empty; accepted: auto, command, claude",
+        ),
+        (
+            vec!["--agent", " , "],
+            vec![],
+            "--agent: the agent name is empty",
+        ),
+        (
+            vec!["--agent", "command"],
+            vec![("RALPH_PROMPT_FILE", " ")],
+            "environment variable RALPH_PROMPT_FILE: the file name is empty",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let mut cmd = ws.ralph();
+        cmd.args(&args).args(["--", "true"]);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        for dry_run in [false, true] {
+            if dry_run {
+                cmd.arg("--dry-run");
+            }
+            let out = run(&mut cmd);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+            assert!(
+                stderr(&out).contains(expected),
+                "{args:?} {env:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    // The same in ralph.yml, with the file and line; a `command` of the wrong type is described in
+    // words, not as serde's "untagged enum".
+    for (yaml, expected) in [
+        (
+            "agent: ''\n",
+            "ralph.yml:1 (`agent`): the agent name is empty",
+        ),
+        (
+            "agent: command\nprompt_file: ''\n",
+            "ralph.yml:2 (`prompt_file`): the file name is empty",
+        ),
+        (
+            "agent: command\nadapters:\n  command:\n    command: 5\n",
+            "ralph.yml:3: `adapters.command`: `command` must be a program (a string) or a list",
+        ),
+    ] {
+        std::fs::write(ws.path.join("ralph.yml"), yaml).unwrap();
+        let out = run(ws.ralph().args(["--", "true"]));
+        assert_eq!(out.status.code(), Some(2), "{yaml}");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{yaml}: {err}");
+        assert!(!err.contains("untagged"), "{yaml}: {err}");
+    }
+    assert!(!ws.path.join(".agent").exists(), "nothing ran");
+}
+
+#[test]
 fn settings_from_ralph_yml_and_environment_apply_with_flags_winning() {
     let ws = Workspace::new(RALPH, "Never done.");
     let agent = counter(&ws, 99);
