@@ -430,6 +430,57 @@ fn status_and_clean_report_and_keep_the_current_run() {
     assert!(ws.path.join(".agent/runs").join(&current).exists());
 }
 
+#[test]
+fn status_health_report_and_clean_find_the_state_dir_set_in_ralph_yml() {
+    let ws = Workspace::new(RALPH, "Never done.");
+    let agent = counter(&ws, 99);
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        format!(
+            "agent: command\nstate_dir: .ralph-state\nadapters:\n  command:\n    command: {}\n",
+            agent.display()
+        ),
+    )
+    .unwrap();
+    let out = run(ws.ralph().args(["-i", "1"]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!ws.path.join(".agent").exists());
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path.join(".ralph-state/state.json")).unwrap())
+            .unwrap();
+    let id = state["run_id"].as_str().unwrap().to_string();
+
+    let status = run(ws.ralph().arg("status"));
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert!(
+        text.contains(&id) && text.contains("max iterations reached (1)"),
+        "{text}"
+    );
+    let health = run(ws.ralph().arg("health"));
+    let line = String::from_utf8_lossy(&health.stdout);
+    assert!(line.contains(&format!("run {id} finished")), "{line}");
+    let report = run(ws.ralph().args(["report", "--format", "json"]));
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    assert!(String::from_utf8_lossy(&report.stdout).contains(&id));
+    let clean = run(ws.ralph().args(["clean", "--dry-run"]));
+    assert!(String::from_utf8_lossy(&clean.stdout).contains(&id));
+    // The flag and the environment still win over the file.
+    let status = run(ws.ralph().args(["status", "--state-dir", ".agent"]));
+    assert_eq!(status.status.code(), Some(2));
+    let status = run(ws.ralph().arg("status").env("RALPH_STATE_DIR", ".agent"));
+    assert_eq!(status.status.code(), Some(2));
+    // A ralph.yml that does not parse is named, and the default place is used.
+    std::fs::write(ws.path.join("ralph.yml"), "state_dirr: x\n").unwrap();
+    let status = run(ws.ralph().arg("status"));
+    assert_eq!(status.status.code(), Some(2));
+    assert!(
+        stderr(&status).contains("ralph.yml:1: unknown key `state_dirr`"),
+        "{}",
+        stderr(&status)
+    );
+}
+
 fn signal(pid: u32, sig: &str) {
     Command::new("kill")
         .arg(format!("-{sig}"))
