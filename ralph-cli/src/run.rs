@@ -339,7 +339,7 @@ fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
 }
 
 /// Turns SIGINT, SIGTERM and SIGHUP into a graceful stop; a second one kills the agents' groups in
-/// `processes` and exits at once.
+/// `processes` (and the processes carrying their marker) and exits at once.
 async fn watch_signals(stop: StopHandle, processes: ProcessRegistry) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
@@ -379,7 +379,7 @@ async fn watch_signals(stop: StopHandle, processes: ProcessRegistry) {
         } else {
             crate::status_line::clear();
             eprintln!("ralph: {signal} received again: stopping now");
-            processes.kill_all();
+            processes.kill_all_and_marked();
             std::process::exit(i32::from(exit_codes::for_signal(signal)));
         }
     }

@@ -629,6 +629,47 @@ fn a_second_sigint_stops_at_once_and_still_leaves_no_agent_process() {
 }
 
 #[test]
+fn a_second_sigint_also_kills_what_the_agent_started_with_setsid() {
+    let ws = Workspace::new(RALPH, "x");
+    // The agent ignores SIGTERM and is still running when the second Ctrl-C comes, so its `setsid`
+    // daemon is in no group ralph supervises and not yet ralph's child (ralph adopts orphans only).
+    let agent = ws.script(
+        "daemonising.sh",
+        "cat > /dev/null\ntrap '' TERM\nsetsid sh -c 'echo $$ > daemon.pid; trap \"\" TERM; exec sleep 300' </dev/null >/dev/null 2>&1 &\nsleep 300",
+    );
+    let child = ws
+        .ralph()
+        .args(["--agent", "command", "--"])
+        .arg(&agent)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let daemon = pid_in(&ws, "daemon.pid");
+    signal(child.id(), "INT");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    // SIGKILL is sent before ralph exits; the kernel takes a moment to end the process.
+    let began = Instant::now();
+    while !exited(daemon) && began.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let gone = exited(daemon);
+    if !gone {
+        signal(daemon as u32, "KILL");
+    }
+    assert!(
+        gone,
+        "the daemon is killed before ralph exits, not left for the next run"
+    );
+    assert!(
+        !ws.path.join(".agent/agent.pid").exists(),
+        "no group is left to kill"
+    );
+}
+
+#[test]
 fn a_lock_left_by_a_dead_process_is_taken_over_with_a_warning() {
     let ws = Workspace::new(RALPH, "x");
     std::fs::create_dir_all(ws.path.join(".agent")).unwrap();
