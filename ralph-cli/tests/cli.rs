@@ -670,6 +670,36 @@ fn a_second_sigint_also_kills_what_the_agent_started_with_setsid() {
 }
 
 #[test]
+fn the_same_signal_twice_at_once_is_one_graceful_stop_as_timeout_sends_it() {
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script(
+        "agent.sh",
+        "cat > /dev/null\necho run >> runs.txt\nsleep 300",
+    );
+    let child = ws
+        .ralph()
+        .args(["--agent", "command", "--"])
+        .arg(&agent)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(|| runs(&ws) == 1);
+    // What coreutils `timeout` does: the signal to ralph, then to its process group (ralph again).
+    Command::new("sh")
+        .args(["-c", "kill -TERM $1; kill -TERM $1", "sh"])
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("again: stopping now"), "{err}");
+    assert!(err.contains("ralph: interrupted by SIGTERM"), "{err}");
+    assert_eq!(ws.state()["stop_reason"]["signal"], "SIGTERM");
+    assert!(no_process_mentions(&ws.path));
+}
+
+#[test]
 fn a_lock_left_by_a_dead_process_is_taken_over_with_a_warning() {
     let ws = Workspace::new(RALPH, "x");
     std::fs::create_dir_all(ws.path.join(".agent")).unwrap();
