@@ -118,6 +118,23 @@ impl ProcessRegistry {
         }
     }
 
+    /// [`ProcessRegistry::kill_all`], then, with a marker ([`ProcessRegistry::recording_in`]), SIGKILL to
+    /// every process that carries it and to the groups recorded in the pid file, which is removed; returns
+    /// how many marked processes were killed. For a hard stop just before `std::process::exit`: a process
+    /// that left an agent's group (`setsid`) while the agent still runs is in no registered group and is
+    /// not yet this process's child, so neither `kill_all` nor the sweep after a run reaches it; without
+    /// this it would live on until the next run in the workspace. Blocking: reads every process's
+    /// environment once. Call only from the process that holds the run lock.
+    pub fn kill_all_and_marked(&self) -> usize {
+        self.kill_all();
+        let Some(dir) = self.inner.state_dir.as_deref() else {
+            return 0;
+        };
+        let killed = reaper::kill_marked(&dir.display().to_string());
+        reaper::kill_recorded_groups(dir);
+        killed
+    }
+
     /// Makes this process a child subreaper (`prctl(PR_SET_CHILD_SUBREAPER)`, Linux): a process that left
     /// an agent's group (`setsid`) and whose parent exits becomes this process's child instead of init's,
     /// so that the sweep after each run finds it among this process's own children instead of among all

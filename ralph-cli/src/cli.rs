@@ -13,8 +13,8 @@ use std::path::PathBuf;
     args_conflicts_with_subcommands = true,
     allow_negative_numbers = true,
     after_help = "Exit codes: 0 completed, 1 failed (too many consecutive agent failures, internal error), \
-2 invalid usage, config or input, 3 a limit was reached before completion, 130 interrupted (SIGINT), \
-143 terminated (SIGTERM).\n\nWithout a command, ralph runs `ralph run` with the options given."
+2 invalid usage, config or input, 3 a limit was reached before completion, 129 hung up (SIGHUP), \
+130 interrupted (SIGINT), 143 terminated (SIGTERM).\n\nWithout a command, ralph runs `ralph run` with the options given."
 )]
 pub struct Cli {
     /// The command; `run` when omitted.
@@ -116,10 +116,10 @@ pub struct StatusArgs {
     /// Print JSON (the saved state plus `active` and `pid`).
     #[arg(long)]
     pub json: bool,
-    /// Workspace [default: current directory]; env RALPH_WORKSPACE.
+    /// Workspace [default: current directory]; env RALPH_WORKSPACE, or `workspace` in ./ralph.yml.
     #[arg(short = 'C', long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
-    /// State directory [default: .agent]; env RALPH_STATE_DIR.
+    /// State directory [default: .agent]; env RALPH_STATE_DIR, or `state_dir` in ./ralph.yml.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }
@@ -130,10 +130,10 @@ pub struct CleanArgs {
     /// Show what would be removed, remove nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Workspace [default: current directory]; env RALPH_WORKSPACE.
+    /// Workspace [default: current directory]; env RALPH_WORKSPACE, or `workspace` in ./ralph.yml.
     #[arg(short = 'C', long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
-    /// State directory [default: .agent]; env RALPH_STATE_DIR.
+    /// State directory [default: .agent]; env RALPH_STATE_DIR, or `state_dir` in ./ralph.yml.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }
@@ -141,10 +141,10 @@ pub struct CleanArgs {
 /// Where `ralph health` looks for the run.
 #[derive(Debug, Clone, Args)]
 pub struct StatusLocation {
-    /// Workspace [default: current directory]; env RALPH_WORKSPACE.
+    /// Workspace [default: current directory]; env RALPH_WORKSPACE, or `workspace` in ./ralph.yml.
     #[arg(short = 'C', long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
-    /// State directory [default: .agent]; env RALPH_STATE_DIR.
+    /// State directory [default: .agent]; env RALPH_STATE_DIR, or `state_dir` in ./ralph.yml.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }
@@ -171,10 +171,10 @@ pub struct ReportArgs {
     /// html or json.
     #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
     pub format: ReportFormat,
-    /// Workspace [default: current directory]; env RALPH_WORKSPACE.
+    /// Workspace [default: current directory]; env RALPH_WORKSPACE, or `workspace` in ./ralph.yml.
     #[arg(short = 'C', long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
-    /// State directory [default: .agent]; env RALPH_STATE_DIR.
+    /// State directory [default: .agent]; env RALPH_STATE_DIR, or `state_dir` in ./ralph.yml.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
 }

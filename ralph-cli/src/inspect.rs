@@ -6,18 +6,39 @@ use crate::health::{self, Liveness};
 use ralph_core::state::{FileStateStore, RunStatus, StateStore};
 use std::path::{Path, PathBuf};
 
-/// The state directory from `-C`/`--state-dir` or `RALPH_WORKSPACE`/`RALPH_STATE_DIR`.
+/// The state directory from `-C`/`--state-dir`, else `RALPH_WORKSPACE`/`RALPH_STATE_DIR`, else the
+/// `workspace`/`state_dir` of `./ralph.yml`, else the current directory and `.agent`: the precedence of
+/// `ralph run`. A `./ralph.yml` that cannot be read is named in a warning and left out.
 pub fn state_dir(workspace: &Option<PathBuf>, state_dir: &Option<PathBuf>) -> PathBuf {
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let env = |var: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let from_file = || {
+        crate::settings::file_location().unwrap_or_else(|e| {
+            eprintln!("ralph: warning: {e}; looking for the run without it");
+            (None, None)
+        })
+    };
+    let (mut file_workspace, mut file_state_dir) = (None, None);
+    if workspace.is_none() && env("RALPH_WORKSPACE").is_none()
+        || state_dir.is_none() && env("RALPH_STATE_DIR").is_none()
+    {
+        (file_workspace, file_state_dir) = from_file();
+    }
     let workspace = workspace
         .clone()
-        .or_else(|| std::env::var_os("RALPH_WORKSPACE").map(PathBuf::from))
+        .or_else(|| env("RALPH_WORKSPACE"))
+        .or(file_workspace)
         .map(|w| cwd.join(w))
         .unwrap_or(cwd);
     let dir = state_dir
         .clone()
-        .or_else(|| std::env::var_os("RALPH_STATE_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(".agent"));
+        .or_else(|| env("RALPH_STATE_DIR"))
+        .or(file_state_dir)
+        .unwrap_or_else(|| PathBuf::from(ralph_core::defaults::STATE_DIR));
     workspace.join(dir)
 }
 

@@ -344,8 +344,13 @@ fn engine_config(s: &RunSettings, prompt: PromptSource) -> EngineConfig {
     c
 }
 
+/// A signal that repeats the first stop's signal within this time counts as the same stop: no person
+/// presses Ctrl-C twice that fast, but `timeout` and other supervisors deliver their signal twice (to
+/// ralph, then to its process group) and expect the graceful stop.
+const DUPLICATE_SIGNAL_WINDOW: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Turns SIGINT, SIGTERM and SIGHUP into a graceful stop; a second one kills the agents' groups in
-/// `processes` and exits at once.
+/// `processes` (and the processes carrying their marker) and exits at once.
 async fn watch_signals(stop: StopHandle, processes: ProcessRegistry) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut int), Ok(mut term)) = (
@@ -368,6 +373,7 @@ async fn watch_signals(stop: StopHandle, processes: ProcessRegistry) {
         None => std::future::pending::<()>().await,
     };
     let mut count = 0;
+    let mut first: Option<(Signal, std::time::Instant)> = None;
     loop {
         let signal = tokio::select! {
             _ = int.recv() => Signal::Int,
@@ -376,8 +382,17 @@ async fn watch_signals(stop: StopHandle, processes: ProcessRegistry) {
             // would never see the hangup, so stop it as for SIGTERM.
             _ = hangup() => Signal::Hup,
         };
+        // The same signal again at once is one stop sent twice, not a second request: `timeout` sends
+        // its signal to ralph and then to ralph's whole process group, ralph included.
+        if let Some((sig, at)) = first
+            && sig == signal
+            && at.elapsed() < DUPLICATE_SIGNAL_WINDOW
+        {
+            continue;
+        }
         count += 1;
         if count == 1 {
+            first = Some((signal, std::time::Instant::now()));
             crate::status_line::eprintln(&format!(
                 "ralph: {signal} received: stopping the agent, saving state (again to stop at once)"
             ));
@@ -385,7 +400,7 @@ async fn watch_signals(stop: StopHandle, processes: ProcessRegistry) {
         } else {
             crate::status_line::clear();
             eprintln!("ralph: {signal} received again: stopping now");
-            processes.kill_all();
+            processes.kill_all_and_marked();
             std::process::exit(i32::from(exit_codes::for_signal(signal)));
         }
     }

@@ -208,6 +208,73 @@ fn invalid_settings_exit_2_naming_their_source() {
 }
 
 #[test]
+fn empty_agent_prompt_file_and_bad_adapter_commands_exit_2_naming_their_source() {
+    let ws = Workspace::new(RALPH, "x");
+    // Flags and environment variables: an empty agent (or a list of nothing) and an empty prompt file.
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![],
+            vec![("RALPH_AGENT", "")],
+            "environment variable RALPH_AGENT: the agent name is empty; accepted: auto, claude, command, gemini",
+        ),
+        (
+            vec!["--agent", " , "],
+            vec![],
+            "--agent: the agent name is empty",
+        ),
+        (
+            vec!["--agent", "command"],
+            vec![("RALPH_PROMPT_FILE", " ")],
+            "environment variable RALPH_PROMPT_FILE: the file name is empty",
+        ),
+    ];
+    for (args, env, expected) in cases {
+        let mut cmd = ws.ralph();
+        cmd.args(&args).args(["--", "true"]);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        for dry_run in [false, true] {
+            if dry_run {
+                cmd.arg("--dry-run");
+            }
+            let out = run(&mut cmd);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+            assert!(
+                stderr(&out).contains(expected),
+                "{args:?} {env:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    // The same in ralph.yml, with the file and line; a `command` of the wrong type is described in
+    // words, not as serde's "untagged enum".
+    for (yaml, expected) in [
+        (
+            "agent: ''\n",
+            "ralph.yml:1 (`agent`): the agent name is empty",
+        ),
+        (
+            "agent: command\nprompt_file: ''\n",
+            "ralph.yml:2 (`prompt_file`): the file name is empty",
+        ),
+        (
+            "agent: command\nadapters:\n  command:\n    command: 5\n",
+            "ralph.yml:3: `adapters.command`: `command` must be a program (a string) or a list",
+        ),
+    ] {
+        std::fs::write(ws.path.join("ralph.yml"), yaml).unwrap();
+        let out = run(ws.ralph().args(["--", "true"]));
+        assert_eq!(out.status.code(), Some(2), "{yaml}");
+        let err = stderr(&out);
+        assert!(err.contains(expected), "{yaml}: {err}");
+        assert!(!err.contains("untagged"), "{yaml}: {err}");
+    }
+    assert!(!ws.path.join(".agent").exists(), "nothing ran");
+}
+
+#[test]
 fn settings_from_ralph_yml_and_environment_apply_with_flags_winning() {
     let ws = Workspace::new(RALPH, "Never done.");
     let agent = counter(&ws, 99);
@@ -363,6 +430,57 @@ fn status_and_clean_report_and_keep_the_current_run() {
     assert!(ws.path.join(".agent/runs").join(&current).exists());
 }
 
+#[test]
+fn status_health_report_and_clean_find_the_state_dir_set_in_ralph_yml() {
+    let ws = Workspace::new(RALPH, "Never done.");
+    let agent = counter(&ws, 99);
+    std::fs::write(
+        ws.path.join("ralph.yml"),
+        format!(
+            "agent: command\nstate_dir: .ralph-state\nadapters:\n  command:\n    command: {}\n",
+            agent.display()
+        ),
+    )
+    .unwrap();
+    let out = run(ws.ralph().args(["-i", "1"]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(!ws.path.join(".agent").exists());
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ws.path.join(".ralph-state/state.json")).unwrap())
+            .unwrap();
+    let id = state["run_id"].as_str().unwrap().to_string();
+
+    let status = run(ws.ralph().arg("status"));
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert!(
+        text.contains(&id) && text.contains("max iterations reached (1)"),
+        "{text}"
+    );
+    let health = run(ws.ralph().arg("health"));
+    let line = String::from_utf8_lossy(&health.stdout);
+    assert!(line.contains(&format!("run {id} finished")), "{line}");
+    let report = run(ws.ralph().args(["report", "--format", "json"]));
+    assert_eq!(report.status.code(), Some(0), "{}", stderr(&report));
+    assert!(String::from_utf8_lossy(&report.stdout).contains(&id));
+    let clean = run(ws.ralph().args(["clean", "--dry-run"]));
+    assert!(String::from_utf8_lossy(&clean.stdout).contains(&id));
+    // The flag and the environment still win over the file.
+    let status = run(ws.ralph().args(["status", "--state-dir", ".agent"]));
+    assert_eq!(status.status.code(), Some(2));
+    let status = run(ws.ralph().arg("status").env("RALPH_STATE_DIR", ".agent"));
+    assert_eq!(status.status.code(), Some(2));
+    // A ralph.yml that does not parse is named, and the default place is used.
+    std::fs::write(ws.path.join("ralph.yml"), "state_dirr: x\n").unwrap();
+    let status = run(ws.ralph().arg("status"));
+    assert_eq!(status.status.code(), Some(2));
+    assert!(
+        stderr(&status).contains("ralph.yml:1: unknown key `state_dirr`"),
+        "{}",
+        stderr(&status)
+    );
+}
+
 fn signal(pid: u32, sig: &str) {
     Command::new("kill")
         .arg(format!("-{sig}"))
@@ -508,6 +626,77 @@ fn a_second_sigint_stops_at_once_and_still_leaves_no_agent_process() {
         no_process_mentions(&ws.path),
         "the hard stop kills the agent's group too"
     );
+}
+
+#[test]
+fn a_second_sigint_also_kills_what_the_agent_started_with_setsid() {
+    let ws = Workspace::new(RALPH, "x");
+    // The agent ignores SIGTERM and is still running when the second Ctrl-C comes, so its `setsid`
+    // daemon is in no group ralph supervises and not yet ralph's child (ralph adopts orphans only).
+    let agent = ws.script(
+        "daemonising.sh",
+        "cat > /dev/null\ntrap '' TERM\nsetsid sh -c 'echo $$ > daemon.pid; trap \"\" TERM; exec sleep 300' </dev/null >/dev/null 2>&1 &\nsleep 300",
+    );
+    let child = ws
+        .ralph()
+        .args(["--agent", "command", "--"])
+        .arg(&agent)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let daemon = pid_in(&ws, "daemon.pid");
+    signal(child.id(), "INT");
+    std::thread::sleep(Duration::from_millis(300));
+    signal(child.id(), "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    // SIGKILL is sent before ralph exits; the kernel takes a moment to end the process.
+    let began = Instant::now();
+    while !exited(daemon) && began.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let gone = exited(daemon);
+    if !gone {
+        signal(daemon as u32, "KILL");
+    }
+    assert!(
+        gone,
+        "the daemon is killed before ralph exits, not left for the next run"
+    );
+    assert!(
+        !ws.path.join(".agent/agent.pid").exists(),
+        "no group is left to kill"
+    );
+}
+
+#[test]
+fn the_same_signal_twice_at_once_is_one_graceful_stop_as_timeout_sends_it() {
+    let ws = Workspace::new(RALPH, "x");
+    let agent = ws.script(
+        "agent.sh",
+        "cat > /dev/null\necho run >> runs.txt\nsleep 300",
+    );
+    let child = ws
+        .ralph()
+        .args(["--agent", "command", "--"])
+        .arg(&agent)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(|| runs(&ws) == 1);
+    // What coreutils `timeout` does: the signal to ralph, then to its process group (ralph again).
+    Command::new("sh")
+        .args(["-c", "kill -TERM $1; kill -TERM $1", "sh"])
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(!err.contains("again: stopping now"), "{err}");
+    assert!(err.contains("ralph: interrupted by SIGTERM"), "{err}");
+    assert_eq!(ws.state()["stop_reason"]["signal"], "SIGTERM");
+    assert!(no_process_mentions(&ws.path));
 }
 
 #[test]

@@ -247,7 +247,7 @@ settings! {
         help: "Agent: {agents}, command, auto (the first installed), or a comma list (fallback chain)",
     }
     /// Prompt file, when no prompt text is given (absolute).
-    prompt_file: PathBuf = parse::path {
+    prompt_file: PathBuf = parse::file_path {
         flag: "--prompt",
         short: Some('P'),
         alias: Some("prompt-file"),

@@ -27,7 +27,10 @@ pub struct AdapterConfig {
 
 /// A command as a YAML string (`claude`) or list (`["node", "agent.js"]`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "`command` must be a program (a string) or a list of the program and its arguments (strings)"
+)]
 pub enum CommandSpec {
     /// A program name or path; no shell splitting.
     One(String),

@@ -194,6 +194,29 @@ pub fn resolve(
     Ok(s)
 }
 
+/// Where `./ralph.yml` (when it exists, as for `ralph run` without `-c`) puts the run: its `workspace`
+/// and `state_dir` values as written (`None` where it sets none, or an empty one). For the commands that
+/// read a run without taking run options (`status`, `health`, `report`, `clean`), so that they find the
+/// run `ralph run` made in the same directory.
+///
+/// # Errors
+/// [`SettingsError`] when `./ralph.yml` exists but cannot be read or parsed (named with its line).
+pub fn file_location() -> Result<(Option<PathBuf>, Option<PathBuf>), SettingsError> {
+    let Some(path) = file::default_path() else {
+        return Ok((None, None));
+    };
+    if path.is_dir() {
+        return Ok((None, None));
+    }
+    let layer = file::load(&path)?.values;
+    let value = |raw: Option<Raw>| {
+        raw.map(|r| r.value)
+            .filter(|v| !v.trim().is_empty())
+            .map(PathBuf::from)
+    };
+    Ok((value(layer.workspace), value(layer.state_dir)))
+}
+
 /// The config file: `-c FILE`, which must be a file, else `./ralph.yml` when it exists.
 fn config_path(given: Option<&Path>) -> Result<Option<PathBuf>, SettingsError> {
     match given {

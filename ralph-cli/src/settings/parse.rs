@@ -146,12 +146,24 @@ pub(super) fn path(r: &Raw) -> Result<std::path::PathBuf, SettingsError> {
     Ok(r.value.clone().into())
 }
 
-/// An agent name or a comma list; not empty.
+/// A file path as given, not empty (an empty one would name the workspace directory itself).
+pub(super) fn file_path(r: &Raw) -> Result<std::path::PathBuf, SettingsError> {
+    if r.value.trim().is_empty() {
+        return Err(SettingsError::new(format!(
+            "{}: the file name is empty; accepted: a file such as PROMPT.md (or an inline prompt_text)",
+            r.source
+        )));
+    }
+    path(r)
+}
+
+/// An agent name or a comma list with at least one name.
 pub(super) fn agent(r: &Raw) -> Result<String, SettingsError> {
     let agent = r.value.trim().to_string();
-    if agent.is_empty() {
+    if agent.split(',').all(|name| name.trim().is_empty()) {
         return Err(SettingsError::new(format!(
-            "the agent name is empty; use one of: {}",
+            "{}: the agent name is empty; accepted: {}, or a comma list of them",
+            r.source,
             ralph_agents::agent_names()
         )));
     }
@@ -162,9 +174,10 @@ pub(super) fn agent(r: &Raw) -> Result<String, SettingsError> {
 pub(super) fn promise(r: &Raw) -> Result<String, SettingsError> {
     let promise = r.value.trim().to_string();
     if promise.contains('\n') {
-        return Err(SettingsError::new(
-            "the completion promise must be a single line",
-        ));
+        return Err(SettingsError::new(format!(
+            "{}: the completion promise must be a single line",
+            r.source
+        )));
     }
     Ok(promise)
 }
