@@ -29,10 +29,7 @@ pub enum Error {
         program: String,
     },
     /// The agent's program is not installed (not found in `PATH`, or not executable).
-    #[error(
-        "`{program}` was not found in PATH or is not executable; {}",
-        install_hint(install)
-    )]
+    #[error("`{program}` {}; {}", not_found(program), install_hint(install))]
     NotInstalled {
         /// The agent name.
         agent: String,
@@ -94,6 +91,15 @@ impl From<Error> for ralph_core::Error {
 }
 
 /// "install it with `npm install ...`" for install commands, the text itself for other advice.
+/// Where `program` was looked for: a name in `PATH`, a path as given.
+fn not_found(program: &str) -> &'static str {
+    if program.contains('/') {
+        "does not exist or is not executable"
+    } else {
+        "was not found in PATH or is not executable"
+    }
+}
+
 fn install_hint(install: &str) -> String {
     if install.starts_with("npm ") || install.starts_with("pip ") || install.starts_with("cargo ") {
         format!("install it with `{install}`")
@@ -121,5 +127,23 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_missing_path_is_not_said_to_be_missing_from_path() {
+        let missing = |program: &str| {
+            Error::NotInstalled {
+                agent: "claude".into(),
+                program: program.into(),
+                install: "npm install -g @anthropic-ai/claude-code".into(),
+            }
+            .to_string()
+        };
+        assert!(missing("claude").contains("`claude` was not found in PATH"));
+        assert!(
+            missing("/opt/claude/bin/claude").starts_with(
+                "`/opt/claude/bin/claude` does not exist or is not executable; install"
+            )
+        );
     }
 }

@@ -71,3 +71,43 @@ pub enum Error {
     #[error("invalid configuration: {0}")]
     Config(String),
 }
+
+impl Error {
+    /// An [`Error::Agent`] of agent `agent` caused by `source`: its text is the message, and it is kept
+    /// as the [`std::error::Error::source`].
+    ///
+    /// ```
+    /// let e = ralph_core::Error::agent("my-agent", std::io::Error::other("pipe closed"));
+    /// assert_eq!(e.to_string(), "agent `my-agent`: pipe closed");
+    /// ```
+    pub fn agent(
+        agent: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Agent {
+            agent: agent.into(),
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// An [`Error::Checkpoint`] caused by `source` (for a custom [`crate::Checkpointer`]).
+    pub fn checkpoint(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Checkpoint {
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// An [`Error::State`] about `path` caused by `source` (for a custom [`crate::StateStore`]).
+    pub fn state(
+        path: impl Into<PathBuf>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::State {
+            path: path.into(),
+            message: source.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+}

@@ -24,6 +24,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+/// How long after an agent run's deadline ([`AgentRequest::deadline`]) the engine cancels an agent that
+/// has not returned, and again how long after that it stops waiting for it and records the iteration as
+/// timed out, seconds. The agents of `ralph-agents` enforce their deadline themselves (SIGTERM, grace
+/// period, SIGKILL); this is the backstop for an agent that does not, so that no agent runs forever.
+pub const DEADLINE_BACKSTOP: Duration = Duration::from_secs(30);
+
 /// What the driver keeps through one run besides the machine: the run state it saves, the prompt, and
 /// what one action hands to the next. It decides nothing.
 struct RunCtx {
@@ -641,12 +647,32 @@ impl Engine {
         let agent = &*self.agent;
         let observers = &mut self.observers;
         let agent_name = agent.name().to_string();
+        // The backstop for an agent that ignores its deadline: cancel it, then give up on it.
+        let mut backstop = request
+            .deadline
+            .map(|d| tokio::time::Instant::from_std(d + DEADLINE_BACKSTOP));
+        let mut overran = false;
         let run = agent.run(request, tx, cancel.clone());
         tokio::pin!(run);
         let mut stop_seen = false;
         let result = loop {
             tokio::select! {
                 result = &mut run => break result,
+                _ = sleep_until_some(backstop) => {
+                    if overran {
+                        break Ok(AgentOutcome {
+                            message: Some(format!(
+                                "{agent_name} did not return within {} s of its deadline, nor when \
+                                 cancelled; the engine stopped waiting for it",
+                                2 * DEADLINE_BACKSTOP.as_secs()
+                            )),
+                            ..AgentOutcome::new(OutcomeStatus::TimedOut { kind: timeout_kind })
+                        });
+                    }
+                    overran = true;
+                    cancel.cancel();
+                    backstop = Some(tokio::time::Instant::now() + DEADLINE_BACKSTOP);
+                }
                 Some(event) = rx.recv() => {
                     handle_agent_event(machine, observers, &cancel, iteration, event, ctx.elapsed());
                 }
@@ -664,6 +690,11 @@ impl Engine {
             handle_agent_event(machine, observers, &cancel, iteration, event, ctx.elapsed());
         }
         let outcome = match result {
+            // Cancelled by the backstop: the agent ran past its deadline.
+            Ok(o) if overran && o.status == OutcomeStatus::Cancelled => AgentOutcome {
+                status: OutcomeStatus::TimedOut { kind: timeout_kind },
+                ..o
+            },
             Ok(o) => o,
             Err(e) => {
                 let kind = match e {
@@ -801,5 +832,13 @@ fn handle_agent_event(
     };
     for o in observers.iter_mut() {
         o.on_event(&event);
+    }
+}
+
+/// Waits until `at`, or forever when `at` is `None`.
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod backoff;
 mod driver;
+pub use driver::DEADLINE_BACKSTOP;
 pub mod machine;
 mod run_state;
 
@@ -86,6 +87,10 @@ pub struct EngineConfig {
 impl EngineConfig {
     /// A configuration with the defaults of SPEC §2 for `prompt` in `workspace` (state in
     /// `workspace/.agent`).
+    ///
+    /// The built-in limits apply unless changed ([`Limits::default`]: 100 iterations, 4 hours, 1,000,000
+    /// tokens, 50 USD, 5 consecutive failures; see [`crate::defaults`]); [`Limits::unlimited`] or the
+    /// `with_max_*` builders change them. Each agent run gets a 1800 s deadline and a 600 s idle timeout.
     pub fn new(prompt: PromptSource, workspace: PathBuf) -> Self {
         EngineConfig {
             prompt,

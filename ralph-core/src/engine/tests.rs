@@ -26,6 +26,10 @@ enum Step {
     /// Reports usage, then waits for cancellation.
     UsageThenHang(u64),
     Hang,
+    /// Ignores its deadline; returns `Cancelled` when cancelled.
+    IgnoresDeadline,
+    /// Ignores its deadline and cancellation: never returns.
+    Deaf,
 }
 
 struct Scripted {
@@ -115,6 +119,11 @@ impl Agent for Scripted {
                     _ = wait => Ok(AgentOutcome::new(OutcomeStatus::TimedOut { kind: req.deadline_kind })),
                 }
             }
+            Step::IgnoresDeadline => {
+                cancel.cancelled().await;
+                Ok(AgentOutcome::new(OutcomeStatus::Cancelled))
+            }
+            Step::Deaf => std::future::pending().await,
             Step::Hang => tokio::select! {
                 _ = cancel.cancelled() => Ok(AgentOutcome::new(OutcomeStatus::Cancelled)),
                 _ = wait => Ok(AgentOutcome::new(OutcomeStatus::TimedOut { kind: req.deadline_kind })),
@@ -1043,4 +1052,66 @@ async fn a_stop_racing_a_failure_records_it_and_ends_the_run_without_backing_off
             "the failed iteration is recorded"
         );
     }
+}
+
+/// Runs one iteration of `step` with a 60 s iteration timeout, on paused time; returns the recorded
+/// outcome, its message, and how long the iteration took on the (virtual) clock.
+async fn one_overrunning_iteration(step: Step) -> (OutcomeStatus, Option<String>, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let (agent, _) = Scripted::new(vec![step]);
+    let mut c = config(dir.path());
+    c.iteration_timeout = Some(Duration::from_secs(60));
+    c.limits.max_iterations = Some(1);
+    let store = crate::MemoryStateStore::new();
+    let began = tokio::time::Instant::now();
+    let summary = Engine::new(c, Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
+    assert!(
+        matches!(summary.reason, StopReason::MaxIterations { .. }),
+        "{:?}",
+        summary.reason
+    );
+    let records = store.records(&summary.run_id);
+    (
+        records[0].outcome.clone(),
+        records[0].message.clone(),
+        began.elapsed(),
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_that_ignores_its_deadline_is_cancelled_by_the_backstop_and_timed_out() {
+    let (status, _, took) = one_overrunning_iteration(Step::IgnoresDeadline).await;
+    assert_eq!(
+        status,
+        OutcomeStatus::TimedOut {
+            kind: TimeoutKind::Iteration
+        }
+    );
+    assert!(
+        took >= Duration::from_secs(60) + DEADLINE_BACKSTOP,
+        "{took:?}"
+    );
+    assert!(
+        took < Duration::from_secs(60) + 2 * DEADLINE_BACKSTOP,
+        "{took:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_agent_that_ignores_cancellation_too_is_given_up_on() {
+    let (status, message, took) = one_overrunning_iteration(Step::Deaf).await;
+    assert_eq!(
+        status,
+        OutcomeStatus::TimedOut {
+            kind: TimeoutKind::Iteration
+        }
+    );
+    assert!(message.unwrap().contains("stopped waiting"));
+    assert!(
+        took >= Duration::from_secs(60) + 2 * DEADLINE_BACKSTOP,
+        "{took:?}"
+    );
 }
