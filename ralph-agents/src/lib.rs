@@ -59,6 +59,33 @@
 //! println!("{}: {:?} ({} tokens)", outcome.status.label(), outcome.final_text, outcome.usage.billable_total());
 //! # Ok(()) }
 //! ```
+//!
+//! The Claude Code example above needs the `claude` CLI and a key, so it is only compiled. This one runs
+//! anywhere with a POSIX shell: a whole loop whose agent is a command ([`CommandAgent`], prompt on
+//! stdin) that writes a file and prints the completion promise.
+//!
+//! ```
+//! use ralph_agents::CommandAgent;
+//! use ralph_core::prompt::PromptSource;
+//! use ralph_core::{Engine, EngineConfig, StopHandle, StopReason};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let workspace = dir.path().to_path_buf();
+//! let agent = CommandAgent::new(vec![
+//!     "sh".into(),
+//!     "-c".into(),
+//!     "cat >/dev/null; echo hello > hello.txt; echo LOOP_COMPLETE".into(),
+//! ])?;
+//! let config = EngineConfig::new(PromptSource::Text("Write hello.txt".into()), workspace.clone());
+//! let summary = Engine::new(config, Box::new(agent)).run(StopHandle::new()).await;
+//! assert!(matches!(summary.reason, StopReason::Completed { iteration: 1, .. }), "{:?}", summary.reason);
+//! assert_eq!(std::fs::read_to_string(workspace.join("hello.txt"))?, "hello\n");
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
 
 mod amazon_q;
 mod api_error;
@@ -114,3 +141,8 @@ pub use secrets::{
 };
 pub use settings::{AUTO, AgentSettings, agent_names, build, build_chain, describe, dry_run_argv};
 pub use shell_verify::ShellVerifier;
+
+// The crate's README.md: its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -44,6 +44,8 @@
 //! # });
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod agent;
 pub mod checkpoint;
 pub mod completion;
@@ -75,3 +77,8 @@ pub use state::{NoState, StateStore};
 pub use tokio_util::sync::CancellationToken;
 pub use usage::{Cost, Usage};
 pub use verify::{Verification, Verifier, VerifyRequest, VerifyResult};
+
+// The crate's README.md: its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

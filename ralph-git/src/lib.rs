@@ -30,12 +30,21 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! A checkpoint of a fresh repository, falling back to [`ralph_core::NoCheckpoints`] outside one as `ralph
+//! run` does (in a loop: `Engine::new(config, agent).with_checkpointer(checkpointer)`):
+//!
+//! ```
 //! use ralph_core::{CheckpointRequest, Checkpointer, NoCheckpoints};
 //! use ralph_git::{CheckpointOptions, GitCheckpointer};
 //!
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let checkpointer: Box<dyn Checkpointer> = match GitCheckpointer::open(".", CheckpointOptions::default()) {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let workspace = dir.path();
+//! ralph_git::init_repository(workspace)?; // `ralph run --git-init`
+//! std::fs::write(workspace.join("hello.txt"), "hello\n")?;
+//!
+//! let checkpointer: Box<dyn Checkpointer> = match GitCheckpointer::open(workspace, CheckpointOptions::default()) {
 //!     Ok(git) => Box::new(git),
 //!     Err(err) if err.is_not_a_repository() => {
 //!         tracing::warn!("{err}");
@@ -50,11 +59,12 @@
 //!     cost_usd: 0.42,
 //!     is_final: false,
 //! };
-//! if let Some(id) = checkpointer.checkpoint(&request).await? {
-//!     println!("checkpoint {id}");
-//! }
+//! let id = checkpointer.checkpoint(&request).await?; // `None` when nothing changed
+//! println!("checkpoint {}", id.expect("hello.txt is new"));
 //! # Ok(()) }
 //! ```
+
+#![deny(missing_docs)]
 
 mod checkpoint;
 mod commit;
@@ -85,3 +95,8 @@ pub use safety::{SkipFileReason, SkippedFile};
 
 /// The namespace of ref-mode checkpoints: `refs/ralph/checkpoints/<run id>`.
 pub const CHECKPOINT_REF_PREFIX: &str = "refs/ralph/checkpoints/";
+
+// The crate's README.md: its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
