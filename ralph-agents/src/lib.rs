@@ -38,7 +38,7 @@
 //! use ralph_agents::{AgentSettings, build};
 //! use ralph_core::{AgentRequest, TimeoutKind};
 //! use std::time::{Duration, Instant};
-//! use tokio_util::sync::CancellationToken;
+//! use ralph_core::CancellationToken;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let agent = build(&AgentSettings { name: "claude".into(), ..AgentSettings::default() })?;

@@ -236,7 +236,7 @@ pub type EventSender = mpsc::UnboundedSender<AgentEvent>;
 ///
 /// ```
 /// use ralph_core::{Agent, AgentOutcome, AgentRequest, EventSender, Error};
-/// use tokio_util::sync::CancellationToken;
+/// use ralph_core::CancellationToken;
 ///
 /// struct Done;
 ///

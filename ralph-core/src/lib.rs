@@ -21,7 +21,7 @@
 //! ```
 //! use ralph_core::{Agent, AgentOutcome, AgentRequest, Engine, EngineConfig, EventSender, Error};
 //! use ralph_core::{StopHandle, StopReason, prompt::PromptSource};
-//! use tokio_util::sync::CancellationToken;
+//! use ralph_core::CancellationToken; // re-exported: no direct dependency on tokio-util needed
 //!
 //! /// An agent that finishes the task on its second run.
 //! struct Twice(std::sync::atomic::AtomicU32);

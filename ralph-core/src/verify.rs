@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use ralph_core::verify::{Verification, Verifier, VerifyRequest};
-//! use tokio_util::sync::CancellationToken;
+//! use ralph_core::CancellationToken;
 //!
 //! /// Accepts a claim once `hello.txt` exists in the workspace.
 //! struct FileExists;
