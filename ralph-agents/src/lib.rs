@@ -3,6 +3,9 @@
 //! [`Agent`](ralph_core::Agent) implementations for ralph: each runs an AI coding-agent CLI once per
 //! iteration as a supervised process and turns what it prints into events and a classified outcome.
 //!
+//! Published as `ralph-loop-agents`: `cargo add ralph-loop-core ralph-loop-agents`, then
+//! `use ralph_agents::...`. Unix only (process groups, signals).
+//!
 //! - [`ClaudeAgent`]: Claude Code in headless `stream-json` mode (tested with 2.1.197).
 //! - [`GeminiAgent`]: Gemini CLI in headless `stream-json` mode (tested with 0.61.0).
 //! - [`QwenAgent`]: Qwen Code in headless `stream-json` mode against OpenAI-compatible APIs (tested with

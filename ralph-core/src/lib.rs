@@ -3,6 +3,9 @@
 //! The engine of ralph: it runs an AI coding agent again and again on the same task, a fresh agent each
 //! iteration, until the agent declares completion or a limit stops it.
 //!
+//! Published as `ralph-loop-core`: `cargo add ralph-loop-core async-trait`, then `use ralph_core::...`.
+//! Implementing [`Agent`] needs the `async-trait` attribute; running the engine needs a tokio runtime.
+//!
 //! The pieces:
 //! - [`Agent`]: one agent run per iteration (implementations for real CLIs live in `ralph-agents`).
 //! - [`defaults`]: the default of every run setting the engine shares with the command line.

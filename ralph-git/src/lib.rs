@@ -1,5 +1,7 @@
 //! Git checkpoints for ralph, with gitoxide (no `git` binary needed at run time).
 //!
+//! Published as `ralph-loop-git`: `cargo add ralph-loop-core ralph-loop-git`, then `use ralph_git::...`.
+//!
 //! [`GitCheckpointer`] implements [`ralph_core::Checkpointer`]: between iterations it commits the workspace as
 //! `git add -A` would stage it (same tree id as the git CLI), with the message
 //! `ralph: checkpoint <iteration> (run <id>)` and trailers `Ralph-Run-Id`, `Ralph-Iteration`, `Ralph-Agent`,
