@@ -17,7 +17,7 @@ COPY . .
 # recompiles only what changed.
 RUN --mount=type=cache,id=ralph-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=ralph-cargo-target,target=/src/target \
-    cargo build --release --locked -p ralph-cli --bin ralph \
+    cargo build --release --locked -p ralph-loop-cli --bin ralph \
     && install -m 0755 target/release/ralph /usr/local/bin/ralph
 
 # --- agents: the agent CLIs from npm, at pinned versions -----------------------------------------------------

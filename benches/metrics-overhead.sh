@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 n=${1:-300}
 rounds=${2:-5}
 echo "building the release binary..." >&2
-cargo build --release -q -p ralph-cli
+cargo build --release -q -p ralph-loop-cli
 ralph=$PWD/target/release/ralph
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cargo build --quiet -p ralph-cli -p ralph-examples
+cargo build --quiet -p ralph-loop-cli -p ralph-examples
 target=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 if [ $# -ge 1 ]; then
   work=$1

@@ -40,7 +40,7 @@ tokio::task_local! {
 /// let processes = ProcessRegistry::new();
 /// let hard_stop = processes.clone(); // e.g. moved into a signal handler task: `hard_stop.kill_all()`
 /// let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-/// let cancel = tokio_util::sync::CancellationToken::new();
+/// let cancel = ralph_core::CancellationToken::new();
 /// let outcome = processes.scope(agent.run(request, events, cancel)).await;
 /// # let _ = (outcome, hard_stop); }
 /// ```

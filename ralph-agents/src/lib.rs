@@ -3,6 +3,9 @@
 //! [`Agent`](ralph_core::Agent) implementations for ralph: each runs an AI coding-agent CLI once per
 //! iteration as a supervised process and turns what it prints into events and a classified outcome.
 //!
+//! Published as `ralph-loop-agents`: `cargo add ralph-loop-core ralph-loop-agents`, then
+//! `use ralph_agents::...`. Unix only (process groups, signals).
+//!
 //! - [`ClaudeAgent`]: Claude Code in headless `stream-json` mode (tested with 2.1.197).
 //! - [`GeminiAgent`]: Gemini CLI in headless `stream-json` mode (tested with 0.61.0).
 //! - [`QwenAgent`]: Qwen Code in headless `stream-json` mode against OpenAI-compatible APIs (tested with
@@ -38,7 +41,7 @@
 //! use ralph_agents::{AgentSettings, build};
 //! use ralph_core::{AgentRequest, TimeoutKind};
 //! use std::time::{Duration, Instant};
-//! use tokio_util::sync::CancellationToken;
+//! use ralph_core::CancellationToken;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let agent = build(&AgentSettings { name: "claude".into(), ..AgentSettings::default() })?;
@@ -59,6 +62,33 @@
 //! println!("{}: {:?} ({} tokens)", outcome.status.label(), outcome.final_text, outcome.usage.billable_total());
 //! # Ok(()) }
 //! ```
+//!
+//! The Claude Code example above needs the `claude` CLI and a key, so it is only compiled. This one runs
+//! anywhere with a POSIX shell: a whole loop whose agent is a command ([`CommandAgent`], prompt on
+//! stdin) that writes a file and prints the completion promise.
+//!
+//! ```
+//! use ralph_agents::CommandAgent;
+//! use ralph_core::prompt::PromptSource;
+//! use ralph_core::{Engine, EngineConfig, StopHandle, StopReason};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let workspace = dir.path().to_path_buf();
+//! let agent = CommandAgent::new(vec![
+//!     "sh".into(),
+//!     "-c".into(),
+//!     "cat >/dev/null; echo hello > hello.txt; echo LOOP_COMPLETE".into(),
+//! ])?;
+//! let config = EngineConfig::new(PromptSource::Text("Write hello.txt".into()), workspace.clone());
+//! let summary = Engine::new(config, Box::new(agent)).run(StopHandle::new()).await;
+//! assert!(matches!(summary.reason, StopReason::Completed { iteration: 1, .. }), "{:?}", summary.reason);
+//! assert_eq!(std::fs::read_to_string(workspace.join("hello.txt"))?, "hello\n");
+//! # Ok(()) }
+//! ```
+
+#![deny(missing_docs)]
 
 mod amazon_q;
 mod api_error;
@@ -157,3 +187,8 @@ mod futures_are_send {
         assert_send(&lines.next_line());
     }
 }
+
+// The crate's README.md: its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

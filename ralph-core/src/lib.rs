@@ -3,6 +3,9 @@
 //! The engine of ralph: it runs an AI coding agent again and again on the same task, a fresh agent each
 //! iteration, until the agent declares completion or a limit stops it.
 //!
+//! Published as `ralph-loop-core`: `cargo add ralph-loop-core async-trait`, then `use ralph_core::...`.
+//! Implementing [`Agent`] needs the `async-trait` attribute; running the engine needs a tokio runtime.
+//!
 //! The pieces:
 //! - [`Agent`]: one agent run per iteration (implementations for real CLIs live in `ralph-agents`).
 //! - [`defaults`]: the default of every run setting the engine shares with the command line.
@@ -21,7 +24,7 @@
 //! ```
 //! use ralph_core::{Agent, AgentOutcome, AgentRequest, Engine, EngineConfig, EventSender, Error};
 //! use ralph_core::{StopHandle, StopReason, prompt::PromptSource};
-//! use ralph_core::CancellationToken;
+//! use ralph_core::CancellationToken; // re-exported: no direct dependency on tokio-util needed
 //!
 //! /// An agent that finishes the task on its second run.
 //! struct Twice(std::sync::atomic::AtomicU32);
@@ -43,6 +46,8 @@
 //! assert!(matches!(summary.reason, StopReason::Completed { iteration: 2, .. }));
 //! # });
 //! ```
+
+#![deny(missing_docs)]
 
 pub mod agent;
 pub mod checkpoint;
@@ -80,3 +85,8 @@ pub use async_trait::async_trait;
 pub use tokio_util::sync::CancellationToken;
 pub use usage::{Cost, Usage};
 pub use verify::{Verification, Verifier, VerifyRequest, VerifyResult};
+
+// The crate's README.md: its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -1,5 +1,7 @@
 //! Git checkpoints for ralph, with gitoxide (no `git` binary needed at run time).
 //!
+//! Published as `ralph-loop-git`: `cargo add ralph-loop-core ralph-loop-git`, then `use ralph_git::...`.
+//!
 //! [`GitCheckpointer`] implements [`ralph_core::Checkpointer`]: between iterations it commits the workspace as
 //! `git add -A` would stage it (same tree id as the git CLI), with the message
 //! `ralph: checkpoint <iteration> (run <id>)` and trailers `Ralph-Run-Id`, `Ralph-Iteration`, `Ralph-Agent`,
@@ -30,12 +32,21 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! A checkpoint of a fresh repository, falling back to [`ralph_core::NoCheckpoints`] outside one as `ralph
+//! run` does (in a loop: `Engine::new(config, agent).with_checkpointer(checkpointer)`):
+//!
+//! ```
 //! use ralph_core::{CheckpointRequest, Checkpointer, NoCheckpoints};
 //! use ralph_git::{CheckpointOptions, GitCheckpointer};
 //!
-//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! let checkpointer: Box<dyn Checkpointer> = match GitCheckpointer::open(".", CheckpointOptions::default()) {
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let dir = tempfile::tempdir()?;
+//! let workspace = dir.path();
+//! ralph_git::init_repository(workspace)?; // `ralph run --git-init`
+//! std::fs::write(workspace.join("hello.txt"), "hello\n")?;
+//!
+//! let checkpointer: Box<dyn Checkpointer> = match GitCheckpointer::open(workspace, CheckpointOptions::default()) {
 //!     Ok(git) => Box::new(git),
 //!     Err(err) if err.is_not_a_repository() => {
 //!         tracing::warn!("{err}");
@@ -51,11 +62,12 @@
 //!     is_final: false,
 //!     state_dir: None, // the engine names its state directory here
 //! };
-//! if let Some(id) = checkpointer.checkpoint(&request).await? {
-//!     println!("checkpoint {id}");
-//! }
+//! let id = checkpointer.checkpoint(&request).await?; // `None` when nothing changed
+//! println!("checkpoint {}", id.expect("hello.txt is new"));
 //! # Ok(()) }
 //! ```
+
+#![deny(missing_docs)]
 
 mod checkpoint;
 mod commit;
@@ -101,3 +113,8 @@ mod futures_are_send {
         assert_send(&git.checkpoint(request));
     }
 }
+
+// The crate's README.md: its example is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
