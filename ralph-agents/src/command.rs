@@ -1,20 +1,4 @@
-//! [`CommandAgent`]: any program, for agent CLIs ralph has no adapter for.
-//!
-//! How the prompt reaches the program:
-//! - By default on stdin (written whole, then closed), so there is no size limit.
-//! - If an argument contains `{prompt}`, the prompt is substituted there and stdin is `/dev/null`. A prompt
-//!   over [`MAX_PROMPT_ARG`] bytes (Linux refuses single arguments over 128 KiB) is written to
-//!   `<state dir>/agent-prompt.md` instead, and `{prompt}` becomes a one-sentence instruction to read that
-//!   file: agents are language models, and peer tools hand over long prompts the same way.
-//! - If an argument contains `{prompt_file}`, the prompt is always written to `<state dir>/agent-prompt.md`
-//!   and `{prompt_file}` is replaced by its absolute path; stdin is `/dev/null`.
-//!
-//! Output is taken as plain text: every stdout line is an [`AgentEvent::Text`], and the final answer is
-//! the whole stdout (its last [`FINAL_TEXT_CAP`] bytes), so an agent that prints the completion promise on
-//! a line of its own completes the loop. Exit 0 is a success; anything else a failure with the stderr tail
-//! (or a usage limit or authentication failure when stderr says so).
-//!
-//! [`AgentEvent::Text`]: ralph_core::AgentEvent::Text
+//! [`CommandAgent`]: any program, for agent CLIs ralph has no adapter for (its contract is on the type).
 
 use crate::error::Error;
 use crate::lines::Line;
@@ -46,7 +30,23 @@ pub const FINAL_TEXT_CAP: usize = 1024 * 1024;
 /// Name of the prompt file in the state directory.
 pub const PROMPT_FILE_NAME: &str = "agent-prompt.md";
 
-/// A user-given program run once per iteration.
+/// A user-given program run once per iteration, in the workspace (its working directory).
+///
+/// How the prompt reaches the program:
+/// - By default on stdin (written whole, then closed), so there is no size limit.
+/// - If an argument contains `{prompt}`, the prompt is substituted there and stdin is `/dev/null`. A prompt
+///   over [`MAX_PROMPT_ARG`] bytes (Linux refuses single arguments over 128 KiB) is written to
+///   `<state dir>/agent-prompt.md` instead, and `{prompt}` becomes a one-sentence instruction to read that
+///   file: agents are language models, and peer tools hand over long prompts the same way.
+/// - If an argument contains `{prompt_file}`, the prompt is always written to `<state dir>/agent-prompt.md`
+///   and `{prompt_file}` is replaced by its absolute path; stdin is `/dev/null`.
+///
+/// Output is taken as plain text: every stdout line is an [`AgentEvent::Text`], and the final answer is
+/// the whole stdout (its last [`FINAL_TEXT_CAP`] bytes), so an agent that prints the completion promise on
+/// a line of its own completes the loop. Exit 0 is a success; anything else a failure with the stderr tail
+/// (or a usage limit or authentication failure when stderr says so).
+///
+/// [`AgentEvent::Text`]: ralph_core::AgentEvent::Text
 ///
 /// ```
 /// use ralph_agents::CommandAgent;

@@ -288,6 +288,35 @@ pub fn event_channel() -> (EventSender, EventReceiver) {
 ///     }
 /// }
 /// ```
+///
+/// To mock it in tests with [`mockall`](https://docs.rs/mockall) (a dev-dependency of yours), put the
+/// re-exported attribute inside `mock!`, at module level (the mock's module imports the types from
+/// there); [`Agent::preflight`] has a default and can be left out:
+///
+/// ```
+/// use ralph_core::prompt::PromptSource;
+/// use ralph_core::{Agent, AgentOutcome, AgentRequest, CancellationToken, Error, EventSender};
+/// use ralph_core::{Engine, EngineConfig, StopHandle, StopReason};
+///
+/// mockall::mock! {
+///     pub Agent {}
+///     #[ralph_core::async_trait]
+///     impl Agent for Agent {
+///         fn name(&self) -> &str;
+///         async fn run(&self, request: AgentRequest, events: EventSender, cancel: CancellationToken)
+///             -> Result<AgentOutcome, Error>;
+///     }
+/// }
+///
+/// # fn main() { tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let mut agent = MockAgent::new();
+/// agent.expect_name().return_const("mock".to_string());
+/// agent.expect_run().times(1).returning(|_, _, _| Ok(AgentOutcome::success("LOOP_COMPLETE")));
+/// let config = EngineConfig::new(PromptSource::Text("Write hello.txt".into()), ".".into());
+/// let summary = Engine::new(config, Box::new(agent)).run(StopHandle::new()).await;
+/// assert!(matches!(summary.reason, StopReason::Completed { iteration: 1, .. }));
+/// # }) }
+/// ```
 #[async_trait]
 pub trait Agent: Send + Sync {
     /// Short name (`claude`, `command`, ...), used in logs, state and metrics.

@@ -1,6 +1,6 @@
 //! Completion detection: when does the agent's answer, or the prompt file, say the task is done?
 //!
-//! Rules (SPEC §4):
+//! Rules:
 //! - The completion promise counts only in the final answer of a successful iteration, either as a line
 //!   of its own (trimmed, exact, case-sensitive) or inside `<promise>...</promise>` (trimmed, exact).
 //!   "I will print LOOP_COMPLETE when done" does not count.

@@ -1,4 +1,4 @@
-//! The defaults of the run settings the engine shares with the command line (SPEC §2), in one place.
+//! The defaults of the run settings the engine shares with the command line, in one place.
 //!
 //! [`Limits::default`](crate::Limits::default) and [`EngineConfig::new`](crate::EngineConfig::new) are
 //! built from these, and so are `ralph run`'s defaults, its `--help`, `ralph init`'s `ralph.yml` and the

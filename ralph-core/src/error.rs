@@ -60,7 +60,7 @@ pub enum Error {
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// Another live process holds the workspace's run lock.
-    #[error("another ralph run is active in this workspace (pid {}; lock file {path}); wait for it to finish or stop it", pid.map(|p| p.to_string()).unwrap_or_else(|| "unknown".into()))]
+    #[error("{}", locked_message(path, *pid))]
     Locked {
         /// The lock file.
         path: PathBuf,
@@ -70,6 +70,25 @@ pub enum Error {
     /// The loop configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+}
+
+/// The text of [`Error::Locked`]: a lock held by this very process is a second engine of this program on
+/// the same state directory, not another ralph to wait for.
+fn locked_message(path: &std::path::Path, pid: Option<u32>) -> String {
+    match pid {
+        Some(p) if p == std::process::id() => format!(
+            "this process already runs a loop on this state directory (pid {p}; lock file {}); give \
+             each concurrent engine its own workspace or state directory",
+            path.display()
+        ),
+        _ => format!(
+            "another ralph run is active in this workspace (pid {}; lock file {}); wait for it to \
+             finish or stop it",
+            pid.map(|p| p.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            path.display()
+        ),
+    }
 }
 
 impl Error {

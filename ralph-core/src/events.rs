@@ -163,6 +163,9 @@ pub enum LoopEvent {
 /// `Arc<dyn Observer>` (or `Arc<T>`) is an observer too, for example to give one observer to two engines
 /// or to read what it collected after the run. Keep state in atomics or a lock; an observer that wants
 /// `&mut self` implements [`ObserverMut`] instead and is registered as `Mutex::new(observer)`.
+/// Events do not say which engine sent them (only [`LoopEvent::RunStarted`] carries the run id): to
+/// tell two engines apart, give each a closure that tags the event before passing it to the shared
+/// observer, for example `move |e: &LoopEvent| shared.record("first", e)`.
 ///
 /// Implemented for:
 /// - closures `Fn(&LoopEvent) + Send + Sync`;

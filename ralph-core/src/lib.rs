@@ -3,8 +3,10 @@
 //! The engine of ralph: it runs an AI coding agent again and again on the same task, a fresh agent each
 //! iteration, until the agent declares completion or a limit stops it.
 //!
-//! Published as `ralph-loop-core`: `cargo add ralph-loop-core async-trait`, then `use ralph_core::...`.
-//! Implementing [`Agent`] needs the `async-trait` attribute; running the engine needs a tokio runtime.
+//! Published as `ralph-loop-core`: `cargo add ralph-loop-core`, then `use ralph_core::...`.
+//! Implementing [`Agent`] needs the [`async_trait`](macro@async_trait) attribute, re-exported here (write
+//! `#[ralph_core::async_trait]`: no direct `async-trait` dependency needed); running the engine needs a
+//! tokio runtime (`cargo add tokio --features macros,rt-multi-thread`).
 //!
 //! The pieces:
 //! - [`Agent`]: one agent run per iteration (implementations for real CLIs live in `ralph-agents`).

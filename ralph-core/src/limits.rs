@@ -481,7 +481,7 @@ pub struct Limits {
 }
 
 impl Default for Limits {
-    /// The defaults of SPEC §2 (100 iterations, 14 400 s, 1 000 000 tokens, 50 USD, 5 retries), from
+    /// The defaults (100 iterations, 14 400 s, 1 000 000 tokens, 50 USD, 5 retries), from
     /// [`crate::defaults`].
     fn default() -> Self {
         Limits {

@@ -115,7 +115,17 @@ async fn a_second_engine_on_the_same_state_dir_fails_naming_the_holder() {
         .try_run(StopHandle::new())
         .await
     {
-        Err(Error::Locked { pid, .. }) => assert_eq!(pid, Some(std::process::id())),
+        Err(e @ Error::Locked { .. }) => {
+            let Error::Locked { pid, .. } = &e else {
+                unreachable!()
+            };
+            assert_eq!(*pid, Some(std::process::id()));
+            // Held by this very process: the message does not send the user looking for another ralph.
+            assert!(
+                e.to_string().contains("this process already runs a loop"),
+                "{e}"
+            );
+        }
         other => panic!("expected Error::Locked, got {other:?}"),
     }
     let second = engine(Box::new(DoneOn(1, AtomicU32::new(0))))

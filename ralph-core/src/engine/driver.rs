@@ -119,6 +119,10 @@ impl Engine {
     /// needs a tokio runtime with the time driver (`#[tokio::main]` and `#[tokio::test]` have one);
     /// state is written on tokio's blocking pool.
     ///
+    /// With a persistent state store, an unfinished run in it is resumed, and a run that already
+    /// finished with the same prompt is not run again: the summary repeats its reason with
+    /// [`RunSummary::already_finished`] set (set [`crate::EngineConfig::fresh`] to start over).
+    ///
     /// Every failure is in the summary's [`StopReason`]: when the state store's lock is held by
     /// another run, nothing runs and the reason is [`StopReason::Error`] naming the holder (use
     /// [`Engine::try_run`] to get it as [`Error::Locked`]).

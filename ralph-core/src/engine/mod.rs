@@ -1,5 +1,5 @@
-//! The loop engine: a pure state machine ([`machine`]) that decides, and the async driver ([`Engine`],
-//! in `driver.rs`) that performs its actions.
+//! The loop engine: a pure state machine ([`machine`]) that decides, and the async driver ([`Engine`])
+//! that performs its actions.
 //!
 //! One iteration: read the prompt → assemble it → run the agent (under the deadline, the idle timeout and
 //! the stop handle) → classify and account → report it → checkpoint if due → record state → check
@@ -85,7 +85,7 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    /// A configuration with the defaults of SPEC §2 for `prompt` in `workspace` (state in
+    /// A configuration with the defaults ([`crate::defaults`]) for `prompt` in `workspace` (state in
     /// `workspace/.agent`).
     ///
     /// The built-in limits apply unless changed ([`Limits::default`]: 100 iterations, 4 hours, 1,000,000
@@ -257,8 +257,11 @@ impl StopHandle {
     }
 
     /// Requests a graceful stop from code, for [`StopReason::Requested`] with `by` (who asks and why,
-    /// free text). The run ends as for a signal: the agent is stopped, state saved, and the next run with
-    /// the same prompt resumes it.
+    /// free text). The run ends as for a signal: the agent is stopped (the iteration it interrupted counts
+    /// as run), state saved, and the next engine given the same state store
+    /// ([`crate::FileStateStore`], or a clone of the same [`crate::MemoryStateStore`]) resumes it: same
+    /// run id, next iteration number, budgets carried over. With the default store ([`crate::NoState`],
+    /// [`Engine::new`] without [`Engine::with_state_store`]) nothing is saved and the next run starts over.
     ///
     /// ```
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {

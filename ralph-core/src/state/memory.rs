@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 ///
 /// Clones share the same memory, so keep a clone to read the state after the run, or give clones to
 /// successive engines in one process: a run stopped with [`crate::StopHandle::request_stop`] is resumed
-/// by the next engine given the same store and prompt, as [`super::FileStateStore`] resumes across
+/// by the next engine given the same store and prompt, as [`FileStateStore`](super::FileStateStore) resumes across
 /// processes. Transcripts (the prompt and raw output of each iteration) are not kept. It takes no lock:
 /// two engines running at once on one `MemoryStateStore` would interleave their state (give each its own).
 ///
