@@ -1,7 +1,7 @@
 //! Run notifications (SPEC §8): a JSON summary POSTed to each `--notify` URL when a run ends and when it
 //! starts waiting on a usage limit.
 //!
-//! [`Notifier`] is an engine [`Observer`]: it keeps what the summary needs (run id, agent, last checkpoint,
+//! [`Notifier`] is an engine [`Observer`](ralph_core::Observer): it keeps what the summary needs (run id, agent, last checkpoint,
 //! totals) and, on [`LoopEvent::RunFinished`] or [`LoopEvent::RateLimitWait`], builds a [`Payload`] and
 //! hands one delivery per URL to a tokio task, so the engine never waits on the network. A delivery makes
 //! up to [`ATTEMPTS`] attempts of at most [`ATTEMPT_TIMEOUT`] each, backing off [`FIRST_RETRY_DELAY`],
@@ -216,7 +216,7 @@ struct Shared {
     next_id: Mutex<u64>,
 }
 
-/// The [`Observer`] that sends notifications; does nothing when no URL is set.
+/// The [`Observer`](ralph_core::Observer) that sends notifications; does nothing when no URL is set.
 pub struct Notifier {
     shared: Option<Arc<Shared>>,
     redactor: Arc<Redactor>,
