@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 /// has not returned, and again how long after that it stops waiting for it and records the iteration as
 /// timed out, seconds. The agents of `ralph-agents` enforce their deadline themselves (SIGTERM, grace
 /// period, SIGKILL); this is the backstop for an agent that does not, so that no agent runs forever.
+/// An agent whose own stop takes longer (a SIGTERM grace period over 30 s) is cancelled by it.
 pub const DEADLINE_BACKSTOP: Duration = Duration::from_secs(30);
 
 /// What the driver keeps through one run besides the machine: the run state it saves, the prompt, and
