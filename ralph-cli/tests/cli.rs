@@ -17,6 +17,38 @@ fn stderr(o: &Output) -> String {
 }
 
 /// A counting agent: appends to runs.txt, prints the promise on run `n`.
+/// A bad-input case: flags, environment variables, and the text stderr must contain.
+type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
+
+/// Runs ralph in `ws` for each case (its flags, then `tail`; its variables) and asserts exit code 2 with the
+/// expected text; with `dry_run_too`, again with `--dry-run` added.
+fn assert_exit_2(ws: &Workspace, cases: Vec<Case>, tail: &[&str], dry_run_too: bool) {
+    for (args, env, expected) in cases {
+        let mut cmd = ws.ralph();
+        cmd.args(&args).args(tail);
+        for (k, v) in &env {
+            cmd.env(k, v);
+        }
+        let modes: &[bool] = if dry_run_too {
+            &[false, true]
+        } else {
+            &[false]
+        };
+        for &dry_run in modes {
+            if dry_run {
+                cmd.arg("--dry-run");
+            }
+            let out = run(&mut cmd);
+            assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+            assert!(
+                stderr(&out).contains(expected),
+                "{args:?} {env:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+}
+
 fn counter(ws: &Workspace, complete_on: u32) -> PathBuf {
     ws.script(
         "agent.sh",
@@ -150,7 +182,6 @@ fn a_missing_agent_cli_exits_2_with_the_install_command() {
 #[test]
 fn invalid_settings_exit_2_naming_their_source() {
     let ws = Workspace::new(RALPH, "x");
-    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: Vec<Case> = vec![
         (
             vec![],
@@ -178,20 +209,7 @@ fn invalid_settings_exit_2_naming_their_source() {
             "RALPH_VERBOSE: `perhaps` is not valid",
         ),
     ];
-    for (args, env, expected) in cases {
-        let mut cmd = ws.ralph();
-        cmd.args(&args).args(["--agent", "command", "--", "true"]);
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        let out = run(&mut cmd);
-        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
-        assert!(
-            stderr(&out).contains(expected),
-            "{args:?} {env:?}: {}",
-            stderr(&out)
-        );
-    }
+    assert_exit_2(&ws, cases, &["--agent", "command", "--", "true"], false);
     std::fs::write(
         ws.path.join("ralph.yml"),
         "agent: command\nmax_iteratons: 3\n",
@@ -211,7 +229,6 @@ fn invalid_settings_exit_2_naming_their_source() {
 fn empty_agent_prompt_file_and_bad_adapter_commands_exit_2_naming_their_source() {
     let ws = Workspace::new(RALPH, "x");
     // Flags and environment variables: an empty agent (or a list of nothing) and an empty prompt file.
-    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>, &'a str);
     let cases: Vec<Case> = vec![
         (
             vec![],
@@ -229,25 +246,7 @@ fn empty_agent_prompt_file_and_bad_adapter_commands_exit_2_naming_their_source()
             "environment variable RALPH_PROMPT_FILE: the file name is empty",
         ),
     ];
-    for (args, env, expected) in cases {
-        let mut cmd = ws.ralph();
-        cmd.args(&args).args(["--", "true"]);
-        for (k, v) in &env {
-            cmd.env(k, v);
-        }
-        for dry_run in [false, true] {
-            if dry_run {
-                cmd.arg("--dry-run");
-            }
-            let out = run(&mut cmd);
-            assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
-            assert!(
-                stderr(&out).contains(expected),
-                "{args:?} {env:?}: {}",
-                stderr(&out)
-            );
-        }
-    }
+    assert_exit_2(&ws, cases, &["--", "true"], true);
     // The same in ralph.yml, with the file and line; a `command` of the wrong type is described in
     // words, not as serde's "untagged enum".
     for (yaml, expected) in [
