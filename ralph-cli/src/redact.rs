@@ -131,6 +131,11 @@ impl<S: StateStore> StateStore for RedactingStore<S> {
         state.stop_reason = state.stop_reason.map(|r| self.redactor.stop_reason(r));
         self.inner.save(&state)
     }
+    fn save_snapshot(&self, state: &RunState) -> Result<(), Error> {
+        let mut state = state.clone();
+        state.stop_reason = state.stop_reason.map(|r| self.redactor.stop_reason(r));
+        self.inner.save_snapshot(&state)
+    }
     fn record_iteration(&self, run_id: &str, record: &IterationRecord) -> Result<(), Error> {
         let mut record = record.clone();
         record.message = record.message.map(|m| self.redactor.text(&m));
@@ -138,6 +143,9 @@ impl<S: StateStore> StateStore for RedactingStore<S> {
     }
     fn last_record(&self, run_id: &str) -> Option<IterationRecord> {
         self.inner.last_record(run_id)
+    }
+    fn records_after(&self, run_id: &str, attempt: u64) -> Vec<IterationRecord> {
+        self.inner.records_after(run_id, attempt)
     }
     fn lock(
         &self,

@@ -4,11 +4,22 @@
 //!
 //! ```text
 //! .agent/.gitignore                         ignores the runtime files below
-//! .agent/state.json                         RunState, rewritten atomically after every iteration
-//! .agent/runs/<run-id>/iterations.jsonl     one IterationRecord per line
+//! .agent/state.json                         RunState: a snapshot, replaced atomically at every iteration boundary
+//! .agent/runs/<run-id>/iterations.jsonl     one IterationRecord per line: the journal, synced per line
 //! .agent/runs/<run-id>/<n>.prompt.md        the prompt sent in iteration n (size-capped)
 //! .agent/runs/<run-id>/<n>.output.jsonl     the agent's raw stdout in iteration n (size-capped)
 //! ```
+//!
+//! # Durability
+//!
+//! One `fdatasync` per iteration: the iteration record appended to `iterations.jsonl` (the journal) is the
+//! durable fact. Between iterations `state.json` is replaced atomically (a temporary file renamed over it)
+//! without syncing ([`StateStore::save_snapshot`]), so a crash of the process at any moment leaves the
+//! previous or the new snapshot, and after a power loss a snapshot that lags the journal is brought up to
+//! date from the records it does not hold yet ([`StateStore::records_after`], folded in when the run
+//! resumes). The snapshot that starts a run, the one that finishes it and the one written by a crash
+//! recovery are synced ([`StateStore::save`]). What a power loss can cost: the iteration that was running
+//! (its start is in an unsynced snapshot) is not counted and runs again.
 
 use crate::agent::OutcomeStatus;
 use crate::error::Error;
@@ -166,7 +177,21 @@ pub trait StateStore: Send + Sync {
     /// [`Error::State`] when it cannot be written; the previous state stays intact.
     fn save(&self, state: &RunState) -> Result<(), Error>;
 
-    /// Appends one iteration record.
+    /// Saves `state` at an iteration boundary (an iteration starting, or recorded), where its progress is
+    /// also in the iteration records: atomic like [`StateStore::save`] (after a crash of the process,
+    /// [`StateStore::load`] returns the previous or the new state) but it need not survive a power loss,
+    /// because a resumed run folds in the records the loaded state lacks ([`StateStore::records_after`]).
+    /// [`FileStateStore`] replaces `state.json` without `fsync`. The default calls [`StateStore::save`]; a
+    /// store that wraps another must forward this call.
+    ///
+    /// # Errors
+    /// [`Error::State`] when it cannot be written; the previous state stays intact.
+    fn save_snapshot(&self, state: &RunState) -> Result<(), Error> {
+        self.save(state)
+    }
+
+    /// Appends one iteration record. This is the durable write of an iteration: [`FileStateStore`]
+    /// syncs the line to disk before returning.
     ///
     /// # Errors
     /// [`Error::State`] when it cannot be written.
@@ -176,6 +201,18 @@ pub trait StateStore: Send + Sync {
     /// record and saving the state). The default returns `None`.
     fn last_record(&self, _run_id: &str) -> Option<IterationRecord> {
         None
+    }
+
+    /// The records of `run_id` with an attempt number above `attempt` ([`IterationRecord::attempt`]),
+    /// oldest first: what a state saved after attempt `attempt` was recorded does not hold yet. Records
+    /// without an attempt number (0, written by older versions) are never returned. The default returns
+    /// [`StateStore::last_record`] when it qualifies, which is enough for stores whose saves are durable;
+    /// a store that wraps another must forward this call.
+    fn records_after(&self, run_id: &str, attempt: u64) -> Vec<IterationRecord> {
+        self.last_record(run_id)
+            .filter(|r| r.attempt > attempt)
+            .into_iter()
+            .collect()
     }
 
     /// Keeps the prompt sent in an iteration and the agent's raw output. Best effort; the default does
@@ -323,6 +360,13 @@ fn state_err(
 /// # Errors
 /// [`Error::State`]; on error `path` is untouched and the temporary file is removed.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    replace_file(path, bytes, true)
+}
+
+/// Replaces `path` with `bytes` through a temporary file in the same directory renamed over it, so
+/// readers and a crash of the process see the old or the new content, never a mix; with `sync`, the file
+/// and the directory are synced too (the new content survives a power loss).
+fn replace_file(path: &Path, bytes: &[u8], sync: bool) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -332,9 +376,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
+        if sync {
+            f.sync_all()?;
+        }
         std::fs::rename(&tmp, path)?;
-        if let Ok(d) = std::fs::File::open(dir) {
+        if sync && let Ok(d) = std::fs::File::open(dir) {
             let _ = d.sync_all();
         }
         Ok::<(), std::io::Error>(())
@@ -343,6 +389,60 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         let _ = std::fs::remove_file(&tmp);
         state_err(path, "cannot write", e)
     })
+}
+
+impl FileStateStore {
+    fn encode(&self, state: &RunState) -> Result<Vec<u8>, Error> {
+        let mut json = serde_json::to_vec_pretty(state)
+            .map_err(|e| state_err(&self.state_path(), "cannot encode", e))?;
+        json.push(b'\n');
+        Ok(json)
+    }
+}
+
+/// Reads `path` backwards in growing chunks and returns the records after `attempt`, oldest first,
+/// stopping at the first record (from the end) at or below it: a resume reads only the journal's tail.
+fn journal_records_after(path: &Path, attempt: u64) -> Vec<IterationRecord> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut chunk: u64 = 64 * 1024;
+    loop {
+        let start = len.saturating_sub(chunk);
+        let mut buf = Vec::new();
+        if f.seek(SeekFrom::Start(start)).is_err() || f.read_to_end(&mut buf).is_err() {
+            return Vec::new();
+        }
+        // The first line of a chunk that does not start the file may be cut: it is skipped, and the
+        // chunk grows when the records wanted reach back that far.
+        let mut lines = buf.split(|&b| b == b'\n').collect::<Vec<_>>();
+        if start > 0 {
+            lines.remove(0);
+        }
+        let mut newer = Vec::new();
+        let mut reached = false;
+        for line in lines.iter().rev() {
+            // A line cut short by a crash does not parse and is skipped.
+            let Ok(rec) = serde_json::from_slice::<IterationRecord>(line) else {
+                continue;
+            };
+            if rec.attempt == 0 {
+                continue;
+            }
+            if rec.attempt <= attempt {
+                reached = true;
+                break;
+            }
+            newer.push(rec);
+        }
+        if reached || start == 0 {
+            newer.reverse();
+            return newer;
+        }
+        chunk = chunk.saturating_mul(4);
+    }
 }
 
 impl StateStore for FileStateStore {
@@ -363,10 +463,12 @@ impl StateStore for FileStateStore {
     }
 
     fn save(&self, state: &RunState) -> Result<(), Error> {
-        let mut json = serde_json::to_vec_pretty(state)
-            .map_err(|e| state_err(&self.state_path(), "cannot encode", e))?;
-        json.push(b'\n');
-        write_atomic(&self.state_path(), &json)
+        replace_file(&self.state_path(), &self.encode(state)?, true)
+    }
+
+    /// Replaces `state.json` atomically without `fsync` (see the module docs on durability).
+    fn save_snapshot(&self, state: &RunState) -> Result<(), Error> {
+        replace_file(&self.state_path(), &self.encode(state)?, false)
     }
 
     fn record_iteration(&self, run_id: &str, record: &IterationRecord) -> Result<(), Error> {
@@ -392,6 +494,10 @@ impl StateStore for FileStateStore {
         text.lines()
             .rev()
             .find_map(|l| serde_json::from_str(l).ok())
+    }
+
+    fn records_after(&self, run_id: &str, attempt: u64) -> Vec<IterationRecord> {
+        journal_records_after(&self.run_dir(run_id).join("iterations.jsonl"), attempt)
     }
 
     fn keep_transcript(&self, run_id: &str, iteration: u64, prompt: &str, output: &[u8]) {
@@ -648,6 +754,74 @@ mod tests {
         std::fs::write(store.state_path(), "{not json").unwrap();
         let msg = store.load().unwrap_err().to_string();
         assert!(msg.contains("state.json"), "{msg}");
+    }
+
+    #[test]
+    fn the_journal_is_read_back_from_its_tail_past_cut_and_old_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        let record = |attempt: u64| IterationRecord {
+            iteration: attempt,
+            agent: "a".into(),
+            started_at_unix: 1,
+            duration_secs: 0.5,
+            outcome: OutcomeStatus::Success,
+            // Long enough that 2,000 records need several chunks of the backwards read.
+            message: Some("x".repeat(200)),
+            usage: Default::default(),
+            cost_usd: 0.0,
+            cost_estimated: false,
+            exit_code: Some(0),
+            completed: false,
+            checkpoint: None,
+            attempt,
+        };
+        store.record_iteration("r", &record(0)).unwrap();
+        for a in 1..=2_000 {
+            store.record_iteration("r", &record(a)).unwrap();
+        }
+        let path = store.run_dir("r").join("iterations.jsonl");
+        // A record cut short by a crash at the end.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(br#"{"iteration":2001,"agent":"#).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > 4 * 64 * 1024);
+
+        let attempts = |after| {
+            store
+                .records_after("r", after)
+                .iter()
+                .map(|r| r.attempt)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(attempts(2_000), Vec::<u64>::new());
+        assert_eq!(attempts(1_997), vec![1_998, 1_999, 2_000]);
+        assert_eq!(
+            attempts(0),
+            (1..=2_000).collect::<Vec<_>>(),
+            "0 = older format, never returned"
+        );
+        assert_eq!(store.records_after("no-such-run", 0), vec![]);
+    }
+
+    #[test]
+    fn a_snapshot_save_replaces_the_state_like_a_synced_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        let mut s = sample();
+        store.save(&s).unwrap();
+        s.iteration += 1;
+        store.save_snapshot(&s).unwrap();
+        assert_eq!(store.load().unwrap(), Some(s));
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.contains(".tmp."))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 
     #[test]

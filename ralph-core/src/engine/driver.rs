@@ -402,7 +402,7 @@ impl Engine {
             run_state::update(run, machine.stats(), None);
             run.in_progress = Some(iteration);
             run.attempts += 1;
-            if let Err(e) = self.save(run).await {
+            if let Err(e) = self.snapshot(run).await {
                 return Input::Failed {
                     error: e.to_string(),
                 };
@@ -546,7 +546,7 @@ impl Engine {
         }
         run_state::update(run, stats, Some(last.outcome.status.label()));
         run.in_progress = None;
-        match self.save(run).await {
+        match self.snapshot(run).await {
             Ok(()) => Input::Recorded,
             Err(e) => Input::Failed {
                 error: e.to_string(),
@@ -611,6 +611,13 @@ impl Engine {
     fn save(&self, run: &RunState) -> impl Future<Output = Result<(), Error>> + Send + 'static {
         let (store, run) = (Arc::clone(&self.state), run.clone());
         blocking(move || store.save(&run))
+    }
+
+    /// Like [`Self::save`] for the saves at an iteration boundary, whose progress the iteration records
+    /// also hold: [`StateStore::save_snapshot`](crate::StateStore::save_snapshot) (atomic, not synced; the record is the one synced write).
+    fn snapshot(&self, run: &RunState) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let (store, run) = (Arc::clone(&self.state), run.clone());
+        blocking(move || store.save_snapshot(&run))
     }
 
     /// Runs one agent iteration, feeding live usage to the machine and stopping the agent when the

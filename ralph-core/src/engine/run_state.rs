@@ -72,73 +72,98 @@ pub(super) fn begin(
     Ok(Begin::Run(state))
 }
 
-/// After a crash during iteration `state.in_progress`: folds that iteration's record into the counters if
-/// it was written, otherwise writes a record saying the iteration was cut short. Returns a warning.
+/// Brings a resumed run's state up to date: folds in the iteration records it does not hold yet (written
+/// after the last save that reached the disk: the record of an iteration cut short between its record and
+/// its save by a crash, or several after a power loss, see [`crate::state`] on durability), and when an
+/// iteration was running at the last save and has no record, writes one saying it was cut short. Returns a
+/// warning when it changed anything.
 pub(super) fn recover(
     store: &dyn StateStore,
     state: &mut RunState,
     agent: &str,
 ) -> Result<Option<String>, Error> {
-    let Some(n) = state.in_progress.take() else {
-        return Ok(None);
+    let in_progress = state.in_progress.take();
+    // The attempts the state holds: all it started but the one in progress.
+    let held = state.attempts - u64::from(in_progress.is_some() && state.attempts > 0);
+    let mut newer = if state.attempts > 0 {
+        store.records_after(&state.run_id, held)
+    } else {
+        // State and records written before attempts were counted carry 0 and match by iteration alone.
+        store
+            .last_record(&state.run_id)
+            .filter(|r| r.attempt == 0 && Some(r.iteration) == in_progress)
+            .into_iter()
+            .collect()
     };
-    // The last record belongs to the cut-short attempt only if its attempt number is the one started
-    // (a rate-limited attempt before it has the same iteration number but an earlier attempt number).
-    // State and records written before attempts were counted carry 0 and match by iteration alone.
-    let warning = match store.last_record(&state.run_id) {
-        Some(rec) if rec.iteration == n && rec.attempt == state.attempts => {
-            state.usage += rec.usage;
-            state.tokens_total = state.usage.billable_total();
-            state.cost_usd += rec.cost_usd;
-            state.cost_estimated |= rec.cost_estimated;
-            state.runtime_secs += rec.duration_secs;
-            match rec.outcome {
-                OutcomeStatus::Success => state.consecutive_failures = 0,
-                OutcomeStatus::Failed { .. } | OutcomeStatus::TimedOut { .. } => {
-                    state.consecutive_failures += 1
-                }
-                _ => {}
-            }
-            // A rate-limited attempt does not use up its iteration number.
-            state.iteration = if matches!(rec.outcome, OutcomeStatus::RateLimited { .. }) {
-                n.saturating_sub(1)
-            } else {
-                state.iteration.max(n)
-            };
-            state.last_outcome = Some(rec.outcome.label().to_string());
-            format!(
-                "ralph stopped after recording iteration {n} but before saving its state; recovered it from the iteration record"
-            )
-        }
-        _ => {
-            state.iteration = state.iteration.max(n);
-            let record = IterationRecord {
-                iteration: n,
-                agent: agent.to_string(),
-                started_at_unix: state.updated_at_unix,
-                duration_secs: 0.0,
-                outcome: OutcomeStatus::Cancelled,
-                message: Some(
-                    "ralph stopped during this iteration (killed or crashed); its usage is unknown"
-                        .into(),
-                ),
-                usage: Default::default(),
-                cost_usd: 0.0,
-                cost_estimated: false,
-                exit_code: None,
-                completed: false,
-                checkpoint: None,
-                attempt: state.attempts,
-            };
-            store.record_iteration(&state.run_id, &record)?;
-            state.last_outcome = Some("cancelled".into());
-            format!(
-                "iteration {n} was cut short when ralph stopped; it counts as run, with unknown usage"
-            )
-        }
+    newer.retain(|r| r.attempt == 0 || r.attempt > held);
+    if in_progress.is_none() && newer.is_empty() {
+        return Ok(None);
+    }
+    for rec in &newer {
+        fold(state, rec);
+    }
+    let warning = if !newer.is_empty() {
+        let n = newer.len();
+        let last = newer.last().map_or(0, |r| r.iteration);
+        format!(
+            "ralph stopped after recording iteration {last} but before saving its state; recovered {n} iteration record{} from the journal",
+            if n == 1 { "" } else { "s" }
+        )
+    } else {
+        // `in_progress` is set: the iteration that was running has no record.
+        let n = in_progress.unwrap_or(state.iteration);
+        state.iteration = state.iteration.max(n);
+        let record = IterationRecord {
+            iteration: n,
+            agent: agent.to_string(),
+            started_at_unix: state.updated_at_unix,
+            duration_secs: 0.0,
+            outcome: OutcomeStatus::Cancelled,
+            message: Some(
+                "ralph stopped during this iteration (killed or crashed); its usage is unknown"
+                    .into(),
+            ),
+            usage: Default::default(),
+            cost_usd: 0.0,
+            cost_estimated: false,
+            exit_code: None,
+            completed: false,
+            checkpoint: None,
+            attempt: state.attempts,
+        };
+        store.record_iteration(&state.run_id, &record)?;
+        state.last_outcome = Some("cancelled".into());
+        format!(
+            "iteration {n} was cut short when ralph stopped; it counts as run, with unknown usage"
+        )
     };
     store.save(state)?;
     Ok(Some(warning))
+}
+
+/// Adds one iteration record to the counters of `state` (as the engine did when it recorded it).
+fn fold(state: &mut RunState, rec: &IterationRecord) {
+    state.usage += rec.usage;
+    state.tokens_total = state.usage.billable_total();
+    state.cost_usd += rec.cost_usd;
+    state.cost_estimated |= rec.cost_estimated;
+    state.runtime_secs += rec.duration_secs;
+    match rec.outcome {
+        OutcomeStatus::Success => state.consecutive_failures = 0,
+        OutcomeStatus::Failed { .. } | OutcomeStatus::TimedOut { .. } => {
+            state.consecutive_failures += 1
+        }
+        _ => {}
+    }
+    // The record is newer than the state: its iteration number is the count after it (a rate-limited
+    // attempt does not use up its iteration number).
+    state.iteration = if matches!(rec.outcome, OutcomeStatus::RateLimited { .. }) {
+        rec.iteration.saturating_sub(1)
+    } else {
+        rec.iteration
+    };
+    state.attempts = state.attempts.max(rec.attempt);
+    state.last_outcome = Some(rec.outcome.label().to_string());
 }
 
 /// The engine's counters for a saved run.

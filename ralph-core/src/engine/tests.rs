@@ -384,8 +384,66 @@ fn crashed_state(store: &FileStateStore, in_progress: u64) -> RunState {
     s.stop_reason = None;
     s.in_progress = Some(in_progress);
     s.iteration = in_progress;
+    // Without rate limits the attempt started is the iteration's number.
+    s.attempts = in_progress;
     store.save(&s).unwrap();
     s
+}
+
+#[tokio::test]
+async fn a_snapshot_that_lags_the_journal_is_brought_up_to_date_from_the_records() {
+    // After a power loss, state.json (replaced without fsync between iterations) can be older than the
+    // synced iteration records; the resume folds in every record it does not hold, each exactly once.
+    for (in_progress, held) in [(None, 2), (Some(3), 2)] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+        let steps = (0..5).map(|_| Step::Answer("step", 10, 0.1)).collect();
+        let (agent, _) = Scripted::new(steps);
+        let mut c = config(dir.path());
+        c.limits.max_iterations = Some(5);
+        Engine::new(c, Box::new(agent))
+            .with_state_store(Box::new(store.clone()))
+            .run(StopHandle::new())
+            .await;
+        // The snapshot after iteration 2 was recorded (or after iteration 3 started) is what the disk
+        // kept; the records of iterations 3 to 5 reached it.
+        let mut s = store.load().unwrap().unwrap();
+        s.status = RunStatus::Running;
+        s.stop_reason = None;
+        s.iteration = in_progress.unwrap_or(held);
+        s.attempts = in_progress.unwrap_or(held);
+        s.in_progress = in_progress;
+        s.usage.input_tokens = 10 * held;
+        s.tokens_total = s.usage.billable_total();
+        s.cost_usd = 0.1 * held as f64;
+        store.save(&s).unwrap();
+
+        let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.0)]);
+        let summary = Engine::new(config(dir.path()), Box::new(agent))
+            .with_state_store(Box::new(store.clone()))
+            .run(StopHandle::new())
+            .await;
+        assert_eq!(
+            runs.lock().unwrap()[0].iteration,
+            6,
+            "{in_progress:?}: the recorded iterations 3 to 5 count once"
+        );
+        assert_eq!(summary.usage.input_tokens, 51, "{in_progress:?}");
+        assert!(
+            (summary.cost_usd - 0.5).abs() < 1e-9,
+            "{}",
+            summary.cost_usd
+        );
+        let records =
+            std::fs::read_to_string(store.run_dir(&s.run_id).join("iterations.jsonl")).unwrap();
+        assert_eq!(
+            records.lines().count(),
+            6,
+            "no cut-short record is added for a recorded iteration"
+        );
+        let saved = store.load().unwrap().unwrap();
+        assert_eq!((saved.iteration, saved.attempts), (6, 6));
+    }
 }
 
 #[tokio::test]

@@ -84,4 +84,11 @@ impl StateStore for MemoryStateStore {
     fn last_record(&self, run_id: &str) -> Option<IterationRecord> {
         self.memory().records.get(run_id)?.last().cloned()
     }
+
+    fn records_after(&self, run_id: &str, attempt: u64) -> Vec<IterationRecord> {
+        self.records(run_id)
+            .into_iter()
+            .filter(|r| r.attempt > attempt)
+            .collect()
+    }
 }
