@@ -255,6 +255,10 @@ fn value(s: &RunSettings, key: &str) -> String {
             LogFormat::Text => "text".into(),
             LogFormat::Json => "json".into(),
         },
+        "keep_transcripts" => match s.keep_transcripts {
+            None => "all".into(),
+            Some(n) => format!("last {n} iterations"),
+        },
         "state_dir" => s.state_dir.display().to_string(),
         "workspace" => s.workspace.display().to_string(),
         "notify" => crate::notify::describe_targets(&s.notify),

@@ -159,6 +159,12 @@ impl<S: StateStore> StateStore for RedactingStore<S> {
         self.inner
             .keep_transcript(run_id, iteration, &prompt, &output);
     }
+    /// The file keeps the redacted text under the hash of the text as read (the hash the run state
+    /// and the records name).
+    fn keep_prompt(&self, run_id: &str, sha256: &str, prompt: &str) {
+        self.inner
+            .keep_prompt(run_id, sha256, &self.redactor.text(prompt));
+    }
 }
 
 /// A [`Verifier`] whose description, summary and output tail are redacted: they reach the terminal,

@@ -79,7 +79,7 @@ pub async fn run(args: RunArgs) -> u8 {
         return usage_error(&e.to_string());
     }
     let store = match FileStateStore::open(&settings.state_dir) {
-        Ok(s) => s,
+        Ok(s) => s.with_keep_transcripts(settings.keep_transcripts),
         Err(e) => return usage_error(&format!("{e}; pass --state-dir to a writable directory")),
     };
 

@@ -226,6 +226,78 @@ fn invalid_settings_exit_2_naming_their_source() {
 }
 
 #[test]
+fn only_the_last_keep_transcripts_iterations_keep_their_transcripts() {
+    let ws = Workspace::new(RALPH, "Keep going.");
+    let out = run(ws.ralph().args([
+        "--agent",
+        "command",
+        "--no-git",
+        "-i",
+        "12",
+        "--keep-transcripts",
+        "3",
+        "--",
+        "true",
+    ]));
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let state = ws.state();
+    let run_dir = ws
+        .path
+        .join(".agent/runs")
+        .join(state["run_id"].as_str().unwrap());
+    let mut files: Vec<String> = std::fs::read_dir(&run_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "10.output.jsonl",
+            "10.prompt.md",
+            "11.output.jsonl",
+            "11.prompt.md",
+            "12.output.jsonl",
+            "12.prompt.md",
+            "iterations.jsonl",
+            "prompts",
+        ]
+    );
+    assert!(ws.run_file("12.prompt.md").contains("Keep going."));
+    let records = ws.records();
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r["iteration"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        (1..=12).collect::<Vec<_>>()
+    );
+    let sha = state["prompt_sha256"].as_str().unwrap();
+    assert!(records.iter().all(|r| r["prompt_sha256"] == sha));
+    let prompts: Vec<_> = std::fs::read_dir(run_dir.join("prompts"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(prompts, [std::ffi::OsString::from(format!("{sha}.md"))]);
+    assert_eq!(ws.run_file(&format!("prompts/{sha}.md")), "Keep going.");
+
+    // A bad value is a usage error naming the setting.
+    let cases: Vec<Case> = vec![
+        (
+            vec!["--keep-transcripts", "-3"],
+            vec![],
+            "--keep-transcripts: `-3` is not valid",
+        ),
+        (
+            vec![],
+            vec![("RALPH_KEEP_TRANSCRIPTS", "abc")],
+            "RALPH_KEEP_TRANSCRIPTS: `abc` is not valid",
+        ),
+    ];
+    assert_exit_2(&ws, cases, &["--agent", "command", "--", "true"], true);
+}
+
+#[test]
 fn empty_agent_prompt_file_and_bad_adapter_commands_exit_2_naming_their_source() {
     let ws = Workspace::new(RALPH, "x");
     // Flags and environment variables: an empty agent (or a list of nothing) and an empty prompt file.

@@ -31,5 +31,11 @@ pub const CHECKPOINT_INTERVAL: u64 = 5;
 pub const MIN_ITERATIONS: u64 = 0;
 /// The line the agent prints when the whole task is done (`completion_promise`).
 pub const COMPLETION_PROMISE: &str = "LOOP_COMPLETE";
+/// Iterations whose transcripts (the prompt sent and the agent's output) are kept per run; older ones
+/// are deleted (`keep_transcripts`, see [`FileStateStore::with_keep_transcripts`]). At the 4 MiB cap per
+/// file that is at most 800 MiB per run.
+///
+/// [`FileStateStore::with_keep_transcripts`]: crate::FileStateStore::with_keep_transcripts
+pub const KEEP_TRANSCRIPTS: u64 = 100;
 /// ralph's state directory, relative to the workspace (`state_dir`).
 pub const STATE_DIR: &str = ".agent";

@@ -5,10 +5,17 @@
 //! ```text
 //! .agent/.gitignore                         ignores the runtime files below
 //! .agent/state.json                         RunState: a snapshot, replaced atomically at every iteration boundary
-//! .agent/runs/<run-id>/iterations.jsonl     one IterationRecord per line: the journal, synced per line
+//! .agent/runs/<run-id>/iterations.jsonl     one IterationRecord per line: the journal, synced per line, never pruned
+//! .agent/runs/<run-id>/prompts/<sha256>.md  each distinct user prompt (PROMPT.md) once, named by its
+//!                                           SHA-256, which IterationRecord::prompt_sha256 names
 //! .agent/runs/<run-id>/<n>.prompt.md        the prompt sent in iteration n (size-capped)
 //! .agent/runs/<run-id>/<n>.output.jsonl     the agent's raw stdout in iteration n (size-capped)
 //! ```
+//!
+//! The transcripts (`<n>.prompt.md`, `<n>.output.jsonl`) are kept for the last
+//! [`FileStateStore::with_keep_transcripts`] iterations only ([`defaults::KEEP_TRANSCRIPTS`] unless set):
+//! writing iteration `n`'s deletes iteration `n - N`'s, so a run of any length holds at most `N` pairs.
+//! The records, the state and the prompts are never pruned.
 //!
 //! # Durability
 //!
@@ -22,6 +29,7 @@
 //! (its start is in an unsynced snapshot) is not counted and runs again.
 
 use crate::agent::OutcomeStatus;
+use crate::defaults;
 use crate::error::Error;
 use crate::limits::{Limits, StopReason};
 use crate::lock::RunLock;
@@ -29,6 +37,7 @@ use crate::usage::Usage;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 mod memory;
 
@@ -160,6 +169,12 @@ pub struct IterationRecord {
     /// counted.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: u64,
+    /// SHA-256 (hex) of the user prompt this iteration ran on; the text is kept in
+    /// `runs/<run-id>/prompts/<sha256>.md` ([`StateStore::keep_prompt`]), also after the iteration's
+    /// transcript was dropped. Empty in records written before it was recorded and in the record of an
+    /// iteration cut short by a crash.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prompt_sha256: String,
 }
 
 /// Where the engine keeps its state. Implementations must make [`StateStore::save`] atomic: after a crash
@@ -219,6 +234,12 @@ pub trait StateStore: Send + Sync {
     /// nothing.
     fn keep_transcript(&self, _run_id: &str, _iteration: u64, _prompt: &str, _output: &[u8]) {}
 
+    /// Keeps the user prompt an iteration ran on (the prompt file's text, without ralph's preamble and
+    /// feedback), once per distinct `sha256` (its SHA-256, lowercase hex, as in
+    /// [`IterationRecord::prompt_sha256`]). The engine calls it before every
+    /// [`StateStore::keep_transcript`]. Best effort; the default does nothing.
+    fn keep_prompt(&self, _run_id: &str, _sha256: &str, _prompt: &str) {}
+
     /// Takes this store's exclusive hold for one run in `workspace`, so that two engines (in one process
     /// or two) cannot run on the same state at once. The engine calls it when its run starts (unless it
     /// was given a lock with [`crate::Engine::with_run_lock`]) and keeps the returned lock until the run
@@ -267,6 +288,11 @@ const STATE_GITIGNORE_HEADER: &str = "# Written by ralph";
 #[derive(Debug, Clone)]
 pub struct FileStateStore {
     dir: PathBuf,
+    /// Iterations whose transcripts are kept; `None` = all.
+    keep_transcripts: Option<u64>,
+    /// The run whose transcripts older than the window were last swept (once per run and store, see
+    /// [`StateStore::keep_transcript`]); shared by clones.
+    swept: Arc<Mutex<Option<String>>>,
 }
 
 impl FileStateStore {
@@ -292,13 +318,43 @@ impl FileStateStore {
             }
             Err(e) => return Err(state_err(&gi, "cannot read", e)),
         }
-        Ok(FileStateStore { dir })
+        Ok(FileStateStore::existing(dir))
     }
 
     /// A store over an existing directory, creating and writing nothing (for read-only commands such as
     /// `ralph status`).
     pub fn existing(dir: impl Into<PathBuf>) -> Self {
-        FileStateStore { dir: dir.into() }
+        FileStateStore {
+            dir: dir.into(),
+            keep_transcripts: Some(defaults::KEEP_TRANSCRIPTS),
+            swept: Arc::default(),
+        }
+    }
+
+    /// Keeps the transcripts (`<n>.prompt.md`, `<n>.output.jsonl`) of the last `keep` iterations of a
+    /// run and deletes older ones; `None` keeps all, `Some(0)` none (the records, the state and the
+    /// user prompts are kept whatever `keep` is). Default: [`defaults::KEEP_TRANSCRIPTS`].
+    ///
+    /// Writing iteration `n`'s transcript deletes iteration `n - keep`'s; the first transcript a store
+    /// writes for a run also deletes every older one outside the window once (a run resumed with a
+    /// smaller `keep`). Deleting is best effort: a failure is logged, never an error.
+    #[must_use]
+    pub fn with_keep_transcripts(mut self, keep: Option<u64>) -> Self {
+        self.keep_transcripts = keep;
+        self
+    }
+
+    /// How many iterations' transcripts are kept per run; `None` = all.
+    pub fn keep_transcripts(&self) -> Option<u64> {
+        self.keep_transcripts
+    }
+
+    /// Where the user prompt with SHA-256 `sha256` (hex) of run `run_id` is kept
+    /// ([`StateStore::keep_prompt`]): `runs/<run-id>/prompts/<sha256>.md`.
+    pub fn prompt_path(&self, run_id: &str, sha256: &str) -> PathBuf {
+        self.run_dir(run_id)
+            .join("prompts")
+            .join(format!("{sha256}.md"))
     }
 
     /// The ids of the runs that have a directory under `runs/`, sorted. Only names shaped like a run id
@@ -500,19 +556,117 @@ impl StateStore for FileStateStore {
         journal_records_after(&self.run_dir(run_id).join("iterations.jsonl"), attempt)
     }
 
+    /// Writes the transcript unless the window is 0, then drops the one that left the window (and, the
+    /// first time for `run_id`, every older one: see [`FileStateStore::with_keep_transcripts`]).
     fn keep_transcript(&self, run_id: &str, iteration: u64, prompt: &str, output: &[u8]) {
         let dir = self.run_dir(run_id);
         if std::fs::create_dir_all(&dir).is_err() {
             return;
         }
-        let _ = std::fs::write(
-            dir.join(format!("{iteration}.prompt.md")),
-            cap_prompt(prompt),
-        );
-        let _ = std::fs::write(
-            dir.join(format!("{iteration}.output.jsonl")),
-            cap_output(output),
-        );
+        if self.keep_transcripts != Some(0) {
+            let _ = std::fs::write(
+                dir.join(format!("{iteration}.prompt.md")),
+                cap_prompt(prompt),
+            );
+            let _ = std::fs::write(
+                dir.join(format!("{iteration}.output.jsonl")),
+                cap_output(output),
+            );
+        }
+        let Some(keep) = self.keep_transcripts else {
+            return;
+        };
+        // Iterations up to `last_dropped` are outside the window.
+        let Some(last_dropped) = iteration.checked_sub(keep).filter(|n| *n > 0) else {
+            return;
+        };
+        let first_for_run = {
+            let mut swept = self.swept.lock().unwrap_or_else(|e| e.into_inner());
+            if swept.as_deref() == Some(run_id) {
+                false
+            } else {
+                *swept = Some(run_id.to_string());
+                true
+            }
+        };
+        if first_for_run {
+            drop_transcripts_up_to(&dir, last_dropped);
+        } else {
+            drop_transcript(&dir, last_dropped);
+        }
+    }
+
+    /// Writes `runs/<run-id>/prompts/<sha256>.md` when it does not exist yet (atomically, so a crash
+    /// never leaves a partial prompt under a name that claims its hash). `sha256` must be hex.
+    fn keep_prompt(&self, run_id: &str, sha256: &str, prompt: &str) {
+        if sha256.is_empty() || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return;
+        }
+        let path = self.prompt_path(run_id, sha256);
+        if path.exists() {
+            return;
+        }
+        let result = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .map_err(|e| state_err(&path, "cannot create the directory of", e))
+            .and_then(|()| write_atomic(&path, prompt.as_bytes()));
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "cannot keep the prompt");
+        }
+    }
+}
+
+/// The names of iteration `n`'s transcript files.
+fn transcript_names(n: u64) -> [String; 2] {
+    [format!("{n}.prompt.md"), format!("{n}.output.jsonl")]
+}
+
+/// The iteration a transcript file in a run directory belongs to, from its name.
+fn transcript_iteration(name: &str) -> Option<u64> {
+    let n = name
+        .strip_suffix(".prompt.md")
+        .or_else(|| name.strip_suffix(".output.jsonl"))?;
+    // Only ralph's names: digits, without sign or leading zero.
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) || (n.len() > 1 && n.starts_with('0'))
+    {
+        return None;
+    }
+    n.parse().ok()
+}
+
+/// Deletes iteration `n`'s transcript in `dir`; a file already gone is fine, any other failure is
+/// logged.
+fn drop_transcript(dir: &Path, n: u64) {
+    for name in transcript_names(n) {
+        remove_transcript_file(&dir.join(name));
+    }
+}
+
+/// Deletes every transcript in `dir` of iterations up to `last` (one pass over the directory).
+fn drop_transcripts_up_to(dir: &Path, last: u64) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot list old transcripts");
+            return;
+        }
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name();
+        if transcript_iteration(&name.to_string_lossy()).is_some_and(|n| n <= last) {
+            remove_transcript_file(&entry.path());
+        }
+    }
+}
+
+fn remove_transcript_file(path: &Path) {
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete an old transcript")
+        }
     }
 }
 
@@ -775,6 +929,7 @@ mod tests {
             completed: false,
             checkpoint: None,
             attempt,
+            prompt_sha256: String::new(),
         };
         store.record_iteration("r", &record(0)).unwrap();
         for a in 1..=2_000 {
@@ -842,6 +997,7 @@ mod tests {
             completed: false,
             checkpoint: None,
             attempt: 0,
+            prompt_sha256: String::new(),
         };
         store.record_iteration("r", &rec).unwrap();
         store
@@ -862,5 +1018,215 @@ mod tests {
             lines.iter().map(|r| r.iteration).collect::<Vec<_>>(),
             vec![1, 2]
         );
+    }
+
+    fn record(n: u64) -> IterationRecord {
+        IterationRecord {
+            iteration: n,
+            agent: "a".into(),
+            started_at_unix: 0,
+            duration_secs: 0.5,
+            outcome: OutcomeStatus::Success,
+            message: None,
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            cost_estimated: false,
+            exit_code: Some(0),
+            completed: false,
+            checkpoint: None,
+            attempt: n,
+            prompt_sha256: "ab".repeat(32),
+        }
+    }
+
+    /// Records and keeps the transcripts of iterations `from..=to` of run `run`.
+    fn iterate(store: &FileStateStore, run: &str, from: u64, to: u64) {
+        for n in from..=to {
+            store.record_iteration(run, &record(n)).unwrap();
+            store.keep_transcript(
+                run,
+                n,
+                &format!("prompt {n}"),
+                format!("{{\"n\":{n}}}\n").as_bytes(),
+            );
+        }
+    }
+
+    /// The iterations with a transcript file in `run`'s directory, sorted, each listed once per file.
+    fn transcripts(store: &FileStateStore, run: &str) -> Vec<u64> {
+        let mut found: Vec<u64> = std::fs::read_dir(store.run_dir(run))
+            .unwrap()
+            .filter_map(|e| transcript_iteration(&e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn records_of(store: &FileStateStore, run: &str) -> Vec<u64> {
+        std::fs::read_to_string(store.run_dir(run).join("iterations.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<IterationRecord>(l)
+                    .unwrap()
+                    .iteration
+            })
+            .collect()
+    }
+
+    #[test]
+    fn only_the_last_n_transcripts_are_kept_and_nothing_else_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path())
+            .unwrap()
+            .with_keep_transcripts(Some(3));
+        store.save(&sample()).unwrap();
+        let state_before = std::fs::read(store.state_path()).unwrap();
+        // Another run's transcripts, and files in this run's directory that are not transcripts.
+        iterate(&store.clone().with_keep_transcripts(None), "other", 1, 2);
+        let run_dir = store.run_dir("run");
+        std::fs::create_dir_all(&run_dir).unwrap();
+        for name in [
+            "notes.txt",
+            "01.prompt.md",
+            "x.output.jsonl",
+            "1.prompt.md.bak",
+        ] {
+            std::fs::write(run_dir.join(name), "mine").unwrap();
+        }
+
+        iterate(&store, "run", 1, 12);
+
+        assert_eq!(transcripts(&store, "run"), vec![10, 10, 11, 11, 12, 12]);
+        assert_eq!(
+            std::fs::read_to_string(run_dir.join("12.prompt.md")).unwrap(),
+            "prompt 12"
+        );
+        assert_eq!(
+            std::fs::read_to_string(run_dir.join("10.output.jsonl")).unwrap(),
+            "{\"n\":10}\n"
+        );
+        assert_eq!(records_of(&store, "run"), (1..=12).collect::<Vec<_>>());
+        assert_eq!(std::fs::read(store.state_path()).unwrap(), state_before);
+        assert_eq!(transcripts(&store, "other"), vec![1, 1, 2, 2]);
+        for name in [
+            "notes.txt",
+            "01.prompt.md",
+            "x.output.jsonl",
+            "1.prompt.md.bak",
+        ] {
+            assert!(run_dir.join(name).exists(), "{name} was deleted");
+        }
+    }
+
+    #[test]
+    fn keep_all_keeps_every_transcript_and_keep_zero_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let all = FileStateStore::open(dir.path())
+            .unwrap()
+            .with_keep_transcripts(None);
+        iterate(&all, "run", 1, 12);
+        assert_eq!(transcripts(&all, "run").len(), 24);
+
+        let none = all.clone().with_keep_transcripts(Some(0));
+        iterate(&none, "other", 1, 5);
+        assert_eq!(transcripts(&none, "other"), Vec::<u64>::new());
+        assert_eq!(records_of(&none, "other"), vec![1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn the_default_keeps_the_default_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        assert_eq!(store.keep_transcripts(), Some(defaults::KEEP_TRANSCRIPTS));
+        let n = defaults::KEEP_TRANSCRIPTS;
+        iterate(&store, "run", 1, n + 2);
+        let kept = transcripts(&store, "run");
+        assert_eq!(kept.len() as u64, 2 * n);
+        assert_eq!((kept[0], kept[kept.len() - 1]), (3, n + 2));
+    }
+
+    #[test]
+    fn a_run_resumed_with_a_smaller_window_drops_the_older_transcripts_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = FileStateStore::open(dir.path())
+            .unwrap()
+            .with_keep_transcripts(None);
+        iterate(&before, "run", 1, 20);
+        // The resumed run, in a new process: a new store with a smaller window.
+        let after = FileStateStore::existing(dir.path()).with_keep_transcripts(Some(4));
+        iterate(&after, "run", 21, 21);
+        assert_eq!(
+            transcripts(&after, "run"),
+            vec![18, 18, 19, 19, 20, 20, 21, 21]
+        );
+        iterate(&after, "run", 22, 23);
+        assert_eq!(
+            transcripts(&after, "run"),
+            vec![20, 20, 21, 21, 22, 22, 23, 23]
+        );
+        assert_eq!(records_of(&after, "run"), (1..=23).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_retried_iteration_keeps_its_latest_transcript() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path())
+            .unwrap()
+            .with_keep_transcripts(Some(2));
+        iterate(&store, "run", 1, 3);
+        // A rate-limited attempt is retried under the same number.
+        store.keep_transcript("run", 3, "again", b"{}\n");
+        assert_eq!(transcripts(&store, "run"), vec![2, 2, 3, 3]);
+        assert_eq!(
+            std::fs::read_to_string(store.run_dir("run").join("3.prompt.md")).unwrap(),
+            "again"
+        );
+    }
+
+    #[test]
+    fn each_distinct_prompt_is_kept_once_under_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStateStore::open(dir.path()).unwrap();
+        let (a, b) = ("a".repeat(64), "b".repeat(64));
+        store.keep_prompt("run", &a, "task A");
+        store.keep_prompt("run", &a, "not written: a file with this hash exists");
+        store.keep_prompt("run", &b, "task B");
+        let prompts = store.run_dir("run").join("prompts");
+        let mut names: Vec<String> = std::fs::read_dir(&prompts)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec![format!("{a}.md"), format!("{b}.md")]);
+        assert_eq!(
+            std::fs::read_to_string(store.prompt_path("run", &a)).unwrap(),
+            "task A"
+        );
+        assert_eq!(
+            std::fs::read_to_string(store.prompt_path("run", &b)).unwrap(),
+            "task B"
+        );
+        // A name that is not a hash never becomes a path.
+        store.keep_prompt("run", "../../escape", "no");
+        store.keep_prompt("run", "", "no");
+        assert!(!dir.path().join("escape.md").exists());
+        assert_eq!(std::fs::read_dir(&prompts).unwrap().count(), 2);
+        assert!(!prompts.join(".md").exists());
+    }
+
+    #[test]
+    fn records_name_their_prompt_and_older_records_without_it_still_load() {
+        let rec = record(1);
+        let line = serde_json::to_string(&rec).unwrap();
+        assert!(line.contains(&format!("\"prompt_sha256\":\"{}\"", rec.prompt_sha256)));
+        assert_eq!(serde_json::from_str::<IterationRecord>(&line).unwrap(), rec);
+        let old = IterationRecord {
+            prompt_sha256: String::new(),
+            ..rec
+        };
+        let line = serde_json::to_string(&old).unwrap();
+        assert!(!line.contains("prompt_sha256"), "{line}");
+        assert_eq!(serde_json::from_str::<IterationRecord>(&line).unwrap(), old);
     }
 }

@@ -51,6 +51,7 @@ mock! {
         fn record_iteration(&self, run_id: &str, record: &IterationRecord) -> Result<(), Error>;
         fn last_record(&self, run_id: &str) -> Option<IterationRecord>;
         fn keep_transcript(&self, run_id: &str, iteration: u64, prompt: &str, output: &[u8]);
+        fn keep_prompt(&self, run_id: &str, sha256: &str, prompt: &str);
         fn lock(&self, workspace: &Path) -> Result<Option<RunLock>, Error>;
     }
 }
@@ -90,6 +91,11 @@ async fn a_loop_runs_with_every_collaborator_mocked() {
     store.expect_load().times(1).returning(|| Ok(None));
     store.expect_last_record().returning(|_| None);
     store.expect_keep_transcript().times(2).return_const(());
+    store
+        .expect_keep_prompt()
+        .withf(|_, sha, prompt| sha.len() == 64 && prompt == "the task")
+        .times(2)
+        .return_const(());
     store
         .expect_record_iteration()
         .with(

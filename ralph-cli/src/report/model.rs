@@ -394,6 +394,7 @@ mod tests {
             completed: false,
             checkpoint: (n == 2).then(|| "abc123".to_string()),
             attempt: n,
+            prompt_sha256: String::new(),
         }
     }
 

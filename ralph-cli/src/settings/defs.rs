@@ -509,6 +509,17 @@ settings! {
         help: "Log format: text or json (one object per line)",
         details: "; json writes every loop event to stderr",
     }
+    /// Iterations whose transcripts are kept per run; `None` = all.
+    keep_transcripts: Option<u64> = parse::keep_count {
+        flag: "--keep-transcripts",
+        kind: Value("N"),
+        env: &["RALPH_KEEP_TRANSCRIPTS"],
+        default: Int(defaults::KEEP_TRANSCRIPTS),
+        help: "Keep the prompt and output of the last N iterations in the state dir and delete older \
+               ones; `all` keeps every one, 0 none",
+        details: "; the iteration records and the task prompts (one file per distinct prompt) are \
+                  always kept; see [State and resume](#state-and-resume)",
+    }
     /// State directory (absolute).
     state_dir: PathBuf = parse::path {
         flag: "--state-dir",

@@ -197,6 +197,14 @@ pub(super) fn limit_usd(r: &Raw) -> Result<Option<f64>, SettingsError> {
     Ok(Some(parse_f64(r)?).filter(|c| *c > 0.0))
 }
 
+/// A number of things to keep: a whole number, or `all` (any case) for no limit (`None`). 0 keeps none.
+pub(super) fn keep_count(r: &Raw) -> Result<Option<u64>, SettingsError> {
+    if r.value.trim().eq_ignore_ascii_case("all") {
+        return Ok(None);
+    }
+    parse_u64(r, "a whole number >= 0, or `all` (0 = keep none)").map(Some)
+}
+
 /// An interval where 0 means off.
 pub(super) fn interval(r: &Raw) -> Result<u64, SettingsError> {
     parse_u64(r, "a whole number >= 0 (0 = off)")

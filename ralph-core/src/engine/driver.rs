@@ -87,6 +87,8 @@ struct LastRun {
     started_unix: u64,
     /// Its duration as reported (up to the end of its verification), seconds.
     duration_secs: f64,
+    /// SHA-256 (hex) of the user prompt it ran on.
+    prompt_sha256: String,
 }
 
 /// What performing one action gave.
@@ -429,8 +431,14 @@ impl Engine {
             ctx.feedback = feedback;
         }
         let transcript = std::mem::take(&mut outcome.transcript);
+        let prompt_sha256 = run_state::sha256_hex(&ctx.prompt);
         let (store, run_id) = (Arc::clone(&self.state), ctx.run_id());
-        blocking(move || store.keep_transcript(&run_id, iteration, &prompt, &transcript)).await;
+        let (user_prompt, sha) = (ctx.prompt.clone(), prompt_sha256.clone());
+        blocking(move || {
+            store.keep_prompt(&run_id, &sha, &user_prompt);
+            store.keep_transcript(&run_id, iteration, &prompt, &transcript);
+        })
+        .await;
         let workspace_changed = match (&fingerprint_before, &self.fingerprint) {
             (Some(before), Some(f)) => f
                 .fingerprint(&self.config.workspace)
@@ -443,6 +451,7 @@ impl Engine {
             began,
             started_unix,
             duration_secs: began.elapsed().as_secs_f64(),
+            prompt_sha256,
         });
         Input::Finished {
             outcome,
@@ -537,6 +546,7 @@ impl Engine {
             completed,
             checkpoint,
             attempt: run.attempts,
+            prompt_sha256: last.prompt_sha256,
         };
         let (store, run_id) = (Arc::clone(&self.state), run.run_id.clone());
         if let Err(e) = blocking(move || store.record_iteration(&run_id, &record)).await {

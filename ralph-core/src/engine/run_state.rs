@@ -130,6 +130,7 @@ pub(super) fn recover(
             completed: false,
             checkpoint: None,
             attempt: state.attempts,
+            prompt_sha256: String::new(),
         };
         store.record_iteration(&state.run_id, &record)?;
         state.last_outcome = Some("cancelled".into());

@@ -185,6 +185,55 @@ async fn runs_until_the_agent_prints_the_promise_and_sums_usage() {
 }
 
 #[tokio::test]
+async fn every_record_names_the_prompt_it_ran_on_which_is_kept_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // The prompt file is the agent's `work.txt`: the first iteration rewrites it.
+    std::fs::write(dir.path().join("work.txt"), "task A").unwrap();
+    let (agent, _) = Scripted::new(vec![
+        Step::AnswerWriting("task B"),
+        Step::Answer("ok", 1, 0.0),
+        Step::Answer("ok", 1, 0.0),
+    ]);
+    let mut c = config(dir.path());
+    c.prompt = PromptSource::File(dir.path().join("work.txt"));
+    c.limits.max_iterations = Some(3);
+    let store = FileStateStore::open(dir.path().join(".agent"))
+        .unwrap()
+        .with_keep_transcripts(Some(1));
+    let engine = Engine::new(c, Box::new(agent)).with_state_store(Box::new(store.clone()));
+    engine.run(StopHandle::new()).await;
+    let run_id = store.load().unwrap().unwrap().run_id;
+    let records: Vec<IterationRecord> =
+        std::fs::read_to_string(store.run_dir(&run_id).join("iterations.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let (a, b) = (
+        run_state::sha256_hex("task A"),
+        run_state::sha256_hex("task B"),
+    );
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| r.prompt_sha256.as_str())
+            .collect::<Vec<_>>(),
+        vec![a.as_str(), b.as_str(), b.as_str()]
+    );
+    assert_eq!(store.load().unwrap().unwrap().prompt_sha256, a);
+    for (sha, text) in [(&a, "task A"), (&b, "task B")] {
+        let kept = std::fs::read_to_string(store.prompt_path(&run_id, sha)).unwrap();
+        assert_eq!(kept, text);
+    }
+    let prompts = std::fs::read_dir(store.run_dir(&run_id).join("prompts")).unwrap();
+    assert_eq!(prompts.count(), 2);
+    // One transcript kept: the last iteration's, whose prompt holds the task it ran on.
+    let sent = std::fs::read_to_string(store.run_dir(&run_id).join("3.prompt.md")).unwrap();
+    assert!(sent.contains("task B"));
+    assert!(!store.run_dir(&run_id).join("2.prompt.md").exists());
+}
+
+#[tokio::test]
 async fn consecutive_failures_stop_the_run_after_max_retries() {
     let dir = tempfile::tempdir().unwrap();
     let (agent, runs) = Scripted::new(vec![Step::Fail; 10]);
