@@ -153,8 +153,9 @@ impl ClaudeStream {
         if let (Some(id), Some(usage), false) = (a.message.id, a.message.usage, synthetic) {
             let usage = Usage::from(usage);
             // The running sum, kept up to date instead of summed again at every message (a session of
-            // thousands of messages). Token counts only grow, and saturating sums do not depend on the
-            // order, so adding a new message's usage gives the same total as summing them all.
+            // thousands of messages). A saturating sum of unsigned counts does not depend on the order,
+            // so adding a new message's usage gives the same total as summing them all again; a message
+            // whose usage changed makes it summed again.
             match self.message_usage.entry(id) {
                 Entry::Vacant(e) => {
                     e.insert(usage);
