@@ -3,6 +3,7 @@
 //!
 //! Run with `cargo bench -p ralph-benches --bench checkpoint`; the repositories are generated once per size into
 //! a temporary directory (100k files take a minute or so). Only the checkpoint is timed, not the edits.
+//! Under `cargo test` (criterion's test mode, [`ralph_benches::quick`]) only the 1k size runs, once.
 
 use std::time::Duration;
 
@@ -15,6 +16,8 @@ use ralph_git::{CheckpointOptions, GitCheckpointer};
 const CHANGED_FILES: usize = 10;
 /// Repository sizes, in files.
 const SIZES: &[usize] = &[1_000, 10_000, 100_000];
+/// Repository sizes under `cargo test`.
+const QUICK_SIZES: &[usize] = &[1_000];
 
 fn checkpoint(c: &mut Criterion) {
     let mut group = c.benchmark_group("checkpoint");
@@ -23,7 +26,12 @@ fn checkpoint(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(5));
-    for &size in SIZES {
+    let sizes = if ralph_benches::quick() {
+        QUICK_SIZES
+    } else {
+        SIZES
+    };
+    for &size in sizes {
         let dir = tempfile::tempdir().expect("temp dir");
         let ours =
             BenchRepo::create(&dir.path().join("gix"), size).expect("generate the repository");

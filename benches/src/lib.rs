@@ -1,5 +1,8 @@
 //! Helpers for ralph's criterion benchmarks (`cargo bench -p ralph-benches`).
 //!
+//! [`claude_stream`] generates Claude Code stream-json and reads it through ralph's stdout pipeline;
+//! [`quick`] tells a bench that `cargo test` runs it (criterion's test mode), so it shrinks its inputs.
+//!
 //! [`BenchRepo`] builds a synthetic repository of small files once with the git CLI (one commit of everything),
 //! and [`BenchRepo::change_files`] edits a few of them before each measured checkpoint.
 //!
@@ -11,6 +14,27 @@
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub mod claude_stream;
+
+/// True when the bench binary runs in criterion's test mode: without `--bench` (as `cargo test` runs it),
+/// or with `--test`. Each benchmark then runs once, so the benches use small inputs (seconds in all).
+pub fn quick() -> bool {
+    quick_from(std::env::args().skip(1))
+}
+
+/// [`quick`] for the given arguments (criterion's own rule: test mode unless `--bench` without `--test`).
+fn quick_from(args: impl Iterator<Item = String>) -> bool {
+    let (mut bench, mut test) = (false, false);
+    for arg in args {
+        match arg.as_str() {
+            "--bench" => bench = true,
+            "--test" => test = true,
+            _ => {}
+        }
+    }
+    !bench || test
+}
 
 /// Files per directory in a generated repository.
 const FILES_PER_DIR: usize = 100;
@@ -120,5 +144,23 @@ fn run(command: &mut Command) -> io::Result<()> {
             "{command:?} failed: {}",
             String::from_utf8_lossy(&output.stderr)
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quick_from;
+
+    fn quick(args: &[&str]) -> bool {
+        quick_from(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn test_mode_is_criterion_s() {
+        assert!(quick(&[]));
+        assert!(quick(&["--test"]));
+        assert!(quick(&["--bench", "--test"]));
+        assert!(!quick(&["--bench"]));
+        assert!(!quick(&["--bench", "checkpoint"]));
     }
 }

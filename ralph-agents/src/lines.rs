@@ -102,7 +102,7 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
                 }
                 return Ok(Some(self.take()));
             }
-            let newline = available.iter().position(|&b| b == b'\n');
+            let newline = memchr::memchr(b'\n', available);
             let chunk_len = newline.unwrap_or(available.len());
             let chunk = &available[..chunk_len];
             Self::keep(

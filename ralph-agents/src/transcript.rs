@@ -18,6 +18,7 @@
 //! Room for that record is reserved, so the transcript never exceeds the cap.
 
 use crate::lines::Line;
+use serde::Serialize;
 use serde_json::json;
 
 /// Bytes of stdout kept as the run's transcript: 4 MiB (markers included).
@@ -76,24 +77,31 @@ impl Transcript {
     }
 
     /// Writes the marker of `line` with the longest prefix whose record fits in `room` bytes.
+    ///
+    /// The record's length is measured without building it (a counting writer), and the record is
+    /// then serialised once, straight into the transcript: no copy of a prefix of up to the cap.
     fn push_marker(&mut self, line: &Line, room: usize) {
         let text = line.text();
         let mut keep = floor_char_boundary(&text, room);
         loop {
-            let kept = &text[..keep];
-            let record = json!({"ralph_truncated": {
-                "original_bytes": line.original_len(),
-                "kept_bytes": kept.len(),
-                "kept": kept,
-            }})
-            .to_string();
-            if record.len() < room || keep == 0 {
-                self.bytes.extend_from_slice(record.as_bytes());
+            let marker = Marker {
+                ralph_truncated: Cut {
+                    kept: &text[..keep],
+                    kept_bytes: keep,
+                    original_bytes: line.original_len(),
+                },
+            };
+            let mut counter = Counter(0);
+            serde_json::to_writer(&mut counter, &marker).expect("counting does not fail");
+            let len = counter.0;
+            if len < room || keep == 0 {
+                self.bytes.reserve_exact(len + 1);
+                serde_json::to_writer(&mut self.bytes, &marker).expect("a Vec takes any write");
                 self.bytes.push(b'\n');
                 return;
             }
             // Escaping made it too long: cut by the excess (at least a little) and try again.
-            let excess = record.len() + 1 - room;
+            let excess = len + 1 - room;
             keep = floor_char_boundary(&text, keep.saturating_sub(excess.max(16)));
         }
     }
@@ -109,6 +117,34 @@ impl Transcript {
             self.bytes.push(b'\n');
         }
         self.bytes
+    }
+}
+
+/// `{"ralph_truncated":{...}}` for a line kept in part (fields in the order `serde_json::Value` writes
+/// them: sorted).
+#[derive(Serialize)]
+struct Marker<'a> {
+    ralph_truncated: Cut<'a>,
+}
+
+#[derive(Serialize)]
+struct Cut<'a> {
+    kept: &'a str,
+    kept_bytes: usize,
+    original_bytes: u64,
+}
+
+/// A writer that only counts the bytes written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -157,6 +193,16 @@ mod tests {
         let kept = m["kept"].as_str().unwrap();
         assert!(!kept.is_empty() && big.starts_with(kept));
         assert_eq!(m["kept_bytes"], kept.len());
+    }
+
+    #[test]
+    fn a_marker_is_written_as_the_json_value_would_be() {
+        let mut t = Transcript::with_cap(600);
+        let big = format!("{{\"text\":\"{}\"}}", "é\"\t".repeat(300));
+        t.push(&Line::new(big.clone()));
+        let out = t.finish();
+        let record: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(out, format!("{record}\n").into_bytes());
     }
 
     #[test]

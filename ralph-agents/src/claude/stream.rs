@@ -25,8 +25,11 @@ use crate::outcome::Classified;
 use crate::process::{ProcessExit, StreamHandler};
 use ralph_core::{AgentEvent, AgentOutcome, Cost, EventSender, FailureKind, OutcomeStatus, Usage};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::fmt;
 use std::path::PathBuf;
 
 /// Reads Claude Code's stream-json and classifies the run (a [`StreamHandler`]).
@@ -37,6 +40,8 @@ pub struct ClaudeStream {
     model: Option<String>,
     /// Usage of each assistant message seen, by message id.
     message_usage: BTreeMap<String, Usage>,
+    /// The sum of `message_usage`.
+    message_total: Usage,
     last_usage: Usage,
     result: Option<ResultEvent>,
     /// `Some(reset)` once a `rate_limit_event` said `rejected`.
@@ -146,11 +151,26 @@ impl ClaudeStream {
             }
         }
         if let (Some(id), Some(usage), false) = (a.message.id, a.message.usage, synthetic) {
-            self.message_usage.insert(id, usage.into());
-            let mut total = Usage::default();
-            for u in self.message_usage.values() {
-                total += *u;
+            let usage = Usage::from(usage);
+            // The running sum, kept up to date instead of summed again at every message (a session of
+            // thousands of messages). A saturating sum of unsigned counts does not depend on the order,
+            // so adding a new message's usage gives the same total as summing them all again; a message
+            // whose usage changed makes it summed again.
+            match self.message_usage.entry(id) {
+                Entry::Vacant(e) => {
+                    e.insert(usage);
+                    self.message_total += usage;
+                }
+                Entry::Occupied(mut e) if *e.get() != usage => {
+                    e.insert(usage);
+                    self.message_total = Usage::default();
+                    for u in self.message_usage.values() {
+                        self.message_total += *u;
+                    }
+                }
+                Entry::Occupied(_) => {}
             }
+            let total = self.message_total;
             if total != self.last_usage {
                 self.last_usage = total;
                 let _ = events.send(AgentEvent::Usage {
@@ -164,7 +184,7 @@ impl ClaudeStream {
 
 impl StreamHandler for ClaudeStream {
     fn on_stdout(&mut self, line: Line, events: &EventSender) {
-        if let Some(event) = json_event::<StreamEvent>("claude", &line, &mut self.unparsed_lines) {
+        if let Some(event) = parse_event(&line, &mut self.unparsed_lines) {
             self.on_event(event, events);
         }
     }
@@ -270,15 +290,207 @@ fn unix_seconds(n: f64) -> Option<u64> {
     Some(secs as u64)
 }
 
+/// One event of the stream, by its `type`.
+#[derive(Debug)]
+enum StreamEvent {
+    System(SystemEvent),
+    Assistant(AssistantEvent),
+    RateLimitEvent(RateLimitEvent),
+    Result(ResultEvent),
+    /// Any other `type` (`user` tool results, `stream_event`...): not used.
+    Other,
+}
+
+/// The event on `line`, or `None` for a line that is not one (counted in `unparsed` and logged).
+///
+/// Accepts and rejects exactly the lines serde's internally tagged enum (`#[serde(tag = "type")]` with
+/// an `Other` variant) would, without its cost: serde buffers a whole internally tagged event, every
+/// string of a tool result copied, before it looks at the tag. Here a first pass reads the tag while
+/// checking the rest of the line the way that buffering does (every string and number parsed, nothing
+/// kept: [`Checked`]); only the four event types ralph uses are then deserialized, directly into their
+/// struct (the `type` field is then an unknown field, ignored).
+fn parse_event(line: &Line, unparsed: &mut u64) -> Option<StreamEvent> {
+    // serde also reads an internally tagged enum from an array (the type first); no agent prints one,
+    // and the slow path is exact for it.
+    let first = line.as_bytes().iter().find(|b| !b" \t\r\n".contains(b));
+    if first == Some(&b'[') {
+        return json_event::<TaggedEvent>("claude", line, unparsed).map(TaggedEvent::into_event);
+    }
+    let kind = json_event::<EventKind>("claude", line, unparsed)?;
+    let event = match kind {
+        EventKind::System => StreamEvent::System(json_event("claude", line, unparsed)?),
+        EventKind::Assistant => StreamEvent::Assistant(json_event("claude", line, unparsed)?),
+        EventKind::RateLimitEvent => {
+            StreamEvent::RateLimitEvent(json_event("claude", line, unparsed)?)
+        }
+        EventKind::Result => StreamEvent::Result(json_event("claude", line, unparsed)?),
+        EventKind::Other => StreamEvent::Other,
+    };
+    Some(event)
+}
+
+/// [`StreamEvent`] as serde's internally tagged enum: the reference [`parse_event`] follows.
 #[derive(Debug, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum StreamEvent {
+enum TaggedEvent {
     System(SystemEvent),
     Assistant(AssistantEvent),
     RateLimitEvent(RateLimitEvent),
     Result(ResultEvent),
     #[serde(other)]
     Other,
+}
+
+impl TaggedEvent {
+    fn into_event(self) -> StreamEvent {
+        match self {
+            TaggedEvent::System(e) => StreamEvent::System(e),
+            TaggedEvent::Assistant(e) => StreamEvent::Assistant(e),
+            TaggedEvent::RateLimitEvent(e) => StreamEvent::RateLimitEvent(e),
+            TaggedEvent::Result(e) => StreamEvent::Result(e),
+            TaggedEvent::Other => StreamEvent::Other,
+        }
+    }
+}
+
+/// The `type` of a checked event line (see [`parse_event`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventKind {
+    System,
+    Assistant,
+    RateLimitEvent,
+    Result,
+    Other,
+}
+
+impl EventKind {
+    fn from_tag(tag: &str) -> Self {
+        match tag {
+            "system" => EventKind::System,
+            "assistant" => EventKind::Assistant,
+            "rate_limit_event" => EventKind::RateLimitEvent,
+            "result" => EventKind::Result,
+            _ => EventKind::Other,
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    /// As serde's internally tagged enums for a map: exactly one `type` (a string); every other value is
+    /// checked ([`Checked`]).
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct EventVisitor;
+        impl<'de> Visitor<'de> for EventVisitor {
+            type Value = EventKind;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("internally tagged enum StreamEvent")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventKind, A::Error> {
+                let mut kind = None;
+                while let Some(key) = map.next_key::<Key>()? {
+                    if key.0 {
+                        if kind.is_some() {
+                            return Err(de::Error::duplicate_field("type"));
+                        }
+                        kind = Some(map.next_value::<Tag>()?.0);
+                    } else {
+                        map.next_value::<Checked>()?;
+                    }
+                }
+                kind.ok_or_else(|| de::Error::missing_field("type"))
+            }
+        }
+        deserializer.deserialize_any(EventVisitor)
+    }
+}
+
+/// A map key: `true` when it is `type`.
+struct Key(bool);
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+                Ok(Key(key == "type"))
+            }
+        }
+        deserializer.deserialize_any(KeyVisitor)
+    }
+}
+
+/// The value of `type`: a string, as a variant name.
+struct Tag(EventKind);
+
+impl<'de> Deserialize<'de> for Tag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TagVisitor;
+        impl Visitor<'_> for TagVisitor {
+            type Value = Tag;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("variant identifier")
+            }
+            fn visit_str<E: de::Error>(self, tag: &str) -> Result<Tag, E> {
+                Ok(Tag(EventKind::from_tag(tag)))
+            }
+        }
+        deserializer.deserialize_identifier(TagVisitor)
+    }
+}
+
+/// Any JSON value, parsed as serde parses a value it buffers (strings unescaped and checked as UTF-8,
+/// numbers converted), but not kept.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(CheckedVisitor)
+    }
+}
+
+struct CheckedVisitor;
+
+impl<'de> Visitor<'de> for CheckedVisitor {
+    type Value = Checked;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_none<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Checked, D::Error> {
+        Checked::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_entry::<Checked, Checked>()?.is_some() {}
+        Ok(Checked)
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -170,3 +170,59 @@ fn non_json_and_over_long_lines_are_skipped() {
     });
     assert_eq!(o.status, failed(FailureKind::Protocol, None));
 }
+
+/// The line check of [`parse_event`] against the serde internally tagged enum it replaces: the same lines
+/// are events, of the same type, and the same lines are rejected.
+#[test]
+fn parse_event_accepts_exactly_what_an_internally_tagged_enum_accepts() {
+    fn kind(e: &StreamEvent) -> &'static str {
+        match e {
+            StreamEvent::System(_) => "system",
+            StreamEvent::Assistant(_) => "assistant",
+            StreamEvent::RateLimitEvent(_) => "rate_limit_event",
+            StreamEvent::Result(_) => "result",
+            StreamEvent::Other => "other",
+        }
+    }
+    let lines: &[&[u8]] = &[
+        br#"{"type":"user","message":{"content":[{"type":"tool_result","content":"a\tb\n\"c\" \u00e9"}]}}"#,
+        br#"{"type":"user","x":"\ud800 lone surrogate"}"#,
+        b"{\"type\":\"user\",\"x\":\"\xff invalid utf-8\"}",
+        br#"{"type":"user","x":1e400}"#,
+        br#"{"type":"user","x":-12,"y":1.5,"z":[true,null,{}]}"#,
+        br#"{"type":"user","type":"user"}"#,
+        br#"{"x":1}"#,
+        br#"{"type":5}"#,
+        br#"{"type":null}"#,
+        br#"{"typ\u0065":"result","result":"ok"}"#,
+        br#"["user", 1, "x"]"#,
+        br#"["result"]"#,
+        br#"[]"#,
+        br#"  ["assistant", {"content":[]}]"#,
+        br#""user""#,
+        br#"{"type":"user"} trailing"#,
+        br#"{"type":"user","x":"unterminated}"#,
+        br#"{"type":"system","subtype":"init","session_id":"s","model":"m"}"#,
+        br#"{"type":"system","error_status":"not a number"}"#,
+        br#"{"type":"system","error_status":70000}"#,
+        br#"{"type":"assistant","message":{"id":"m","content":[{"type":"text","text":"hi"}]}}"#,
+        br#"{"type":"assistant"}"#,
+        br#"{"type":"assistant","message":{"content":[{"type":"tool_use","name":"Bash","input":{"command":"ls"}}]},"x":"\ud800"}"#,
+        br#"{"message":{"content":[]},"type":"assistant"}"#,
+        br#"{"type":"rate_limit_event","rate_limit_info":{"status":"rejected","resetsAt":1700000000}}"#,
+        br#"{"type":"result","subtype":"success","total_cost_usd":1,"usage":{"input_tokens":3}}"#,
+        br#"{"type":"result","num_turns":-1}"#,
+        br#"{"type":"stream_event","event":{}}"#,
+        b"",
+        b"not json",
+    ];
+    for line in lines {
+        let (mut new_unparsed, mut old_unparsed) = (0, 0);
+        let new = parse_event(&Line::new(*line), &mut new_unparsed);
+        let old = json_event::<TaggedEvent>("claude", &Line::new(*line), &mut old_unparsed)
+            .map(TaggedEvent::into_event);
+        let text = String::from_utf8_lossy(line);
+        assert_eq!(new.as_ref().map(kind), old.as_ref().map(kind), "{text}");
+        assert_eq!(new_unparsed, old_unparsed, "{text}");
+    }
+}
