@@ -103,8 +103,11 @@ pub fn main() -> ExitCode {
         }
         None => cli.run,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread runs the loop and everything async beside it (agent pipes, signals, metrics, status
+    // line); blocking work (state writes, checkpoints, process-group clean-up) goes to tokio's blocking
+    // pool. A multi-threaded runtime bought nothing for one loop and cost each iteration about twice the
+    // CPU (cross-thread wake-ups, TLB shoot-downs when forking the agent): see benches/README.md.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
