@@ -139,6 +139,7 @@ long_round() {
     started+=("$tpid")
     for _ in $(seq 500); do # ralph is GNU time's only child
       read -r rpid _ <"/proc/$tpid/task/$tpid/children" 2>/dev/null || true
+      [ -n "$rpid" ] || [ -e "/proc/$tpid/task/$tpid/children" ] || rpid=$(pgrep -P "$tpid" || true)
       [ -n "$rpid" ] && break
       nap 0.01
     done
