@@ -2,8 +2,10 @@
 # The loop's per-iteration cost with metrics off, on, and on while being scraped hard.
 #
 #   benches/metrics-overhead.sh [ITERATIONS] [ROUNDS]      (defaults: 300 iterations, 5 rounds)
+#   RALPH_BIN=/path/to/ralph benches/metrics-overhead.sh 5 1
 #
-# Builds the release binary, then runs `ralph run --no-git --agent command -- true` (an instant no-op
+# Builds the release binary (into $CARGO_TARGET_DIR, default ./target; skipped when RALPH_BIN names the
+# binary to measure), then runs `ralph run --no-git --agent command -- true` (an instant no-op
 # agent process) for ITERATIONS iterations in a fresh workspace, in three modes side by side in each round
 # (off / --metrics / --metrics with a client scraping /metrics every 10 ms), and prints the median
 # milliseconds per iteration of each mode over the rounds. Figures include the no-op agent's own spawn.
@@ -11,9 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-300}
 rounds=${2:-5}
-echo "building the release binary..." >&2
-cargo build --release -q -p ralph-loop-cli
-ralph=$PWD/target/release/ralph
+if [ -z "${RALPH_BIN:-}" ]; then
+  echo "building the release binary..." >&2
+  cargo build --release -q -p ralph-loop-cli
+  RALPH_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/ralph
+fi
+ralph=$RALPH_BIN
+export -n RALPH_BIN # not a ralph setting: ralph would warn about it
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -28,7 +34,8 @@ one() { # mode -> seconds for one run
     on) args+=(--metrics --metrics-port "$port") ;;
     scraped)
       args+=(--metrics --metrics-port "$port")
-      ( while sleep 0.01; do curl -s -o /dev/null "http://127.0.0.1:$port/metrics" || true; done ) &
+      # Stops by itself once this script has exited, should a failed run end it early.
+      ( while kill -0 $$ 2>/dev/null && sleep 0.01; do curl -s -o /dev/null "http://127.0.0.1:$port/metrics" || true; done ) >/dev/null 2>&1 &
       scraper=$!
       ;;
   esac
