@@ -109,22 +109,21 @@ pub fn kill_recorded_groups(state_dir: &Path) -> Vec<i32> {
     killed
 }
 
-/// Writes `groups` (`(pgid, leader start time)`) to `<state_dir>/agent.pid`, or removes the file when
-/// there are none. Written to a temporary file and renamed, so that a `kill -9` never leaves half a line.
-/// No fsync: the file must outlive ralph, not the machine.
+/// Writes `groups` (`(pgid, leader start time)`) to `<state_dir>/agent.pid`, one `pgid start` line each;
+/// no groups leave the file blank. Rewritten in place ([`ralph_core::state::rewrite_in_place`]: one
+/// write, so a `kill -9` never leaves half a line, and no file created per agent run). No fsync: the file
+/// must outlive ralph, not the machine.
 pub(crate) fn record_groups(state_dir: &Path, groups: &[(i32, u64)]) {
     let path = state_dir.join(PID_FILE);
-    if groups.is_empty() {
-        let _ = std::fs::remove_file(&path);
+    if groups.is_empty() && !path.exists() {
         return;
     }
     let text: String = groups
         .iter()
         .map(|(pgid, start)| format!("{pgid} {start}\n"))
         .collect();
-    let tmp = state_dir.join(format!("{PID_FILE}.tmp"));
-    if std::fs::write(&tmp, text).is_ok() {
-        let _ = std::fs::rename(&tmp, &path);
+    if let Err(e) = ralph_core::state::rewrite_in_place(&path, text.as_bytes()) {
+        tracing::debug!(path = %path.display(), error = %e, "agent.pid not written");
     }
 }
 
@@ -335,15 +334,26 @@ mod tests {
     }
 
     #[test]
-    fn no_groups_means_no_pid_file() {
+    fn no_groups_means_a_blank_pid_file() {
         let dir = tempfile::tempdir().unwrap();
+        record_groups(dir.path(), &[]);
+        assert!(!dir.path().join(PID_FILE).exists(), "nothing to record");
         record_groups(dir.path(), &[(12, 34), (56, 78)]);
         assert_eq!(
             std::fs::read_to_string(dir.path().join(PID_FILE)).unwrap(),
             "12 34\n56 78\n"
         );
+        record_groups(dir.path(), &[(9, 1)]);
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(PID_FILE))
+                .unwrap()
+                .trim_end(),
+            "9 1"
+        );
         record_groups(dir.path(), &[]);
-        assert!(!dir.path().join(PID_FILE).exists());
+        let text = std::fs::read_to_string(dir.path().join(PID_FILE)).unwrap();
+        assert!(text.trim().is_empty(), "{text:?}");
+        assert_eq!(kill_recorded_groups(dir.path()), Vec::<i32>::new());
     }
 
     #[test]

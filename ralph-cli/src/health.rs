@@ -4,7 +4,7 @@
 //! The workspace lock is the truth for "a run is alive": the kernel releases it when its holder dies.
 //! Progress is recorded by the [`HeartbeatObserver`], which sees every loop event and keeps
 //! `<state dir>/heartbeat.json` (written on iteration boundaries and waits, and at most every
-//! [`AGENT_WRITE_EVERY`] while the agent is active; temp file + rename, never fsync'd: it is advisory).
+//! [`AGENT_WRITE_EVERY`] while the agent is active; rewritten in place, never fsync'd: it is advisory).
 //!
 //! Each heartbeat carries the bound within which the next progress is due, derived from what the run
 //! is doing: while an agent runs, the idle timeout (or the iteration timeout when there is no idle
@@ -148,14 +148,12 @@ impl HeartbeatObserver {
 
     fn write(&mut self, beat: &Heartbeat) {
         self.last_write = Some(Instant::now());
-        let tmp = self.path.with_extension("json.tmp");
         let Ok(text) = serde_json::to_vec(beat) else {
             return;
         };
-        // Advisory: a failed write only makes `ralph health` report a stale heartbeat later.
-        if std::fs::write(&tmp, text).is_ok() {
-            let _ = std::fs::rename(&tmp, &self.path);
-        }
+        // Advisory: a failed write only makes `ralph health` report a stale heartbeat later. In place,
+        // not a new file per write (see `rewrite_in_place`); `read_heartbeat` reads again over a torn read.
+        let _ = ralph_core::state::rewrite_in_place(&self.path, &text);
     }
 }
 
@@ -252,9 +250,18 @@ pub fn liveness(state_dir: &Path) -> Liveness {
     }
 }
 
+/// The heartbeat file's content. It is rewritten in place, so a read racing a write can see a mix of
+/// two heartbeats that does not parse: read again a few times before giving up.
 fn read_heartbeat(state_dir: &Path) -> Option<Heartbeat> {
-    let text = std::fs::read(state_dir.join(HEARTBEAT_FILE)).ok()?;
-    serde_json::from_slice(&text).ok()
+    let path = state_dir.join(HEARTBEAT_FILE);
+    for _ in 0..3 {
+        let text = std::fs::read(&path).ok()?;
+        if let Ok(beat) = serde_json::from_slice(&text) {
+            return Some(beat);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
 }
 
 /// `ralph health`: exit 0 with one line when a run in the workspace is alive and its progress is not

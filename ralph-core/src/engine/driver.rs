@@ -49,6 +49,10 @@ struct RunCtx {
     last: Option<LastRun>,
     /// The checkpoint taken for the iteration being recorded.
     checkpoint: Option<String>,
+    /// The run state changed with a recorded iteration and is not saved yet: the next iteration's start
+    /// saves it anyway, so it is saved on its own only before anything else (a wait, a verification, the
+    /// end). The record is already in the journal, from which a resume recovers it.
+    snapshot_due: bool,
 }
 
 impl RunCtx {
@@ -62,6 +66,7 @@ impl RunCtx {
             feedback: None,
             last: None,
             checkpoint: None,
+            snapshot_due: false,
         }
     }
 
@@ -317,6 +322,27 @@ impl Engine {
         machine: &mut Machine,
         action: Action,
     ) -> Performed {
+        // A recorded iteration's state is saved with the next iteration's start, or here before any
+        // other step that may take a while (a back-off, a usage-limit wait, a verification).
+        let saved_by_action = matches!(
+            action,
+            Action::RunIteration { .. }
+                | Action::Report { .. }
+                | Action::CancelAgent
+                | Action::RejectCompletion { .. }
+                | Action::Finish(_)
+        );
+        if ctx.snapshot_due
+            && !saved_by_action
+            && let Some(run) = ctx.run.as_ref()
+        {
+            ctx.snapshot_due = false;
+            if let Err(e) = self.snapshot(run).await {
+                self.emit(LoopEvent::Warning {
+                    message: format!("state not saved (the iteration record holds it): {e}"),
+                });
+            }
+        }
         match action {
             Action::RunIteration {
                 iteration,
@@ -404,6 +430,7 @@ impl Engine {
             run_state::update(run, machine.stats(), None);
             run.in_progress = Some(iteration);
             run.attempts += 1;
+            ctx.snapshot_due = false;
             if let Err(e) = self.snapshot(run).await {
                 return Input::Failed {
                     error: e.to_string(),
@@ -518,8 +545,9 @@ impl Engine {
         self.emit(event);
     }
 
-    /// Appends the iteration record (naming the checkpoint just taken; a failure is a warning) and saves
-    /// the run state.
+    /// Appends the iteration record (naming the checkpoint just taken) and updates the run state, saved
+    /// with the next step ([`RunCtx::snapshot_due`]); when the record cannot be written (a warning), the
+    /// state is saved at once instead, and a failure of that save is the machine's input.
     async fn record(
         &mut self,
         ctx: &mut RunCtx,
@@ -549,19 +577,23 @@ impl Engine {
             prompt_sha256: last.prompt_sha256,
         };
         let (store, run_id) = (Arc::clone(&self.state), run.run_id.clone());
-        if let Err(e) = blocking(move || store.record_iteration(&run_id, &record)).await {
+        let recorded = blocking(move || store.record_iteration(&run_id, &record)).await;
+        run_state::update(run, stats, Some(last.outcome.status.label()));
+        run.in_progress = None;
+        if let Err(e) = recorded {
+            // Without the record, the state must hold the iteration at once, durably.
             self.emit(LoopEvent::Warning {
                 message: e.to_string(),
             });
+            return match self.save(run).await {
+                Ok(()) => Input::Recorded,
+                Err(e) => Input::Failed {
+                    error: e.to_string(),
+                },
+            };
         }
-        run_state::update(run, stats, Some(last.outcome.status.label()));
-        run.in_progress = None;
-        match self.snapshot(run).await {
-            Ok(()) => Input::Recorded,
-            Err(e) => Input::Failed {
-                error: e.to_string(),
-            },
-        }
+        ctx.snapshot_due = true;
+        Input::Recorded
     }
 
     /// Takes the final checkpoint, saves the run as finished (or resumable) and reports the end.

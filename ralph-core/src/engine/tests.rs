@@ -440,6 +440,37 @@ fn crashed_state(store: &FileStateStore, in_progress: u64) -> RunState {
 }
 
 #[tokio::test]
+async fn a_recorded_iteration_is_saved_before_a_back_off_not_only_with_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = FileStateStore::open(dir.path().join(".agent")).unwrap();
+    let (agent, _) = Scripted::new(vec![Step::Fail, Step::Answer("LOOP_COMPLETE", 0, 0.0)]);
+    let mut c = config(dir.path());
+    c.retry_delay = Duration::from_secs(3600);
+    let stop = StopHandle::new();
+    let engine = Engine::new(c, Box::new(agent)).with_state_store(Box::new(store.clone()));
+    let run = tokio::spawn(engine.run(stop.clone()));
+    let began = Instant::now();
+    let during_back_off = loop {
+        let saved = store.load().unwrap();
+        if let Some(s) = saved.filter(|s| s.last_outcome.is_some()) {
+            break s;
+        }
+        assert!(began.elapsed() < Duration::from_secs(10), "no state saved");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(
+        (during_back_off.iteration, during_back_off.in_progress),
+        (1, None),
+        "the failed iteration is in state.json while ralph waits"
+    );
+    assert_eq!(during_back_off.consecutive_failures, 1);
+    stop.stop(StopReason::Interrupted {
+        signal: Signal::Int,
+    });
+    run.await.unwrap();
+}
+
+#[tokio::test]
 async fn a_snapshot_that_lags_the_journal_is_brought_up_to_date_from_the_records() {
     // After a power loss, state.json (replaced without fsync between iterations) can be older than the
     // synced iteration records; the resume folds in every record it does not hold, each exactly once.
