@@ -165,3 +165,26 @@ fn metrics_overhead_sh_prints_every_figure() {
         figure(&out, label);
     }
 }
+
+#[test]
+fn compare_loop_sh_prints_a_figure_per_binary() {
+    let out = run_script(
+        "compare-loop.sh",
+        &[RALPH, RALPH],
+        &[("ITERATIONS", "3"), ("ROUNDS", "1")],
+    );
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with(&format!("{RALPH}: loop ")))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per binary given:\n{out}");
+    for line in lines {
+        let loop_ms = line[RALPH.len()..]
+            .trim_start_matches(": loop ")
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(loop_ms.is_some_and(|ms| ms > 0.0), "{line}");
+    }
+    figure(&out, "spawn");
+}
