@@ -91,9 +91,8 @@ fn run(runtime: &tokio::runtime::Runtime, store: Store, iterations: u64) -> Dura
 }
 
 fn loop_overhead(c: &mut Criterion) {
-    // As `ralph run`: a multi-threaded runtime with two workers (state writes go to the blocking pool).
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // As `ralph run`: a current-thread runtime (state writes go to the blocking pool).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");

@@ -1,7 +1,7 @@
 //! The async driver: performs the [`Machine`]'s actions one at a time and tells it what happened. It
 //! holds no policy: what to do next, in which order, and when to stop is the machine's.
 //!
-//! Blocking state writes (saves with fsync, iteration records, transcripts) run on tokio's blocking
+//! Blocking state writes (snapshots, the synced iteration records, transcripts) run on tokio's blocking
 //! pool, never on the async runtime's worker threads.
 
 use super::backoff::Backoff;
