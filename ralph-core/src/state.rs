@@ -942,22 +942,10 @@ mod tests {
     fn the_journal_is_read_back_from_its_tail_past_cut_and_old_lines() {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStateStore::open(dir.path()).unwrap();
+        // Long enough that 2,000 records need several chunks of the backwards read.
         let record = |attempt: u64| IterationRecord {
-            iteration: attempt,
-            agent: "a".into(),
-            started_at_unix: 1,
-            duration_secs: 0.5,
-            outcome: OutcomeStatus::Success,
-            // Long enough that 2,000 records need several chunks of the backwards read.
             message: Some("x".repeat(200)),
-            usage: Default::default(),
-            cost_usd: 0.0,
-            cost_estimated: false,
-            exit_code: Some(0),
-            completed: false,
-            checkpoint: None,
-            attempt,
-            prompt_sha256: String::new(),
+            ..record(attempt)
         };
         store.record_iteration("r", &record(0)).unwrap();
         for a in 1..=2_000 {
@@ -1033,20 +1021,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = FileStateStore::open(dir.path()).unwrap();
         let rec = IterationRecord {
-            iteration: 1,
-            agent: "a".into(),
-            started_at_unix: 0,
-            duration_secs: 0.5,
-            outcome: OutcomeStatus::Success,
-            message: None,
-            usage: Usage::default(),
-            cost_usd: 0.0,
-            cost_estimated: false,
-            exit_code: Some(0),
-            completed: false,
-            checkpoint: None,
             attempt: 0,
-            prompt_sha256: String::new(),
+            ..record(1)
         };
         store.record_iteration("r", &rec).unwrap();
         store
