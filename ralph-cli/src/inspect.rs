@@ -157,7 +157,12 @@ pub fn status(args: &StatusArgs) -> u8 {
     if let Some(o) = &state.last_outcome {
         crate::say!("last       {o}");
     }
-    crate::say!("state dir  {} ({} bytes)", dir.display(), dir_size(&dir));
+    let size = dir_size(&dir);
+    crate::say!(
+        "state dir  {} ({}, {size} bytes)",
+        dir.display(),
+        indicatif::HumanBytes(size)
+    );
     exit_codes::COMPLETED
 }
 
