@@ -453,6 +453,9 @@ mod tests {
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(child.wait().unwrap().signal(), Some(9));
         assert!(processes.running().is_empty());
-        assert!(!file.exists());
+        assert!(
+            std::fs::read_to_string(&file).unwrap().trim().is_empty(),
+            "no group left on record"
+        );
     }
 }

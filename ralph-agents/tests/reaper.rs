@@ -94,7 +94,10 @@ async fn a_marked_process_that_left_the_group_is_killed_after_its_run_from_our_o
     );
     assert!(processes.running().is_empty());
     assert!(
-        !state.join(PID_FILE).exists(),
+        std::fs::read_to_string(state.join(PID_FILE))
+            .unwrap_or_default()
+            .trim()
+            .is_empty(),
         "no live group left to record"
     );
 
