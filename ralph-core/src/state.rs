@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! .agent/.gitignore                         ignores the runtime files below
-//! .agent/state.json                         RunState: a snapshot, replaced atomically at every iteration boundary
+//! .agent/state.json                         RunState: a snapshot, replaced atomically as each iteration starts
 //! .agent/runs/<run-id>/iterations.jsonl     one IterationRecord per line: the journal, synced per line, never pruned
 //! .agent/runs/<run-id>/prompts/<sha256>.md  each distinct user prompt (PROMPT.md) once, named by its
 //!                                           SHA-256, which IterationRecord::prompt_sha256 names
@@ -21,7 +21,8 @@
 //!
 //! One `fdatasync` per iteration: the iteration record appended to `iterations.jsonl` (the journal) is the
 //! durable fact. Between iterations `state.json` is replaced atomically (a temporary file renamed over it)
-//! without syncing ([`StateStore::save_snapshot`]), so a crash of the process at any moment leaves the
+//! without syncing ([`StateStore::save_snapshot`]; the engine writes it once per iteration, as the next one
+//! starts, and on its own only before a wait, a verification or the end), so a crash of the process at any moment leaves the
 //! previous or the new snapshot, and after a power loss a snapshot that lags the journal is brought up to
 //! date from the records it does not hold yet ([`StateStore::records_after`], folded in when the run
 //! resumes). The snapshot that starts a run, the one that finishes it and the one written by a crash
