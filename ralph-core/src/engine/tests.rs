@@ -427,6 +427,22 @@ async fn the_task_marker_in_the_prompt_file_completes_before_the_next_iteration(
     drop(events);
 }
 
+/// Runs again on `store` (resuming what it holds) with an agent that completes at once, having used
+/// `tokens` input tokens and `usd`; returns the summary and the requests the agent got.
+async fn resume_completing(
+    store: &FileStateStore,
+    dir: &std::path::Path,
+    tokens: u64,
+    usd: f64,
+) -> (RunSummary, Arc<Mutex<Vec<AgentRequest>>>) {
+    let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", tokens, usd)]);
+    let summary = Engine::new(config(dir), Box::new(agent))
+        .with_state_store(Box::new(store.clone()))
+        .run(StopHandle::new())
+        .await;
+    (summary, runs)
+}
+
 fn crashed_state(store: &FileStateStore, in_progress: u64) -> RunState {
     let mut s = store.load().unwrap().unwrap();
     s.status = RunStatus::Running;
@@ -498,11 +514,7 @@ async fn a_snapshot_that_lags_the_journal_is_brought_up_to_date_from_the_records
         s.cost_usd = 0.1 * held as f64;
         store.save(&s).unwrap();
 
-        let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.0)]);
-        let summary = Engine::new(config(dir.path()), Box::new(agent))
-            .with_state_store(Box::new(store.clone()))
-            .run(StopHandle::new())
-            .await;
+        let (summary, runs) = resume_completing(&store, dir.path(), 1, 0.0).await;
         assert_eq!(
             runs.lock().unwrap()[0].iteration,
             6,
@@ -540,11 +552,7 @@ async fn a_crash_during_an_iteration_counts_it_once_on_resume() {
     // As if ralph had been killed during iteration 2 (state saved at its start, no record).
     let before = crashed_state(&store, 2);
 
-    let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.25)]);
-    let summary = Engine::new(config(dir.path()), Box::new(agent))
-        .with_state_store(Box::new(store.clone()))
-        .run(StopHandle::new())
-        .await;
+    let (summary, runs) = resume_completing(&store, dir.path(), 1, 0.25).await;
     assert_eq!(summary.run_id, before.run_id);
     assert_eq!(
         runs.lock().unwrap()[0].iteration,
@@ -586,11 +594,7 @@ async fn a_crash_after_the_record_but_before_the_state_save_is_recovered_from_th
     s.cost_usd = 0.5;
     store.save(&s).unwrap();
 
-    let (agent, _) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 0, 0.0)]);
-    let summary = Engine::new(config(dir.path()), Box::new(agent))
-        .with_state_store(Box::new(store.clone()))
-        .run(StopHandle::new())
-        .await;
+    let (summary, _) = resume_completing(&store, dir.path(), 0, 0.0).await;
     assert_eq!(
         summary.usage.input_tokens, 12,
         "iteration 2's tokens counted exactly once"
@@ -782,11 +786,7 @@ async fn a_crash_during_the_retry_of_a_rate_limited_iteration_counts_the_attempt
     s.attempts = 2;
     store.save(&s).unwrap();
 
-    let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.0)]);
-    let summary = Engine::new(config(dir.path()), Box::new(agent))
-        .with_state_store(Box::new(store.clone()))
-        .run(StopHandle::new())
-        .await;
+    let (summary, runs) = resume_completing(&store, dir.path(), 1, 0.0).await;
     assert_eq!(
         summary.usage.input_tokens, 6,
         "the rate-limited attempt's tokens are not folded in twice"
@@ -808,11 +808,7 @@ async fn a_crash_after_recording_a_rate_limited_attempt_gives_back_its_iteration
     s.usage = Usage::default();
     store.save(&s).unwrap();
 
-    let (agent, runs) = Scripted::new(vec![Step::Answer("LOOP_COMPLETE", 1, 0.0)]);
-    let summary = Engine::new(config(dir.path()), Box::new(agent))
-        .with_state_store(Box::new(store.clone()))
-        .run(StopHandle::new())
-        .await;
+    let (summary, runs) = resume_completing(&store, dir.path(), 1, 0.0).await;
     assert_eq!(
         summary.usage.input_tokens, 6,
         "folded in once from the record"
